@@ -1,0 +1,99 @@
+"""Command line: a thin layer over the library; the one place errors become messages and exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from report_builder.errors import ReportBuilderError
+
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=Path("experiments.toml"),
+                        help="experiments file (default: experiments.toml)")
+    common.add_argument("--results-dir", type=Path, default=Path("results"),
+                        help="where results files are kept (default: results/)")
+    common.add_argument("--build-dir", type=Path, default=Path("build"),
+                        help="where the report is written (default: build/)")
+    common.add_argument("--no-progress", action="store_true", help="no progress bars, even on a terminal")
+
+    parser = argparse.ArgumentParser(prog="python -m report_builder",
+                                     description="Run declared experiments and render their writeup.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", parents=[common], help="train experiments whose results are missing or stale")
+    run.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
+    run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
+    commands.add_parser("render", parents=[common], help="render HTML and PDF from existing results (no training)")
+    report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
+    report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    return parser
+
+
+def _progress(args):
+    from report_builder.progress import Progress
+
+    return Progress(bars=False) if args.no_progress else Progress()
+
+
+def cmd_run(args) -> int:
+    from report_builder.config import load_suite
+    from report_builder.runner import run_suite
+
+    suite = load_suite(args.config)
+    outcomes = run_suite(suite, args.names, args.results_dir, force=args.force, progress=_progress(args))
+    failed = [o.name for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; their error text is in "
+              f"{args.results_dir}/NAME.json", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_list(args) -> int:
+    from report_builder.config import load_suite
+    from report_builder.status import describe
+
+    suite = load_suite(args.config)
+    for line in describe(suite, args.results_dir):
+        print(line)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from report_builder.config import load_suite
+    from report_builder.render import render_report
+
+    suite = load_suite(args.config)
+    written = render_report(suite, args.results_dir, args.build_dir)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    args.names = []
+    status = cmd_run(args)
+    cmd_render(args)
+    return status
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ReportBuilderError as e:
+        first, *rest = e.lines()
+        print(f"error: {first}", *rest, sep="\n", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("interrupted: finished experiments are saved; run the same command again to finish the rest",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED

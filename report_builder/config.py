@@ -1,0 +1,287 @@
+"""experiments.toml → validated, frozen dataclasses.
+
+The dataclass fields below are the single list of configuration keys: their types, defaults,
+allowed values and documentation. Every problem in the file is collected and reported at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from report_builder.errors import ConfigError
+from report_builder.probes import PROBES
+
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _key(default: Any, doc: str, *, choices: tuple | None = None, minimum: float | None = None,
+         exclusive_minimum: float | None = None, maximum: float | None = None) -> Any:
+    """A config key: default, one-line doc and the constraints validated at load time."""
+    meta = {"doc": doc, "choices": choices, "minimum": minimum,
+            "exclusive_minimum": exclusive_minimum, "maximum": maximum}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One experiment's resolved training settings ([defaults] merged with its own table)."""
+
+    hidden: int = _key(128, "Width of the hidden layer of Linear(784, hidden) → ReLU → Linear(hidden, 10).", minimum=1)
+    epochs: int = _key(5, "Passes over the training set.", minimum=1)
+    batch_size: int = _key(32, "Training examples per optimizer step.", minimum=1)
+    optimizer: str = _key("adam", "Optimizer: \"adam\" or \"sgd\".", choices=OPTIMIZERS)
+    lr: float = _key(0.001, "Learning rate.", exclusive_minimum=0.0)
+    momentum: float = _key(0.0, "Momentum for SGD (ignored by Adam).", minimum=0.0, maximum=0.999999)
+    seed: int = _key(0, "Seed of the first repeat; repeat i uses seed + i (initialisation and shuffling).", minimum=0)
+    repeats: int = _key(1, "Independent runs with seeds seed, seed+1, …; tables then show mean ± std.", minimum=1)
+    zero_grad: bool = _key(True, "Clear gradients before each step; false accumulates them across steps.")
+    probes: tuple[str, ...] = _key((), "Per-epoch measurements of the ReLU layer: " + ", ".join(f'"{p}"' for p in PROBES) + ".",
+                                   choices=tuple(PROBES))
+    device: str = _key("auto", "\"cuda\", \"cpu\", or \"auto\" (the GPU when there is one).", choices=DEVICES)
+    data_dir: str | None = _key(None, "Directory holding Fashion-MNIST; unset: $REPORT_BUILDER_DATA_DIR, else ./data (downloaded).")
+    max_train: int | None = _key(None, "Use only the first N training examples (quick trial runs).", minimum=1)
+    max_test: int | None = _key(None, "Use only the first N test examples (quick trial runs).", minimum=1)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that change what training computes (not where data lives, not the device wish)."""
+        data = dataclasses.asdict(self)
+        for key in ("data_dir", "device"):
+            data.pop(key)
+        data["probes"] = list(self.probes)
+        return data
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    description: str
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class Group:
+    """Experiments compared side by side in one report section."""
+
+    name: str
+    title: str
+    description: str
+    experiments: tuple[str, ...]
+    baseline: str | None
+    """The experiment that speed-ups and accuracy deltas are measured against."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    title: str
+    author: str
+    experiments: dict[str, Experiment]
+    groups: dict[str, Group]
+
+    def select(self, names: list[str]) -> list[Experiment]:
+        """The named experiments (all when none are named); unknown names are a ConfigError."""
+        if not names:
+            return list(self.experiments.values())
+        unknown = [n for n in names if n not in self.experiments]
+        if unknown:
+            raise ConfigError(
+                f"unknown experiment {', '.join(repr(n) for n in unknown)}{_suggest(unknown[0], self.experiments)}; "
+                f"{self.path.name} declares: {', '.join(self.experiments)}")
+        return [self.experiments[n] for n in names]
+
+
+TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+EXPERIMENT_ONLY_KEYS = ("title", "description")
+GROUP_KEYS = ("title", "description", "experiments", "baseline")
+REPORT_KEYS = ("title", "author")
+TOP_LEVEL = ("report", "defaults", "experiments", "groups")
+
+
+def _suggest(word: str, valid) -> str:
+    close = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return " or ".join(names.get(a, "unset") for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is tuple:
+        return "a list of strings"
+    return names[tp]
+
+
+def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
+    """(ok, value converted to the field's type); TOML already parsed the literal."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        return _coerce(value, inner)
+    if typing.get_origin(tp) is tuple:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return ok, tuple(value) if ok else value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    return isinstance(value, tp), value
+
+
+def _check_value(name: str, value: Any, where: str, problems: list[str]) -> Any:
+    spec = TRAIN_FIELDS[name]
+    hints = typing.get_type_hints(TrainConfig)
+    ok, value = _coerce(value, hints[name])
+    if not ok:
+        problems.append(f"{where} {name}: must be {_type_name(hints[name])}, got {value!r}")
+        return None
+    meta = spec.metadata
+    items = value if isinstance(value, tuple) else (value,)
+    if meta["choices"]:
+        for item in items:
+            if item not in meta["choices"]:
+                problems.append(f"{where} {name}: unknown value {item!r}{_suggest(str(item), meta['choices'])}; "
+                                f"valid: {', '.join(meta['choices'])}")
+                return None
+        if isinstance(value, tuple) and len(set(value)) != len(value):
+            problems.append(f"{where} {name}: lists a value twice: {list(value)!r}")
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if meta["minimum"] is not None and value < meta["minimum"]:
+            problems.append(f"{where} {name}: must be ≥ {meta['minimum']:g}, got {value!r}")
+            return None
+        if meta["exclusive_minimum"] is not None and value <= meta["exclusive_minimum"]:
+            problems.append(f"{where} {name}: must be > {meta['exclusive_minimum']:g}, got {value!r}")
+            return None
+        if meta["maximum"] is not None and value > meta["maximum"]:
+            problems.append(f"{where} {name}: must be < 1, got {value!r}")
+            return None
+    return value
+
+
+def _train_settings(table: dict, where: str, extra_keys: tuple[str, ...], problems: list[str]) -> dict[str, Any]:
+    """The valid training keys of one table, as checked values; problems collected on the way."""
+    settings = {}
+    for key, value in table.items():
+        if key in extra_keys:
+            continue
+        if key not in TRAIN_FIELDS:
+            valid = list(TRAIN_FIELDS) + list(extra_keys)
+            problems.append(f"{where} unknown key '{key}'{_suggest(key, valid)}")
+            continue
+        checked = _check_value(key, value, where, problems)
+        if checked is not None:
+            settings[key] = checked
+    return settings
+
+
+def _string(table: dict, key: str, where: str, default: str, problems: list[str]) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        problems.append(f"{where} {key}: must be a string, got {value!r}")
+        return default
+    return value
+
+
+def _table(doc: dict, key: str, where: str, problems: list[str]) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"{where}: must be a table, got {value!r}")
+        return {}
+    return value
+
+
+def parse_suite(text: str, path: Path) -> Suite:
+    """Validate the text of an experiments file; raise ConfigError listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from e
+    problems: list[str] = []
+    for key in doc:
+        if key not in TOP_LEVEL:
+            problems.append(f"[{key}]: unknown table{_suggest(key, TOP_LEVEL)}; valid: {', '.join(TOP_LEVEL)}")
+
+    report = _table(doc, "report", "[report]", problems)
+    for key in report:
+        if key not in REPORT_KEYS:
+            problems.append(f"[report] unknown key '{key}'{_suggest(key, REPORT_KEYS)}")
+    title = _string(report, "title", "[report]", "Fashion-MNIST MLP experiments", problems)
+    author = _string(report, "author", "[report]", "", problems)
+
+    defaults = _train_settings(_table(doc, "defaults", "[defaults]", problems), "[defaults]", (), problems)
+
+    experiments: dict[str, Experiment] = {}
+    for name, table in _table(doc, "experiments", "[experiments]", problems).items():
+        where = f"[experiments.{name}]"
+        if not isinstance(table, dict):
+            problems.append(f"{where}: must be a table, got {table!r}")
+            continue
+        own = _train_settings(table, where, EXPERIMENT_ONLY_KEYS, problems)
+        experiments[name] = Experiment(
+            name=name,
+            title=_string(table, "title", where, name, problems),
+            description=_string(table, "description", where, "", problems),
+            config=TrainConfig(**{**defaults, **own}),
+        )
+    if not experiments and not problems:
+        problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
+
+    groups: dict[str, Group] = {}
+    for name, table in _table(doc, "groups", "[groups]", problems).items():
+        where = f"[groups.{name}]"
+        if not isinstance(table, dict):
+            problems.append(f"{where}: must be a table, got {table!r}")
+            continue
+        for key in table:
+            if key not in GROUP_KEYS:
+                problems.append(f"{where} unknown key '{key}'{_suggest(key, GROUP_KEYS)}")
+        members = table.get("experiments", [])
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members) or not members:
+            problems.append(f"{where} experiments: must be a non-empty list of experiment names, got {members!r}")
+            continue
+        for member in members:
+            if member not in experiments:
+                problems.append(f"{where} experiments: no experiment named '{member}'{_suggest(member, experiments)}")
+        dupes = sorted({m for m in members if members.count(m) > 1})
+        if dupes:
+            problems.append(f"{where} experiments: lists {', '.join(repr(d) for d in dupes)} more than once")
+        baseline = table.get("baseline")
+        if baseline is not None and baseline not in members:
+            problems.append(f"{where} baseline: {baseline!r} is not one of this group's experiments {members!r}")
+        groups[name] = Group(
+            name=name,
+            title=_string(table, "title", where, name, problems),
+            description=_string(table, "description", where, "", problems),
+            experiments=tuple(members),
+            baseline=baseline if isinstance(baseline, str) else None,
+        )
+
+    if problems:
+        count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+        raise ConfigError(f"{path}: {count}", [f"{path.name}: {p}" for p in problems])
+    return Suite(path=path, title=title, author=author, experiments=experiments, groups=groups)
+
+
+def load_suite(path: Path | str) -> Suite:
+    """Read and validate an experiments file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: no such experiments file (pass --config PATH)") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from e
+    return parse_suite(text, path)

@@ -1,0 +1,175 @@
+"""Fashion-MNIST: find or download the IDX files, read them, and hold them as normalized tensors."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from report_builder.errors import DataError
+
+DATA_DIR_ENV = "REPORT_BUILDER_DATA_DIR"
+NO_DOWNLOAD_ENV = "REPORT_BUILDER_NO_DOWNLOAD"
+DEFAULT_DATA_DIR = "data"
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# IDX type codes (third byte of the magic number) → (torch dtype, bytes per item); Fashion-MNIST uses 0x08.
+_IDX_TYPES = {0x08: (torch.uint8, 1), 0x09: (torch.int8, 1)}
+
+
+@dataclass(frozen=True)
+class RawData:
+    """The dataset as read from disk: uint8 images [N, 28, 28] and int64 labels [N]."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Normalized, flattened tensors on the training device, ready to be indexed by batch."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    raw: RawData
+
+
+def resolve_data_dir(configured: str | None, base_dir: Path | None = None) -> Path:
+    """The configured directory, else $REPORT_BUILDER_DATA_DIR, else ./data (relative to base_dir)."""
+    chosen = configured or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    path = Path(chosen).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
+def _candidate_dirs(data_dir: Path) -> list[Path]:
+    return [data_dir, data_dir / "FashionMNIST" / "raw", data_dir / "raw"]
+
+
+def find_files(data_dir: Path) -> dict[str, Path] | None:
+    """The four IDX files (raw or .gz) in data_dir or its FashionMNIST/raw layout, or None."""
+    for folder in _candidate_dirs(data_dir):
+        found = {}
+        for key, name in FILES.items():
+            for candidate in (folder / name, folder / f"{name}.gz"):
+                if candidate.is_file():
+                    found[key] = candidate
+                    break
+        if len(found) == len(FILES):
+            return found
+    return None
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """One IDX file (optionally gzip'd) as a tensor; a damaged file is a DataError naming it."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt or truncated gzip file ({e}); delete it and download it again") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
+    dtype, itemsize = _IDX_TYPES[data[2]]
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + itemsize * _product(dims)
+    if len(data) != expected:
+        raise DataError(f"{path}: truncated or padded: the header promises {expected:,} bytes for shape "
+                        f"{tuple(dims)}, the file has {len(data):,}")
+    return torch.frombuffer(bytearray(data[header:]), dtype=dtype).reshape(dims)
+
+
+def _product(dims: list[int]) -> int:
+    total = 1
+    for d in dims:
+        total *= d
+    return total
+
+
+def _missing_message(data_dir: Path, reason: str) -> str:
+    names = ", ".join(f"{n}[.gz]" for n in FILES.values())
+    return (f"Fashion-MNIST not found in {data_dir} ({reason}). Expected the four IDX files {names} in "
+            f"{data_dir} or {data_dir / 'FashionMNIST' / 'raw'}. Set data_dir in [defaults] or "
+            f"${DATA_DIR_ENV} to a directory holding them, or run once with internet access to download them.")
+
+
+def _download(data_dir: Path) -> None:
+    if os.environ.get(NO_DOWNLOAD_ENV):
+        raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}"))
+    try:
+        import torchvision
+
+        torchvision.datasets.FashionMNIST(root=str(data_dir), train=True, download=True)
+        torchvision.datasets.FashionMNIST(root=str(data_dir), train=False, download=True)
+    except Exception as e:  # any network or disk failure means the same thing to the user
+        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {e}")) from e
+
+
+def load_raw(data_dir: Path) -> RawData:
+    """Read Fashion-MNIST from data_dir, downloading it there first if it is not present."""
+    files = find_files(data_dir)
+    if files is None:
+        _download(data_dir)
+        files = find_files(data_dir)
+        if files is None:
+            raise DataError(_missing_message(data_dir, "the download left no IDX files"))
+    arrays = {key: read_idx(path) for key, path in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.dim() != 3 or images.shape[1:] != (28, 28) or images.dtype != torch.uint8:
+            raise DataError(f"{files[f'{split}_images']}: expected uint8 images of 28×28, got shape {tuple(images.shape)}")
+        if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
+            raise DataError(f"{files[f'{split}_labels']}: {labels.shape[0]} labels for {images.shape[0]} images")
+        if labels.numel() and int(labels.max()) > 9:
+            raise DataError(f"{files[f'{split}_labels']}: label {int(labels.max())} outside 0–9")
+    digest = hashlib.blake2b(digest_size=8)
+    for key in FILES:
+        digest.update(arrays[key].numpy().tobytes())
+    return RawData(
+        train_images=arrays["train_images"], train_labels=arrays["train_labels"].long(),
+        test_images=arrays["test_images"], test_labels=arrays["test_labels"].long(),
+        source=str(files["train_images"].parent), fingerprint=digest.hexdigest(),
+    )
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] → float32 [N, 784], as ToTensor() then Normalize((0.5,), (0.5,))."""
+    return images.reshape(images.shape[0], -1).float().div_(255.0).sub_(0.5).div_(0.5)
+
+
+def prepare(raw: RawData, device: torch.device, max_train: int | None = None,
+            max_test: int | None = None) -> Dataset:
+    """Normalize once and move to the device; training then only indexes tensors."""
+    def take(t: torch.Tensor, cap: int | None) -> torch.Tensor:
+        return t[:cap] if cap is not None else t
+
+    return Dataset(
+        train_x=normalize(take(raw.train_images, max_train)).to(device),
+        train_y=take(raw.train_labels, max_train).to(device),
+        test_x=normalize(take(raw.test_images, max_test)).to(device),
+        test_y=take(raw.test_labels, max_test).to(device),
+        raw=raw,
+    )

@@ -1,0 +1,39 @@
+"""One exception family; the CLI is the one place that turns it into a message and an exit status."""
+
+from __future__ import annotations
+
+
+class ReportBuilderError(Exception):
+    """A problem the user can fix; printed without a traceback, exit status 2."""
+
+    exit_status = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+    def lines(self) -> list[str]:
+        """The message, then one indented line per collected problem."""
+        return [str(self)] + [f"  - {p}" for p in self.problems]
+
+
+class ConfigError(ReportBuilderError):
+    """experiments.toml is malformed or invalid."""
+
+
+class DataError(ReportBuilderError):
+    """The dataset is missing, unreadable or corrupt."""
+
+
+class ResultsError(ReportBuilderError):
+    """A results file is missing, damaged or from another configuration."""
+
+
+class RenderError(ReportBuilderError):
+    """A template or the PDF step failed."""
+
+
+class ExperimentFailed(ReportBuilderError):
+    """One or more experiments failed while training; their error text is in the results."""
+
+    exit_status = 1

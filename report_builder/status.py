@@ -1,0 +1,47 @@
+"""What `list` shows: each declared experiment, what it changes, and the state of its results."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from report_builder import store
+from report_builder.config import Suite, TrainConfig
+from report_builder.errors import ResultsError
+
+_DEFAULTS = TrainConfig()
+
+
+def overrides(cfg: TrainConfig) -> str:
+    """The settings that differ from the built-in defaults, e.g. "lr=0.01, optimizer=sgd"."""
+    parts = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value != getattr(_DEFAULTS, f.name):
+            parts.append(f"{f.name}={list(value) if isinstance(value, tuple) else value}")
+    return ", ".join(parts) or "defaults"
+
+
+def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
+    """missing / failed / damaged / stale (config changed) / done — judged from the file alone."""
+    try:
+        result = store.read_result(store.result_path(results_dir, name))
+    except FileNotFoundError:
+        return "not run"
+    except ResultsError:
+        return "damaged results file"
+    if result["status"] != "done":
+        return result["status"]
+    stale = [r for r in store.rerun_reasons(result, {**result["identity"], "config": cfg.identity()})]
+    return f"stale ({', '.join(stale)})" if stale else "done"
+
+
+def describe(suite: Suite, results_dir: Path) -> list[str]:
+    width = max(len(n) for n in suite.experiments)
+    lines = []
+    for name, exp in suite.experiments.items():
+        lines.append(f"{name:<{width}}  {result_state(results_dir, name, exp.config):<12}  "
+                     f"{exp.title} — {overrides(exp.config)}")
+    for group in suite.groups.values():
+        lines.append(f"group {group.name}: {', '.join(group.experiments)}")
+    return lines

@@ -1,0 +1,143 @@
+"""Results on disk: one JSON file per experiment, written atomically, and a summary CSV.
+
+A results file holds everything the report needs, so rendering never touches the model or the data:
+
+    {"format": 1, "experiment": "sgd", "title": ..., "description": ...,
+     "status": "done" | "failed", "error": null | "text",
+     "identity": {"config": {...}, "code_version": "...", "data_fingerprint": "...", "device_kind": "cpu"},
+     "config": {... every TrainConfig key, resolved ...},
+     "runs": [{"repeat": 0, "seed": 0, "diverged_at": null,
+               "epochs": [{"epoch": 1, "train_loss": ..., "test_loss": ..., "test_accuracy": ...,
+                           "train_seconds": ..., "eval_seconds": ..., "probes": {"relu_active": ...}}]}],
+     "provenance": {... see provenance.collect ...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from report_builder.errors import ResultsError
+
+FORMAT = 1
+SUMMARY_NAME = "summary.csv"
+SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
+                   "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device"]
+_REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
+
+
+def result_path(results_dir: Path, name: str) -> Path:
+    return results_dir / f"{name}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
+    path = result_path(results_dir, result["experiment"])
+    write_atomic(path, json.dumps({"format": FORMAT, **result}, indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A results file, checked for shape; a damaged one is a ResultsError naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{path}: damaged results file ({e})") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT or any(k not in data for k in _REQUIRED):
+        raise ResultsError(f"{path}: damaged results file (not a format-{FORMAT} results file)")
+    if data["experiment"] != path.stem:
+        raise ResultsError(f"{path}: damaged results file (it holds experiment {data['experiment']!r})")
+    try:
+        for run in data["runs"]:
+            for record in run["epochs"]:
+                for key in ("epoch", "train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds"):
+                    record[key]
+    except (KeyError, TypeError) as e:
+        raise ResultsError(f"{path}: damaged results file (missing {e})") from e
+    return data
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> list[str]:
+    """Why a stored result cannot stand for `identity`; empty when it can be reused."""
+    if stored is None:
+        return ["no results yet"]
+    if stored.get("status") != "done":
+        return [f"previous run {stored.get('status', 'did not finish')}"]
+    old = stored["identity"]
+    reasons = []
+    old_cfg, new_cfg = old.get("config", {}), identity["config"]
+    for key in new_cfg:
+        if key not in old_cfg:
+            reasons.append(f"{key} is new")
+        elif old_cfg[key] != new_cfg[key]:
+            reasons.append(f"{key} changed {_fmt(old_cfg[key])} → {_fmt(new_cfg[key])}")
+    if old.get("code_version") != identity["code_version"]:
+        reasons.append("training code changed")
+    if old.get("data_fingerprint") != identity["data_fingerprint"]:
+        reasons.append("dataset changed")
+    if old.get("device_kind") != identity["device_kind"]:
+        reasons.append(f"device changed {old.get('device_kind')} → {identity['device_kind']}")
+    return reasons
+
+
+def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per repeat × epoch of one experiment, with the columns of SUMMARY_COLUMNS."""
+    rows = []
+    device = result["provenance"].get("device_name", "")
+    for run in result["runs"]:
+        for record in run["epochs"]:
+            probes = record.get("probes", {})
+            rows.append({
+                "experiment": result["experiment"], "repeat": run["repeat"], "seed": run["seed"],
+                "epoch": record["epoch"], "train_loss": record["train_loss"], "test_loss": record["test_loss"],
+                "test_accuracy": record["test_accuracy"], "train_seconds": record["train_seconds"],
+                "eval_seconds": record["eval_seconds"], "relu_grad_sq": probes.get("relu_grad_sq"),
+                "relu_active": probes.get("relu_active"),
+                "diverged": run.get("diverged_at") == record["epoch"], "device": device,
+            })
+    return rows
+
+
+def write_summary(results_dir: Path, names: list[str]) -> Path:
+    """Rebuild summary.csv from the finished results of `names` (in that order)."""
+    import pandas as pd
+
+    rows = []
+    for name in names:
+        try:
+            result = read_result(result_path(results_dir, name))
+        except (FileNotFoundError, ResultsError):
+            continue
+        if result["status"] == "done":
+            rows.extend(summary_rows(result))
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    path = results_dir / SUMMARY_NAME
+    write_atomic(path, frame.to_csv(index=False))
+    return path
