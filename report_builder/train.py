@@ -26,6 +26,7 @@ class EpochRecord:
     train_loss: float | None
     test_loss: float | None
     test_accuracy: float | None
+    """None when the epoch diverged (its predictions mean nothing)."""
     train_seconds: float
     eval_seconds: float
     probes: dict[str, float] = field(default_factory=dict)
@@ -130,12 +131,15 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         eval_seconds = time.perf_counter() - started
 
         train_loss = loss_sum.item() / n_batches
+        diverged = not (math.isfinite(train_loss) and math.isfinite(test_loss))
         run.epochs.append(EpochRecord(
             epoch=epoch, train_loss=_finite(train_loss), test_loss=_finite(test_loss),
-            test_accuracy=test_accuracy, train_seconds=train_seconds, eval_seconds=eval_seconds,
+            # The accuracy of a model with non-finite weights is noise, not a result.
+            test_accuracy=None if diverged else test_accuracy,
+            train_seconds=train_seconds, eval_seconds=eval_seconds,
             probes={name: _finite(v) for name, v in probes.read().items()},
         ))
-        if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+        if diverged:
             run.diverged_at = epoch
             if progress is not None:
                 progress(n_batches * (cfg.epochs - epoch))

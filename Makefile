@@ -1,0 +1,58 @@
+# report_builder — every target calls the CLI (python -m report_builder); `make help` lists them.
+#
+# With no PYTHON given, the first target that needs Python creates .venv and installs the project into it.
+# PYTHON=python3 make report  uses that interpreter as it is and installs nothing (machines without a registry).
+
+CONFIG ?= experiments.toml
+RESULTS ?= results
+BUILD ?= build
+VENV ?= .venv
+
+ifdef PYTHON
+PY := $(PYTHON)
+SETUP :=
+else
+PY := $(VENV)/bin/python
+SETUP := $(VENV)/.installed
+endif
+
+RB = $(PY) -m report_builder
+OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD)
+
+.DEFAULT_GOAL := help
+.PHONY: help report experiment render list test bench clean clean-venv
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  Variables: NAME=experiment  CONFIG=$(CONFIG)  RESULTS=$(RESULTS)  BUILD=$(BUILD)  PYTHON=(use as is)"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip || true
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+report: $(SETUP) ## Run every experiment (cached ones are skipped), then render build/report.html and .pdf
+	$(RB) report $(OPTS)
+
+experiment: $(SETUP) ## Run one experiment: make experiment NAME=sgd [FORCE=1]
+	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<experiment>; 'make list' shows them" >&2; exit 2; }
+	$(RB) run $(NAME) $(OPTS) $(if $(FORCE),--force)
+
+render: $(SETUP) ## Re-render HTML and PDF from existing results, training nothing
+	$(RB) render $(OPTS)
+
+list: $(SETUP) ## List the declared experiments and the state of their results
+	$(RB) list $(OPTS)
+
+test: $(SETUP) ## Run the test suite
+	$(PY) -m pytest -q
+
+bench: $(SETUP) ## Time the training pipelines (writes benchmarks/results/)
+	$(PY) -m benchmarks.bench
+
+clean: ## Delete results and the built report (keeps .venv and data)
+	rm -rf $(RESULTS) $(BUILD)
+
+clean-venv: ## Delete the virtualenv
+	rm -rf $(VENV)

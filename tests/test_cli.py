@@ -1,0 +1,75 @@
+"""The command line: clear one-screen errors with exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from report_builder.cli import main
+
+from conftest import REPO_DIR, write_config
+
+
+def test_unknown_name_lists_the_experiments(tiny_config, tmp_path, capsys):
+    status = main(["run", "sdg", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == "error: unknown experiment 'sdg' (did you mean 'sgd'?); experiments.toml declares: baseline, sgd\n"
+    assert not (tmp_path / "r").exists()
+
+
+def test_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
+    config = write_config(tmp_path / "bad.toml", '[experiments.a]\nlr = -1\nbatchsize = 4\n')
+    status = main(["run", "--config", str(config)])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert err[0] == f"error: {config}: 2 problems"
+    assert err[1:] == ["  - bad.toml: [experiments.a] lr: must be > 0, got -1.0",
+                       "  - bad.toml: [experiments.a] unknown key 'batchsize' (did you mean 'batch_size'?)"]
+
+
+def test_missing_dataset_is_one_clear_error(tmp_path, capsys):
+    config = write_config(tmp_path / "e.toml", f'[defaults]\ndata_dir = "{tmp_path / "nothing"}"\ndevice = "cpu"\n'
+                                               '[experiments.a]\n')
+    status = main(["run", "--config", str(config), "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith(f"error: Fashion-MNIST not found in {tmp_path / 'nothing'}")
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_config_error(tiny_config, tmp_path, capsys):
+    write_config(tiny_config, tiny_config.read_text().replace('device = "cpu"', 'device = "cuda"'))
+    status = main(["run", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert 'device = "cuda", but torch sees no CUDA GPU' in err
+
+
+def test_list_shows_state_of_results(tiny_config, tmp_path, capsys):
+    main(["run", "sgd", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    capsys.readouterr()
+    main(["list", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["baseline", "not", "run"]
+    assert out[1].split()[:2] == ["sgd", "done"]
+
+
+def test_list_marks_results_stale_after_an_edit(tiny_config, tmp_path, capsys):
+    main(["run", "sgd", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    write_config(tiny_config, tiny_config.read_text().replace("lr = 0.05", "lr = 0.01"))
+    capsys.readouterr()
+    main(["list", "--config", str(tiny_config), "--results-dir", str(tmp_path / "r")])
+    assert "stale (lr changed 0.05 → 0.01)" in capsys.readouterr().out
+
+
+def test_module_entry_point_exits_2_without_traceback(tmp_path):
+    config = write_config(tmp_path / "bad.toml", "[experiments.a]\nepochs = = 1\n")
+    done = subprocess.run([sys.executable, "-m", "report_builder", "run", "--config", str(config)],
+                          capture_output=True, text=True, cwd=REPO_DIR)
+    assert done.returncode == 2
+    assert "malformed TOML" in done.stderr and "Traceback" not in done.stderr

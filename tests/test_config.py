@@ -1,0 +1,134 @@
+"""experiments.toml: what loads, and every way it can be wrong, each named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from report_builder.config import TrainConfig, load_suite, parse_suite
+from report_builder.errors import ConfigError
+
+from conftest import REPO_DIR
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(text, Path("experiments.toml"))
+    return caught.value.problems
+
+
+def test_shipped_file_declares_the_whole_assignment():
+    suite = load_suite(REPO_DIR / "experiments.toml")
+    assert list(suite.experiments) == ["baseline", "batch16", "batch64", "lr_high", "lr_low", "sgd",
+                                       "relu_grad", "no_zero_grad"]
+    assert set(suite.groups) >= {"batch_size", "learning_rate", "optimizer", "zero_grad"}
+    baseline = suite.experiments["baseline"].config
+    assert (baseline.batch_size, baseline.optimizer, baseline.lr, baseline.epochs) == (32, "adam", 0.001, 5)
+    assert suite.experiments["batch16"].config.batch_size == 16
+    assert suite.experiments["lr_low"].config.lr == 0.0001
+    assert suite.experiments["sgd"].config.optimizer == "sgd"
+    assert suite.experiments["relu_grad"].config.probes == ("relu_active", "relu_grad_sq")
+    assert suite.experiments["no_zero_grad"].config.zero_grad is False
+
+
+def test_experiment_overrides_only_what_it_names():
+    suite = parse_suite("""
+        [defaults]
+        epochs = 3
+        lr = 0.01
+        [experiments.a]
+        lr = 0.5
+        """.replace("        ", ""), Path("x.toml"))
+    cfg = suite.experiments["a"].config
+    assert (cfg.epochs, cfg.lr, cfg.batch_size) == (3, 0.5, TrainConfig().batch_size)
+
+
+def test_integer_learning_rate_is_accepted_as_a_number():
+    suite = parse_suite("[experiments.a]\nlr = 1\n", Path("x.toml"))
+    assert suite.experiments["a"].config.lr == 1.0
+
+
+def test_malformed_toml_gives_line_and_column():
+    with pytest.raises(ConfigError) as caught:
+        parse_suite("[defaults]\nepochs = = 3\n", Path("experiments.toml"))
+    assert "malformed TOML" in str(caught.value)
+    assert "line 2, column" in str(caught.value)
+
+
+def test_unknown_key_names_table_and_suggestion():
+    assert problems_of("[experiments.a]\nbatchsize = 3\n") == [
+        "experiments.toml: [experiments.a] unknown key 'batchsize' (did you mean 'batch_size'?)"]
+
+
+def test_unknown_key_in_defaults_is_named():
+    assert problems_of("[defaults]\nhiden = 3\n[experiments.a]\n") == [
+        "experiments.toml: [defaults] unknown key 'hiden' (did you mean 'hidden'?)"]
+
+
+def test_wrong_type_names_expected_type():
+    assert problems_of('[experiments.a]\nepochs = "five"\n') == [
+        "experiments.toml: [experiments.a] epochs: must be an integer, got 'five'"]
+
+
+def test_boolean_is_not_an_integer():
+    assert problems_of("[experiments.a]\nhidden = true\n") == [
+        "experiments.toml: [experiments.a] hidden: must be an integer, got True"]
+
+
+@pytest.mark.parametrize("key, value, bound", [
+    ("batch_size", "0", "≥ 1"), ("epochs", "0", "≥ 1"), ("hidden", "-4", "≥ 1"), ("lr", "0", "> 0"),
+    ("lr", "-0.1", "> 0"), ("repeats", "0", "≥ 1")])
+def test_out_of_range_value_is_rejected(key, value, bound):
+    assert problems_of(f"[experiments.a]\n{key} = {value}\n") == [
+        f"experiments.toml: [experiments.a] {key}: must be {bound}, got {float(value) if key == 'lr' else int(value)!r}"]
+
+
+def test_unknown_optimizer_suggests_the_nearest():
+    assert problems_of('[experiments.a]\noptimizer = "adma"\n') == [
+        "experiments.toml: [experiments.a] optimizer: unknown value 'adma' (did you mean 'adam'?); valid: adam, sgd"]
+
+
+def test_unknown_probe_is_rejected():
+    (problem,) = problems_of('[experiments.a]\nprobes = ["relu_grad"]\n')
+    assert "probes: unknown value 'relu_grad'" in problem and "relu_grad_sq" in problem
+
+
+def test_unknown_device_is_rejected():
+    (problem,) = problems_of('[experiments.a]\ndevice = "gpu"\n')
+    assert problem.startswith("experiments.toml: [experiments.a] device: unknown value 'gpu'")
+
+
+def test_group_naming_a_missing_experiment():
+    assert problems_of('[experiments.sgd]\n[groups.g]\nexperiments = ["sgd", "sdg"]\n') == [
+        "experiments.toml: [groups.g] experiments: no experiment named 'sdg' (did you mean 'sgd'?)"]
+
+
+def test_group_listing_an_experiment_twice():
+    assert problems_of('[experiments.a]\n[groups.g]\nexperiments = ["a", "a"]\n') == [
+        "experiments.toml: [groups.g] experiments: lists 'a' more than once"]
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems_of('[defaults]\nepochs = 0\n[experiments.a]\nlr = "x"\nfoo = 1\n[groups.g]\nexperiments = ["b"]\n')
+    assert len(found) == 4
+
+
+def test_unknown_top_level_table_suggests_nearest():
+    assert problems_of("[experiment.a]\n") == [
+        "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
+        "experiments, groups"]
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_suite(tmp_path / "nope.toml")
+    assert "no such experiments file" in str(caught.value)
+
+
+def test_unknown_name_on_selection_lists_experiments():
+    suite = parse_suite("[experiments.baseline]\n[experiments.sgd]\n", Path("experiments.toml"))
+    with pytest.raises(ConfigError) as caught:
+        suite.select(["sdg"])
+    assert str(caught.value) == ("unknown experiment 'sdg' (did you mean 'sgd'?); "
+                                 "experiments.toml declares: baseline, sgd")

@@ -1,0 +1,112 @@
+"""Training on tiny synthetic data: it learns, it is reproducible, zero_grad and probes mean what they say."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from report_builder.config import TrainConfig
+from report_builder.data import load_raw, prepare
+from report_builder.model import build_model
+from report_builder.probes import ProbeRecorder
+from report_builder.train import make_train_step, train_run
+
+from conftest import write_dataset
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return prepare(load_raw(write_dataset(tmp_path / "d", n_train=512, n_test=128)), CPU)
+
+
+def config(**overrides) -> TrainConfig:
+    return dataclasses.replace(TrainConfig(hidden=32, epochs=3, batch_size=32, device="cpu"), **overrides)
+
+
+def test_loss_falls_and_accuracy_rises(tiny):
+    run = train_run(config(lr=0.01), tiny, repeat=0, device=CPU)
+    losses = [e.train_loss for e in run.epochs]
+    assert len(run.epochs) == 3
+    assert losses[-1] < losses[0] * 0.5
+    assert run.epochs[-1].test_accuracy > 0.9
+
+
+def test_same_seed_gives_the_same_numbers(tiny):
+    first = train_run(config(), tiny, repeat=0, device=CPU)
+    second = train_run(config(), tiny, repeat=0, device=CPU)
+    assert [e.test_loss for e in first.epochs] == [e.test_loss for e in second.epochs]
+
+
+def test_repeat_uses_the_next_seed(tiny):
+    run = train_run(config(seed=5, epochs=1), tiny, repeat=2, device=CPU)
+    other = train_run(config(seed=5, epochs=1), tiny, repeat=0, device=CPU)
+    assert run.seed == 7 and other.seed == 5
+    assert run.epochs[0].train_loss != other.epochs[0].train_loss
+
+
+def test_epoch_records_time_train_and_eval_separately(tiny):
+    (record,) = train_run(config(epochs=1), tiny, repeat=0, device=CPU).epochs
+    assert record.train_seconds > 0 and record.eval_seconds > 0
+
+
+def test_without_zero_grad_gradients_accumulate_across_steps(tiny):
+    def grad_norms(zero_grad: bool) -> list[float]:
+        model = build_model(32, 0, CPU)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: same weights, only gradients differ
+        step = make_train_step(model, optimizer, zero_grad, torch.zeros(()))
+        norms = []
+        for i in range(5):
+            step(tiny.train_x[i * 32:(i + 1) * 32], tiny.train_y[i * 32:(i + 1) * 32])
+            norms.append(model.fc1.weight.grad.norm().item())
+        return norms
+
+    kept, cleared = grad_norms(False), grad_norms(True)
+    assert kept[0] == pytest.approx(cleared[0])
+    assert kept[-1] > 3 * max(cleared)
+    assert all(b > a for a, b in zip(kept, kept[1:]))
+
+
+def test_no_zero_grad_run_trains_worse(tiny):
+    good = train_run(config(), tiny, repeat=0, device=CPU)
+    bad = train_run(config(zero_grad=False, lr=0.01), tiny, repeat=0, device=CPU)
+    assert bad.epochs[-1].train_loss > good.epochs[-1].train_loss
+
+
+def test_probes_on_a_hand_checkable_input():
+    model = build_model(2, 0, CPU)
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.weight[0, 0], model.fc1.weight[1, 0] = 1.0, -1.0  # unit 0 active, unit 1 not, for x0 > 0
+        model.fc1.bias.zero_()
+    recorder = ProbeRecorder(model.relu, ("relu_active", "relu_grad_sq"), CPU)
+    recorder.recording = True
+    x = torch.zeros(3, 784)
+    x[:, 0] = torch.tensor([1.0, 2.0, 3.0])
+    y = torch.tensor([0, 1, 2])
+    pre = model.fc1(x)
+    pre.retain_grad()
+    loss = torch.nn.functional.cross_entropy(model.fc2(model.relu(pre)), y)
+    loss.backward()
+    sums = recorder.read()
+    assert sums["relu_active"] == 3  # unit 0 positive for all three examples, unit 1 never
+    expected = (pre.grad * (pre > 0)).square().sum().item()
+    assert expected > 0
+    assert sums["relu_grad_sq"] == pytest.approx(expected)
+
+
+def test_probes_count_only_training_batches(tiny):
+    run = train_run(config(epochs=2, probes=("relu_active", "relu_grad_sq")), tiny, repeat=0, device=CPU)
+    for record in run.epochs:
+        assert 0 < record.probes["relu_active"] <= 512 * 32
+        assert record.probes["relu_grad_sq"] > 0
+
+
+def test_divergence_stops_the_run_at_that_epoch(tiny):
+    run = train_run(config(optimizer="sgd", lr=1e20, epochs=4), tiny, repeat=0, device=CPU)
+    assert run.diverged_at is not None
+    assert len(run.epochs) == run.diverged_at
+    assert run.epochs[-1].train_loss is None and run.epochs[-1].test_accuracy is None
