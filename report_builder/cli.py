@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--build-dir", type=Path, default=Path("build"),
                         help="where the report is written (default: build/)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars, even on a terminal")
+    common.add_argument("--templates", type=Path, default=None,
+                        help="templates directory (default: ./templates, else the shipped ones)")
+    common.add_argument("--no-pdf", action="store_true", help="write only the HTML (no WeasyPrint needed)")
 
     parser = argparse.ArgumentParser(prog="python -m report_builder",
                                      description="Run declared experiments and render their writeup.")
@@ -69,7 +72,7 @@ def cmd_render(args) -> int:
     from report_builder.render import render_report
 
     suite = load_suite(args.config)
-    written = render_report(suite, args.results_dir, args.build_dir)
+    written = render_report(suite, args.results_dir, args.build_dir, args.templates, pdf=not args.no_pdf)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import subprocess
 import sys
@@ -10,19 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-# The modules whose code decides what training computes; a change to any of them invalidates cached results.
-TRAINING_MODULES = ("data.py", "model.py", "probes.py", "train.py")
-
-
-def code_version() -> str:
-    """A short hash of the training code, part of every cached result's identity."""
-    digest = hashlib.sha256()
-    for name in TRAINING_MODULES:
-        digest.update((PACKAGE_DIR / name).read_bytes())
-    return digest.hexdigest()[:12]
-
 
 def cpu_model() -> str:
     try:

@@ -99,7 +99,7 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     devices = {exp.name: resolve_device(exp.config.device, f"{suite.path.name}: [experiments.{exp.name}]")
                for exp in selected}
     datasets = DataCache(repo_dir)
-    code_version = provenance.code_version()
+    code_version = store.code_version()
     outcomes = []
     for exp in selected:
         device = devices[exp.name]

@@ -32,7 +32,8 @@ def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
         return "damaged results file"
     if result["status"] != "done":
         return result["status"]
-    stale = [r for r in store.rerun_reasons(result, {**result["identity"], "config": cfg.identity()})]
+    current = {**result["identity"], "config": cfg.identity(), "code_version": store.code_version()}
+    stale = store.rerun_reasons(result, current)
     return f"stale ({', '.join(stale)})" if stale else "done"
 
 

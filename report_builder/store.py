@@ -14,6 +14,7 @@ A results file holds everything the report needs, so rendering never touches the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +28,17 @@ SUMMARY_NAME = "summary.csv"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The modules whose code decides what training computes; a change to any of them invalidates cached results.
+TRAINING_MODULES = ("data.py", "model.py", "probes.py", "train.py")
+
+
+def code_version() -> str:
+    """A short hash of the training code, part of every cached result's identity."""
+    digest = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        digest.update((PACKAGE_DIR / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def result_path(results_dir: Path, name: str) -> Path:

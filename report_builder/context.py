@@ -1,0 +1,147 @@
+"""The one function that decides what templates see (documented in templates/README.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from report_builder import plots, store
+from report_builder.analysis import Comparison, ExperimentView, compare, experiment_view
+from report_builder.config import Suite
+from report_builder.errors import RenderError, ResultsError
+from report_builder.probes import PROBES
+
+OTHER_GROUP = "other"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    name: str
+    title: str
+    description: str
+    members: list[ExperimentView]
+    baseline: ExperimentView | None
+    comparisons: list[Comparison]
+    figures: dict[str, plots.Figure]
+    """"accuracy", "loss", "epoch_time" (2+ timed members) and "probes:NAME" per probed member."""
+
+    @property
+    def trained(self) -> list[ExperimentView]:
+        """Members with at least one recorded epoch (not failed)."""
+        return [m for m in self.members if m.epochs]
+
+    @property
+    def probed(self) -> list[ExperimentView]:
+        return [m for m in self.members if m.probe_names and m.epochs]
+
+
+def load_views(suite: Suite, results_dir: Path) -> dict[str, ExperimentView]:
+    """Every declared experiment's current results; missing, damaged or stale ones are one RenderError."""
+    views, problems = {}, []
+    code_version = store.code_version()
+    for name, exp in suite.experiments.items():
+        path = store.result_path(results_dir, name)
+        try:
+            result = store.read_result(path)
+        except FileNotFoundError:
+            problems.append(f"{name}: no results in {results_dir} — run `make experiment NAME={name}`")
+            continue
+        except ResultsError as e:
+            problems.append(f"{name}: {e} — run `make experiment NAME={name}` to re-run it")
+            continue
+        if result["status"] == "done":
+            current = {**result["identity"], "config": exp.config.identity(), "code_version": code_version}
+            stale = store.rerun_reasons(result, current)
+            if stale:
+                problems.append(f"{name}: results are out of date ({', '.join(stale)}) — run "
+                                f"`make experiment NAME={name}`")
+                continue
+        views[name] = experiment_view({**result, "title": exp.title, "description": exp.description})
+    if problems:
+        raise RenderError(f"cannot render: {len(problems)} experiment(s) lack current results "
+                          f"(`make report` runs everything that is missing)", problems)
+    return views
+
+
+def _distinct(values) -> list:
+    seen = []
+    for v in values:
+        if v is not None and v not in seen:
+            seen.append(v)
+    return seen
+
+
+def environment(views: list[ExperimentView]) -> dict[str, Any]:
+    """Where the numbers came from, and whether they came from more than one place."""
+    prov = [v.provenance for v in views if v.provenance]
+    devices = _distinct(p.get("device_name") for p in prov)
+    kinds = _distinct(p.get("device_kind") for p in prov)
+    code_versions = _distinct(v.code_version for v in views)
+    return {
+        "devices": devices,
+        "device_kinds": kinds,
+        "any_cpu": "cpu" in kinds,
+        "all_cpu": kinds == ["cpu"],
+        "mixed_devices": len(devices) > 1,
+        "cpu_experiments": [v.title for v in views if v.provenance.get("device_kind") == "cpu"],
+        "code_versions": code_versions,
+        "mixed_code": len(code_versions) > 1,
+        "torch_versions": _distinct(p.get("torch_version") for p in prov),
+        "cuda_versions": _distinct(p.get("cuda_version") for p in prov),
+        "cpu_models": _distinct(p.get("cpu_model") for p in prov),
+        "cpu_threads": _distinct(p.get("cpu_threads") for p in prov),
+        "python_versions": _distinct(p.get("python_version") for p in prov),
+        "platforms": _distinct(p.get("platform") for p in prov),
+        "git_commits": _distinct((p.get("git_commit") or "")[:10] + (" (uncommitted changes)" if p.get("git_dirty") else "")
+                                 for p in prov if p.get("git_commit")),
+        "data_sources": _distinct(p.get("data_source") for p in prov),
+        "train_examples": _distinct(p.get("train_examples") for p in prov),
+        "test_examples": _distinct(p.get("test_examples") for p in prov),
+        "first_started": min((p["started_at"] for p in prov if p.get("started_at")), default=None),
+        "last_finished": max((p["finished_at"] for p in prov if p.get("finished_at")), default=None),
+        "seeds": {v.name: v.seeds for v in views},
+    }
+
+
+def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
+                baseline: ExperimentView | None, colors: dict[str, str], figures_dir: Path) -> GroupView:
+    trained = [m for m in members if m.epochs]
+    figures: dict[str, plots.Figure] = {}
+    if trained:
+        figures["accuracy"] = plots.accuracy_figure(f"{name}-accuracy", trained, colors, figures_dir)
+        figures["loss"] = plots.loss_figure(f"{name}-loss", trained, colors, figures_dir)
+    if len([m for m in trained if m.mean_epoch_seconds]) > 1:
+        figures["epoch_time"] = plots.epoch_time_figure(f"{name}-epoch-time", trained, colors, figures_dir)
+    for member in trained:
+        if member.probe_names:
+            figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, colors,
+                                                                  figures_dir)
+    return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
+                     comparisons=[compare(m, baseline) for m in members], figures=figures)
+
+
+def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path) -> dict[str, Any]:
+    """Everything the templates may use besides filters and helpers; see templates/README.md."""
+    colors = plots.colors_for(list(suite.experiments))
+    groups = [
+        _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments],
+                    views.get(g.baseline) if g.baseline else None, colors, figures_dir)
+        for g in suite.groups.values()
+    ]
+    grouped = {n for g in suite.groups.values() for n in g.experiments}
+    ungrouped = [v for n, v in views.items() if n not in grouped]
+    if ungrouped:
+        groups.append(_group_view(OTHER_GROUP, "Other experiments", "", ungrouped, None, colors, figures_dir))
+    ordered = list(views.values())
+    return {
+        "report": {"title": suite.title, "author": suite.author, "config_file": suite.path.name,
+                   "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
+        "environment": environment(ordered),
+        "experiments": views,
+        "groups": groups,
+        "failed": [v for v in ordered if v.status == "failed"],
+        "diverged": [v for v in ordered if v.status == "diverged"],
+        "probe_descriptions": PROBES,
+    }

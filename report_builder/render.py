@@ -1,0 +1,133 @@
+"""Results → build/report.html (self-contained) → build/report.pdf (WeasyPrint, from that same HTML)."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import jinja2
+
+from report_builder import store
+from report_builder.config import Suite
+from report_builder.context import build_context, load_views
+from report_builder.errors import RenderError
+from report_builder.filters import FILTERS, HELPERS, Numbering
+
+PACKAGE_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+ENTRY_TEMPLATE = "report.html.j2"
+
+
+def default_templates_dir() -> Path:
+    """./templates when run from a project, else the templates shipped beside the package."""
+    local = Path("templates")
+    return local if (local / ENTRY_TEMPLATE).is_file() else PACKAGE_TEMPLATES_DIR
+
+
+def make_environment(templates_dir: Path) -> jinja2.Environment:
+    """The one Jinja environment: undefined names are errors, HTML is escaped."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "j2"), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(HELPERS)
+    return env
+
+
+def _template_location(error: BaseException, templates_dir: Path) -> str:
+    """'templates/x.html.j2:12' for the innermost template frame of a rendering error."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        try:
+            Path(frame.filename).resolve().relative_to(templates_dir.resolve())
+        except ValueError:
+            continue
+        return f"{frame.filename}:{frame.lineno}"
+    return str(templates_dir / ENTRY_TEMPLATE)
+
+
+def render_html(context: dict[str, Any], templates_dir: Path) -> str:
+    """Render twice: the first pass numbers figures and tables, the second can refer to any of them."""
+    env = make_environment(templates_dir)
+    try:
+        template = env.get_template(ENTRY_TEMPLATE)
+        first = Numbering()
+        template.render(**context, numbering=first, ref=first.ref)
+        final = Numbering(known=first.assigned)
+        return template.render(**context, numbering=final, ref=final.ref)
+    except jinja2.TemplateSyntaxError as e:
+        raise RenderError(f"{e.filename or e.name}:{e.lineno}: template syntax error: {e.message}") from e
+    except jinja2.TemplateNotFound as e:
+        raise RenderError(f"template not found: {e.name} (looked in {templates_dir})") from e
+    except jinja2.UndefinedError as e:
+        raise RenderError(f"{_template_location(e, templates_dir)}: undefined in template: {e.message}") from e
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise RenderError(f"{_template_location(e, templates_dir)}: template error: {e}") from e
+
+
+def local_only_fetcher(allowed_dirs: list[Path]):
+    """A WeasyPrint URL fetcher that serves files under `allowed_dirs` and refuses everything else."""
+    import weasyprint
+
+    roots = [d.resolve() for d in allowed_dirs]
+
+    def fetch(url: str, *args, **kwargs):
+        parsed = urlparse(url)
+        if parsed.scheme == "file":
+            path = Path(url2pathname(parsed.path)).resolve()
+            if any(path == root or root in path.parents for root in roots):
+                return weasyprint.default_url_fetcher(url, *args, **kwargs)
+        raise ValueError(f"report_builder fetches only local project files, refused {url}")
+
+    return fetch
+
+
+def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path]) -> None:
+    """The PDF from the same HTML; written to a temporary name first so a failure leaves no half PDF."""
+    import weasyprint
+
+    tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
+    try:
+        weasyprint.HTML(string=html, base_url=str(base_dir.resolve()) + "/",
+                        url_fetcher=local_only_fetcher(allowed_dirs)).write_pdf(str(tmp))
+        tmp.replace(pdf_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def pdf_available() -> bool:
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError):  # OSError: WeasyPrint installed but Pango missing
+        return False
+    return True
+
+
+def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
+                  pdf: bool = True) -> list[Path]:
+    """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone."""
+    templates_dir = templates_dir or default_templates_dir()
+    views = load_views(suite, results_dir)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        figures_dir = build_dir / "figures"
+        context = build_context(suite, views, figures_dir)
+        html = render_html(context, templates_dir)
+        html_path = build_dir / "report.html"
+        store.write_atomic(html_path, html)
+        written = [html_path, figures_dir]
+        if pdf:
+            if not pdf_available():
+                raise RenderError("the PDF needs WeasyPrint, which is not installed here; the HTML was written "
+                                  f"to {html_path} (pass --no-pdf to skip the PDF)")
+            pdf_path = build_dir / "report.pdf"
+            write_pdf(html, pdf_path, build_dir, [build_dir, templates_dir])
+            written.append(pdf_path)
+    except OSError as e:
+        raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
+    return written
