@@ -46,10 +46,19 @@ def _save(fig, key: str, figures_dir: Path) -> Figure:
     svg_path.write_text(svg, encoding="utf-8")
     fig.savefig(png_path, format="png", dpi=200, bbox_inches="tight")
     plt.close(fig)
-    inline = svg[svg.index("<svg"):]
+    inline = _unique_ids(svg[svg.index("<svg"):], key)
     inline = re.sub(r'<svg ([^>]*?)height="[^"]*"', r'<svg \1', inline, count=1)
     inline = inline.replace("<svg ", f'<svg role="img" class="plot" aria-label="{key}" ', 1)
     return Figure(key=key, svg=inline, svg_path=svg_path, png_path=png_path)
+
+
+def _unique_ids(svg: str, prefix: str) -> str:
+    """Prefix every id (and every reference to it) so that figures inlined in one page never collide."""
+    for old in set(re.findall(r'id="([^"]+)"', svg)):
+        new = f"{prefix}-{old}"
+        svg = svg.replace(f'id="{old}"', f'id="{new}"').replace(f"#{old})", f"#{new})")
+        svg = svg.replace(f'href="#{old}"', f'href="#{new}"')
+    return svg
 
 
 def _series(view: ExperimentView, metric: str):

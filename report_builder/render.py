@@ -70,21 +70,38 @@ def render_html(context: dict[str, Any], templates_dir: Path) -> str:
         raise RenderError(f"{_template_location(e, templates_dir)}: template error: {e}") from e
 
 
+def _allowed(url: str, roots: list[Path]) -> bool:
+    parsed = urlparse(url)
+    if parsed.scheme == "data":
+        return True
+    if parsed.scheme != "file":
+        return False
+    path = Path(url2pathname(parsed.path)).resolve()
+    return any(path == root or root in path.parents for root in roots)
+
+
 def local_only_fetcher(allowed_dirs: list[Path]):
-    """A WeasyPrint URL fetcher that serves files under `allowed_dirs` and refuses everything else."""
-    import weasyprint
+    """A WeasyPrint URL fetcher that serves files under `allowed_dirs` (and data: URLs), refusing the rest."""
+    import weasyprint.urls
 
     roots = [d.resolve() for d in allowed_dirs]
+    refusal = "report_builder fetches only local project files, refused {}"
+    base = getattr(weasyprint.urls, "URLFetcher", None)
+    if base is None:  # WeasyPrint < 68: fetchers are plain functions
+        def fetch(url: str, *args, **kwargs):
+            if not _allowed(url, roots):
+                raise ValueError(refusal.format(url))
+            return weasyprint.default_url_fetcher(url, *args, **kwargs)
 
-    def fetch(url: str, *args, **kwargs):
-        parsed = urlparse(url)
-        if parsed.scheme == "file":
-            path = Path(url2pathname(parsed.path)).resolve()
-            if any(path == root or root in path.parents for root in roots):
-                return weasyprint.default_url_fetcher(url, *args, **kwargs)
-        raise ValueError(f"report_builder fetches only local project files, refused {url}")
+        return fetch
 
-    return fetch
+    class LocalOnlyFetcher(base):
+        def fetch(self, url, headers=None):
+            if not _allowed(url, roots):
+                raise ValueError(refusal.format(url))
+            return super().fetch(url, headers)
+
+    return LocalOnlyFetcher(allowed_protocols={"file", "data"})
 
 
 def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path]) -> None:

@@ -97,3 +97,45 @@ def real_data_dir() -> Path | None:
         if candidate and find_files(Path(candidate)):
             return Path(candidate)
     return None
+
+
+def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds: float = 1.0,
+                   repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
+                   device_name: str = "CPU") -> dict:
+    """A results document with chosen numbers, for experiment `name` of the suite at suite_path."""
+    from report_builder import store
+    from report_builder.config import load_suite
+
+    exp = load_suite(suite_path).experiments[name]
+    runs = []
+    for repeat in range(repeats):
+        epochs = []
+        for i, accuracy in enumerate(accuracies):
+            epochs.append({
+                "epoch": i + 1, "train_loss": 1.0 / (i + 1) + 0.01 * repeat, "test_loss": 1.1 / (i + 1),
+                "test_accuracy": accuracy + 0.002 * repeat, "train_seconds": seconds, "eval_seconds": 0.01,
+                "probes": {p: values[i] for p, values in (probes or {}).items()},
+            })
+        runs.append({"repeat": repeat, "seed": exp.config.seed + repeat, "diverged_at": None, "epochs": epochs})
+    return {
+        "format": store.FORMAT, "experiment": name, "title": exp.title, "description": exp.description,
+        "status": status, "error": "RuntimeError: boom" if status == "failed" else None,
+        "identity": {"config": exp.config.identity(), "code_version": store.code_version(),
+                     "data_fingerprint": "f" * 16, "device_kind": "cpu" if device_name == "CPU" else "cuda"},
+        "config": {**exp.config.identity(), "device": exp.config.device, "data_dir": exp.config.data_dir},
+        "runs": runs if status != "failed" else [],
+        "provenance": {"device_kind": "cpu" if device_name == "CPU" else "cuda", "device_name": device_name,
+                       "cpu_model": "Test CPU", "cpu_threads": 2, "torch_version": "2.x", "cuda_version": None,
+                       "python_version": "3.11", "platform": "test", "git_commit": "abc1234def", "git_dirty": False,
+                       "data_source": "/data", "train_examples": 256, "test_examples": 128,
+                       "started_at": "2026-11-26T10:00:00+00:00", "finished_at": "2026-11-26T10:01:00+00:00",
+                       "wall_seconds": 60.0},
+    }
+
+
+def write_fixture_results(suite_path: Path, results_dir: Path, specs: dict[str, dict]) -> None:
+    from report_builder import store
+
+    for name, spec in specs.items():
+        store.write_result(results_dir, {k: v for k, v in fixture_result(suite_path, name, **spec).items()
+                                         if k != "format"})

@@ -1,0 +1,226 @@
+"""The writeup: rendered from results files alone, numbers from the fixtures, clear errors, no network."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+from pypdf import PdfReader
+
+from report_builder.cli import main
+from report_builder.config import load_suite
+from report_builder.errors import RenderError
+from report_builder.render import render_report
+
+from conftest import REPO_DIR, write_config, write_fixture_results
+
+SUITE = """
+[report]
+title = "Fixture study"
+author = "Tester"
+
+[defaults]
+epochs = 3
+device = "cpu"
+
+[experiments.baseline]
+title = "Baseline run"
+
+[experiments.fast]
+title = "Big batches"
+batch_size = 64
+
+[experiments.probed]
+title = "Probed run"
+probes = ["relu_active", "relu_grad_sq"]
+
+[groups.batch_size]
+title = "Batch size study"
+experiments = ["baseline", "fast"]
+baseline = "baseline"
+
+[groups.relu_gradient]
+title = "ReLU gradient"
+experiments = ["probed"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A suite with fixture results and a private copy of the shipped templates."""
+    config = write_config(tmp_path / "experiments.toml", SUITE)
+    write_fixture_results(config, tmp_path / "results", {
+        "baseline": {"accuracies": [0.80, 0.85, 0.8612], "seconds": 2.0},
+        "fast": {"accuracies": [0.79, 0.84, 0.8534], "seconds": 1.0},
+        "probed": {"accuracies": [0.80, 0.85, 0.86], "probes": {"relu_active": [3000, 2500, 2000],
+                                                                 "relu_grad_sq": [4.0, 3.0, 2.5]}},
+    })
+    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    return tmp_path
+
+
+def render(project, pdf=False):
+    return render_report(load_suite(project / "experiments.toml"), project / "results", project / "build",
+                         project / "templates", pdf=pdf)
+
+
+def html_of(project) -> str:
+    render(project)
+    return (project / "build" / "report.html").read_text(encoding="utf-8")
+
+
+def test_html_shows_the_fixture_numbers(project):
+    html = html_of(project)
+    assert "0.861" in html and "0.853" in html          # final accuracies, 3 decimals
+    assert "2.0×" in html                                # big batches: 2.0 s → 1.0 s per epoch
+    assert "−0.8" in html                                # Δ accuracy in points vs baseline
+    assert "3,000" in html and "2,000" in html           # relu_active counts
+
+
+def test_narrative_sentence_is_computed_from_results(project):
+    html = html_of(project)
+    assert "Big batches trained fastest, 2.0× faster per epoch than Baseline run" in html
+
+
+def test_html_is_self_contained(project):
+    html = html_of(project)
+    assert "<svg" in html and "<style>" in html
+    for external in ('src="http', "href=\"http", "url(http", "<link", "<script"):
+        assert external not in html
+
+
+def test_figures_are_also_files(project):
+    render(project)
+    names = {p.name for p in (project / "build" / "figures").iterdir()}
+    assert {"batch_size-accuracy.svg", "batch_size-accuracy.png", "relu_gradient-probed-probes.png"} <= names
+
+
+def test_cpu_runs_get_a_banner(project):
+    assert "These experiments ran on the CPU" in html_of(project)
+
+
+def test_mixed_devices_get_a_banner(project):
+    config = project / "experiments.toml"
+    write_fixture_results(config, project / "results", {"fast": {"accuracies": [0.8, 0.84, 0.85],
+                                                                "device_name": "NVIDIA H100"}})
+    html = html_of(project)
+    assert "Some experiments ran on the CPU" in html and "NVIDIA H100" in html
+
+
+def test_repeats_show_mean_and_spread(project):
+    write_fixture_results(project / "experiments.toml", project / "results",
+                          {"baseline": {"accuracies": [0.80, 0.85, 0.86], "repeats": 3}})
+    html = html_of(project)
+    assert "0.862 ± 0.002" in html
+    assert "mean ± standard deviation over 3" in html
+
+
+def test_cross_references_match_numbering(project):
+    html = html_of(project)
+    # "See Figure N for accuracy" in the batch-size section points at that section's accuracy figure
+    assert 'href="#fig:batch_size-accuracy">Figure 1</a>' in html
+    assert '<figure id="fig:batch_size-accuracy">' in html
+    assert "Figure 1.</span> Test accuracy after each epoch: batch size study" in html
+
+
+def test_pdf_has_every_section_and_numbers(project):
+    render(project, pdf=True)
+    reader = PdfReader(project / "build" / "report.pdf")
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 2
+    for heading in ("Contents", "1. Environment", "2. Batch size study", "3. ReLU gradient",
+                    "Provenance of each experiment"):
+        assert heading in text
+    assert "0.861" in text and "Page 1 of" in text
+
+
+def test_editing_a_template_changes_the_report_without_training(project):
+    generic = project / "templates" / "groups" / "_generic.html.j2"
+    generic.write_text(generic.read_text().replace("trained fastest", "was quickest"))
+    html = html_of(project)
+    assert "Big batches was quickest" in html
+    assert not (project / "results" / "summary.csv").exists()  # nothing ran
+
+
+def test_new_group_appears_without_python_change(project):
+    config = project / "experiments.toml"
+    config.write_text(config.read_text() + '\n[groups.extra]\ntitle = "A brand new comparison"\n'
+                                           'experiments = ["fast", "probed"]\n')
+    html = html_of(project)
+    assert "A brand new comparison" in html and 'id="fig:extra-accuracy"' in html
+
+
+def test_template_typo_names_file_and_line(project):
+    generic = project / "templates" / "groups" / "_generic.html.j2"
+    lines = generic.read_text().splitlines()
+    lines.insert(3, "{{ group.titel }}")
+    generic.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert f"{generic}:4" in str(caught.value) and "titel" in str(caught.value)
+
+
+def test_template_syntax_error_names_file_and_line(project):
+    generic = project / "templates" / "groups" / "_generic.html.j2"
+    generic.write_text("{% if %}\n" + generic.read_text())
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert "_generic.html.j2:1: template syntax error" in str(caught.value)
+
+
+def test_missing_experiment_names_it_and_how_to_run_it(project):
+    (project / "results" / "fast.json").unlink()
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert caught.value.problems == [f"fast: no results in {project / 'results'} — run `make experiment NAME=fast`"]
+
+
+def test_stale_results_are_not_rendered(project):
+    config = project / "experiments.toml"
+    config.write_text(config.read_text().replace("batch_size = 64", "batch_size = 128"))
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert "fast: results are out of date (batch_size changed 64 → 128)" in caught.value.problems[0]
+
+
+def test_failed_experiment_is_shown_as_failed(project):
+    write_fixture_results(project / "experiments.toml", project / "results",
+                          {"fast": {"accuracies": [], "status": "failed"}})
+    html = html_of(project)
+    assert "1 experiment failed" in html and "RuntimeError: boom" in html
+
+
+def test_hostile_titles_are_escaped(project):
+    config = project / "experiments.toml"
+    config.write_text(config.read_text().replace('title = "Big batches"', 'title = "<script>alert(1)</script>"'))
+    html = html_of(project)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_rendering_uses_no_network(project, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access during rendering")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    render(project, pdf=True)
+    assert (project / "build" / "report.pdf").stat().st_size > 10_000
+
+
+def test_pdf_fetcher_refuses_remote_urls(project):
+    config = project / "experiments.toml"
+    templates = project / "templates" / "sections" / "title.html.j2"
+    templates.write_text(templates.read_text() + '<img src="http://example.invalid/x.png">')
+    render(project, pdf=True)  # the image is refused, the PDF is still written
+    assert (project / "build" / "report.pdf").exists() and config.exists()
+
+
+def test_render_command_reports_missing_results_with_status_2(project, capsys):
+    (project / "results" / "baseline.json").unlink()
+    status = main(["render", "--config", str(project / "experiments.toml"), "--results-dir",
+                   str(project / "results"), "--build-dir", str(project / "build"), "--templates",
+                   str(project / "templates"), "--no-pdf"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "cannot render" in err and "make experiment NAME=baseline" in err and "Traceback" not in err
