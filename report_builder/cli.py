@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
-from report_builder.errors import ReportBuilderError
+from report_builder.errors import Interrupted, ReportBuilderError
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
     run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
     commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
-    commands.add_parser("render", parents=[common], help="render HTML and PDF from existing results (no training)")
+    render = commands.add_parser("render", parents=[common],
+                                 help="render HTML and PDF from existing results (no training)")
+    render.add_argument("--partial", action="store_true",
+                        help="render what exists, listing missing or out-of-date experiments in the report")
     report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
     report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
     return parser
@@ -72,13 +77,15 @@ def cmd_render(args) -> int:
     from report_builder.render import render_report
 
     suite = load_suite(args.config)
-    written = render_report(suite, args.results_dir, args.build_dir, args.templates, pdf=not args.no_pdf)
+    written = render_report(suite, args.results_dir, args.build_dir, args.templates, pdf=not args.no_pdf,
+                            partial=getattr(args, "partial", False))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
 def cmd_report(args) -> int:
+    """Run everything, then render; failed experiments still appear in the report, marked as failed."""
     args.names = []
     status = cmd_run(args)
     cmd_render(args)
@@ -88,15 +95,22 @@ def cmd_report(args) -> int:
 COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report}
 
 
+def _terminate(signum, frame):
+    raise Interrupted()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()
         print(f"error: {first}", *rest, sep="\n", file=sys.stderr)
         return e.exit_status
-    except KeyboardInterrupt:
-        print("interrupted: finished experiments are saved; run the same command again to finish the rest",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        print("interrupted: finished experiments and repeats are saved; run the same command again to finish "
+              "the rest", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Interrupted) else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)

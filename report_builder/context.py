@@ -37,32 +37,40 @@ class GroupView:
         return [m for m in self.members if m.probe_names and m.epochs]
 
 
-def load_views(suite: Suite, results_dir: Path) -> dict[str, ExperimentView]:
-    """Every declared experiment's current results; missing, damaged or stale ones are one RenderError."""
+def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[dict[str, ExperimentView], list[str]]:
+    """Every declared experiment's current results, and one line per experiment that has none.
+
+    Missing, partial, damaged or stale results are a RenderError, unless `partial` asks to render the rest.
+    """
     views, problems = {}, []
     code_version = store.code_version()
     for name, exp in suite.experiments.items():
+        how = f"run `make experiment NAME={name}`"
         path = store.result_path(results_dir, name)
         try:
             result = store.read_result(path)
         except FileNotFoundError:
-            problems.append(f"{name}: no results in {results_dir} — run `make experiment NAME={name}`")
+            problems.append(f"{name}: no results in {results_dir} — {how}")
             continue
         except ResultsError as e:
-            problems.append(f"{name}: {e} — run `make experiment NAME={name}` to re-run it")
+            problems.append(f"{name}: {e} — {how} to re-run it")
+            continue
+        if result["status"] == "partial":
+            problems.append(f"{name}: unfinished ({len(result['runs'])} of {exp.config.repeats} repeats) — {how} "
+                            f"to finish it")
             continue
         if result["status"] == "done":
             current = {**result["identity"], "config": exp.config.identity(), "code_version": code_version}
             stale = store.rerun_reasons(result, current)
             if stale:
-                problems.append(f"{name}: results are out of date ({', '.join(stale)}) — run "
-                                f"`make experiment NAME={name}`")
+                problems.append(f"{name}: results are out of date ({', '.join(stale)}) — {how}")
                 continue
         views[name] = experiment_view({**result, "title": exp.title, "description": exp.description})
-    if problems:
+    if problems and not partial:
         raise RenderError(f"cannot render: {len(problems)} experiment(s) lack current results "
-                          f"(`make report` runs everything that is missing)", problems)
-    return views
+                          f"(`make report` runs everything that is missing; `render --partial` renders the rest)",
+                          problems)
+    return views, problems
 
 
 def _distinct(values) -> list:
@@ -122,13 +130,14 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
                      comparisons=[compare(m, baseline) for m in members], figures=figures)
 
 
-def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path) -> dict[str, Any]:
+def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path,
+                  missing: list[str] | None = None) -> dict[str, Any]:
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     colors = plots.colors_for(list(suite.experiments))
     groups = [
-        _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments],
+        _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
                     views.get(g.baseline) if g.baseline else None, colors, figures_dir)
-        for g in suite.groups.values()
+        for g in suite.groups.values() if any(n in views for n in g.experiments)
     ]
     grouped = {n for g in suite.groups.values() for n in g.experiments}
     ungrouped = [v for n, v in views.items() if n not in grouped]
@@ -142,6 +151,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "experiments": views,
         "groups": groups,
         "failed": [v for v in ordered if v.status == "failed"],
+        "missing": missing or [],
         "diverged": [v for v in ordered if v.status == "diverged"],
         "probe_descriptions": PROBES,
     }

@@ -29,11 +29,13 @@ class ResultsError(ReportBuilderError):
     """A results file is missing, damaged or from another configuration."""
 
 
+class OutputError(ReportBuilderError):
+    """A file or directory the tool must write cannot be written (permissions, disk full)."""
+
+
 class RenderError(ReportBuilderError):
     """A template or the PDF step failed."""
 
 
-class ExperimentFailed(ReportBuilderError):
-    """One or more experiments failed while training; their error text is in the results."""
-
-    exit_status = 1
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""

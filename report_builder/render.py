@@ -126,14 +126,16 @@ def pdf_available() -> bool:
 
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
-                  pdf: bool = True) -> list[Path]:
+                  pdf: bool = True, partial: bool = False) -> list[Path]:
     """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone."""
     templates_dir = templates_dir or default_templates_dir()
-    views = load_views(suite, results_dir)
+    views, missing = load_views(suite, results_dir, partial)
+    if not views:
+        raise RenderError(f"nothing to render: no experiment has current results in {results_dir}", missing)
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         figures_dir = build_dir / "figures"
-        context = build_context(suite, views, figures_dir)
+        context = build_context(suite, views, figures_dir, missing)
         html = render_html(context, templates_dir)
         html_path = build_dir / "report.html"
         store.write_atomic(html_path, html)

@@ -8,13 +8,15 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from report_builder import provenance, store
 from report_builder.config import Experiment, Suite, TrainConfig
 from report_builder.data import Dataset, RawData, load_raw, prepare, resolve_data_dir
-from report_builder.errors import ConfigError, ResultsError
+from report_builder.errors import ConfigError, ReportBuilderError, ResultsError
+from report_builder.lock import results_lock
 from report_builder.progress import Progress
 from report_builder.train import train_run
 
@@ -62,31 +64,53 @@ def _final_accuracy(runs: list[dict]) -> str:
     return f"final test accuracy {sum(values) / len(values):.3f}" + (f" (mean of {len(values)})" if len(values) > 1 else "")
 
 
-def run_experiment(exp: Experiment, data: Dataset, device: torch.device, repo_dir: Path,
-                   progress: Progress) -> dict:
-    """Train every repeat of one experiment and return its results document."""
+def _provenance(data: Dataset, device: torch.device, repo_dir: Path, started_at: str, seconds: float) -> dict:
+    return {
+        **provenance.collect(device, repo_dir),
+        "data_source": data.raw.source,
+        "train_examples": int(data.train_x.shape[0]),
+        "test_examples": int(data.test_x.shape[0]),
+        "started_at": started_at,
+        "finished_at": provenance.now(),
+        "wall_seconds": seconds,
+    }
+
+
+def run_experiment(exp: Experiment, data: Dataset, device: torch.device, repo_dir: Path, progress: Progress,
+                   save: Callable[[dict], None], finished_runs: list[dict]) -> dict:
+    """Train the repeats not in `finished_runs`; after each, `save` a document with status "partial"."""
     cfg = exp.config
     started_at, started = provenance.now(), time.perf_counter()
     n_batches = math.ceil(data.train_x.shape[0] / cfg.batch_size)
-    runs = []
-    for repeat in range(cfg.repeats):
+    runs = list(finished_runs)
+    for repeat in range(len(runs), cfg.repeats):
         label = f"{exp.name} [{repeat + 1}/{cfg.repeats}]" if cfg.repeats > 1 else exp.name
         with progress.bar(label, total=n_batches * cfg.epochs) as advance:
-            runs.append(train_run(cfg, data, repeat, device, advance))
-    return {
-        "runs": [dataclasses.asdict(r) for r in runs],
-        "status": "done",
-        "error": None,
-        "provenance": {
-            **provenance.collect(device, repo_dir),
-            "data_source": data.raw.source,
-            "train_examples": int(data.train_x.shape[0]),
-            "test_examples": int(data.test_x.shape[0]),
-            "started_at": started_at,
-            "finished_at": provenance.now(),
-            "wall_seconds": time.perf_counter() - started,
-        },
-    }
+            runs.append(dataclasses.asdict(train_run(cfg, data, repeat, device, advance)))
+        if len(runs) < cfg.repeats:
+            save({"runs": runs, "status": "partial", "error": None,
+                  "provenance": _provenance(data, device, repo_dir, started_at, time.perf_counter() - started)})
+    return {"runs": runs, "status": "done", "error": None,
+            "provenance": _provenance(data, device, repo_dir, started_at, time.perf_counter() - started)}
+
+
+def _resumable(stored: dict | None, identity: dict) -> list[dict]:
+    """The finished repeats of an interrupted run of the same identity, else nothing."""
+    if stored is None or stored.get("status") != "partial":
+        return []
+    if store.rerun_reasons({**stored, "status": "done"}, identity):
+        return []
+    return stored["runs"]
+
+
+def _outcome(name: str, body: dict) -> Outcome:
+    runs = body["runs"]
+    seconds = body["provenance"]["wall_seconds"]
+    diverged = [r for r in runs if r["diverged_at"] is not None]
+    if diverged:
+        return Outcome(name, "diverged", f"{name}: diverged (loss not finite) at epoch "
+                       f"{diverged[0]['diverged_at']} of seed {diverged[0]['seed']}, after {seconds:.1f} s")
+    return Outcome(name, "done", f"{name}: done in {seconds:.1f} s, {_final_accuracy(runs)}")
 
 
 def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = False,
@@ -98,50 +122,51 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     # Resolve every device before training anything, so a bad setting stops the run at once.
     devices = {exp.name: resolve_device(exp.config.device, f"{suite.path.name}: [experiments.{exp.name}]")
                for exp in selected}
-    datasets = DataCache(repo_dir)
-    code_version = store.code_version()
-    outcomes = []
-    for exp in selected:
-        device = devices[exp.name]
-        data = datasets.get(exp.config, device)
-        identity = {"config": exp.config.identity(), "code_version": code_version,
-                    "data_fingerprint": data.raw.fingerprint, "device_kind": device.type}
-        path = store.result_path(results_dir, exp.name)
-        try:
-            stored = store.read_result(path)
-        except FileNotFoundError:
-            stored = None
-        except ResultsError as e:
-            stored = {"status": f"damaged ({e})"}
-        reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
-        if not reasons:
-            outcomes.append(Outcome(exp.name, "cached", f"{exp.name}: cached"))
-            progress.say(outcomes[-1].message)
-            continue
-        verb = "running" if stored is None else "re-run"
-        progress.say(f"{exp.name}: {verb}, {', '.join(reasons)}")
-        header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
-                  "identity": identity, "config": dataclasses.asdict(exp.config)}
-        try:
-            body = run_experiment(exp, data, device, repo_dir, progress)
-        except (KeyboardInterrupt, MemoryError):
-            raise
-        except Exception as e:  # one experiment's crash must not stop the others
-            body = {"runs": [], "status": "failed", "error": "".join(traceback.format_exception_only(e)).strip(),
-                    "provenance": provenance.collect(device, repo_dir)}
-            outcome = Outcome(exp.name, "failed", f"{exp.name}: FAILED: {body['error']}")
-        else:
-            runs = body["runs"]
-            seconds = body["provenance"]["wall_seconds"]
-            diverged = [r for r in runs if r["diverged_at"] is not None]
-            if diverged:
-                outcome = Outcome(exp.name, "diverged", f"{exp.name}: diverged (loss not finite) at epoch "
-                                  f"{diverged[0]['diverged_at']} of seed {diverged[0]['seed']}, after {seconds:.1f} s")
-            else:
-                accuracy = _final_accuracy(runs)
-                outcome = Outcome(exp.name, "done", f"{exp.name}: done in {seconds:.1f} s, {accuracy}")
-        store.write_result(results_dir, {**header, **body})
-        outcomes.append(outcome)
-        progress.say(outcome.message)
-    store.write_summary(results_dir, list(suite.experiments))
+    with results_lock(results_dir, progress.say):
+        store.remove_leftovers(results_dir)
+        datasets = DataCache(repo_dir)
+        outcomes = [_bring_up_to_date(exp, devices[exp.name], results_dir, repo_dir, force, progress, datasets)
+                    for exp in selected]
+        store.write_summary(results_dir, list(suite.experiments))
     return outcomes
+
+
+def _bring_up_to_date(exp: Experiment, device: torch.device, results_dir: Path, repo_dir: Path, force: bool,
+                      progress: Progress, datasets: DataCache) -> Outcome:
+    data = datasets.get(exp.config, device)
+    identity = {"config": exp.config.identity(), "code_version": store.code_version(),
+                "data_fingerprint": data.raw.fingerprint, "device_kind": device.type}
+    try:
+        stored = store.read_result(store.result_path(results_dir, exp.name))
+    except FileNotFoundError:
+        stored = None
+    except ResultsError as e:
+        stored = {"status": f"damaged ({e})"}
+    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
+    if not reasons:
+        progress.say(f"{exp.name}: cached")
+        return Outcome(exp.name, "cached", f"{exp.name}: cached")
+    finished = [] if force else _resumable(stored, identity)
+    if finished:
+        progress.say(f"{exp.name}: resuming, {len(finished)} of {exp.config.repeats} repeats already done")
+    else:
+        progress.say(f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}")
+    header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
+              "identity": identity, "config": dataclasses.asdict(exp.config)}
+
+    def save(body: dict) -> None:
+        store.write_result(results_dir, {**header, **body})
+
+    try:
+        body = run_experiment(exp, data, device, repo_dir, progress, save, finished)
+    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
+        raise
+    except Exception as e:  # one experiment's crash must not stop the others
+        error = "".join(traceback.format_exception_only(e)).strip()
+        body = {"runs": [], "status": "failed", "error": error, "provenance": provenance.collect(device, repo_dir)}
+        outcome = Outcome(exp.name, "failed", f"{exp.name}: FAILED: {error}")
+    else:
+        outcome = _outcome(exp.name, body)
+    save(body)
+    progress.say(outcome.message)
+    return outcome

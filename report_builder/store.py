@@ -21,10 +21,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from report_builder.errors import ResultsError
+from report_builder.errors import OutputError, ResultsError
 
 FORMAT = 1
 SUMMARY_NAME = "summary.csv"
+TMP_SUFFIX = ".tmp"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
@@ -47,17 +48,26 @@ def result_path(results_dir: Path, name: str) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}; the previous file, if any, is unchanged") from e
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def remove_leftovers(results_dir: Path) -> None:
+    """Delete temporary files of writes that a killed process never finished."""
+    for leftover in results_dir.glob(f".*{TMP_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
 
 
 def write_result(results_dir: Path, result: dict[str, Any]) -> Path:

@@ -106,4 +106,5 @@ def test_damaged_results_file_is_rerun(tiny_config, tmp_path):
 
 def test_writes_leave_no_temporary_files(tiny_config, tmp_path):
     run(tiny_config, tmp_path / "results")
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["baseline.json", "sgd.json", "summary.csv"]
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [".lock", "baseline.json", "sgd.json",
+                                                                        "summary.csv"]

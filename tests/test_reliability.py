@@ -1,0 +1,241 @@
+"""Nothing lost on a crash, no stale or mixed results, and every bad input answered in one clear message."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from report_builder import store
+from report_builder.cli import main
+from report_builder.errors import OutputError
+
+from conftest import REPO_DIR, write_config, write_dataset
+
+
+def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):
+    """`first` finishes in a moment; `second` trains for seconds — long enough to be interrupted."""
+    data_dir = write_dataset(tmp_path / "data", n_train=1024, n_test=64)
+    return write_config(tmp_path / "experiments.toml", f"""
+        [defaults]
+        batch_size = 8
+        hidden = 16
+        device = "cpu"
+        data_dir = "{data_dir}"
+        [experiments.first]
+        epochs = 1
+        [experiments.second]
+        epochs = {second_epochs}
+        repeats = {repeats}
+        """)
+
+
+def start(config, results_dir, *extra):
+    return subprocess.Popen([sys.executable, "-m", "report_builder", "run", "--config", str(config),
+                             "--results-dir", str(results_dir), *extra],
+                            cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for_line(process, prefix: str, timeout: float = 60) -> list[str]:
+    """Read the process's stderr until a line starts with `prefix`; return the lines read."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"no line starting with {prefix!r}; got {lines}")
+
+
+def run_cli(*args) -> int:
+    return main(list(map(str, args)))
+
+
+def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_path):
+    config, results = slow_suite(tmp_path), tmp_path / "results"
+    process = start(config, results)
+    wait_for_line(process, "second: running")
+    first_before = (results / "first.json").read_bytes()
+    process.kill()
+    process.wait()
+    assert not (results / "second.json").exists()  # nothing that could pass for a finished result
+    assert (results / "first.json").read_bytes() == first_before
+
+    rerun = start(config, results)
+    out = rerun.communicate(timeout=120)[1].splitlines()
+    assert rerun.returncode == 0
+    assert out[0] == "first: cached" and out[1] == "second: running, no results yet"
+    assert store.read_result(results / "second.json")["status"] == "done"
+    assert not list(results.glob(".*.tmp"))
+
+
+def test_sigterm_ends_with_one_line_and_nonzero_status(tmp_path):
+    config, results = slow_suite(tmp_path), tmp_path / "results"
+    process = start(config, results)
+    wait_for_line(process, "second: running")
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=30)[1]
+    assert process.returncode == 143
+    assert err.strip().splitlines()[-1].startswith("interrupted: finished experiments and repeats are saved")
+    assert "Traceback" not in err
+    assert store.read_result(results / "first.json")["status"] == "done"
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path):
+    config, results = slow_suite(tmp_path), tmp_path / "results"
+    process = start(config, results)
+    wait_for_line(process, "second: running")
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=30)[1]
+    assert process.returncode == 130
+    assert "interrupted:" in err and "Traceback" not in err
+
+
+def test_interrupted_repeats_resume_where_they_stopped(tmp_path, capsys):
+    config, results = slow_suite(tmp_path, second_epochs=1, repeats=2), tmp_path / "results"
+    assert run_cli("run", "second", "--config", config, "--results-dir", results) == 0
+    done = store.read_result(results / "second.json")
+    # what an interruption after the first repeat leaves behind
+    partial = {**done, "status": "partial", "runs": done["runs"][:1]}
+    (results / "second.json").write_text(json.dumps(partial))
+    capsys.readouterr()
+    assert run_cli("run", "second", "--config", config, "--results-dir", results) == 0
+    assert "second: resuming, 1 of 2 repeats already done" in capsys.readouterr().err
+    resumed = store.read_result(results / "second.json")
+    assert resumed["status"] == "done" and [r["seed"] for r in resumed["runs"]] == [0, 1]
+    assert resumed["runs"][1]["epochs"][0]["test_loss"] == done["runs"][1]["epochs"][0]["test_loss"]
+
+
+def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):
+    config, results = slow_suite(tmp_path, second_epochs=1, repeats=2), tmp_path / "results"
+    run_cli("run", "--config", config, "--results-dir", results)
+    done = store.read_result(results / "second.json")
+    (results / "second.json").write_text(json.dumps({**done, "status": "partial", "runs": done["runs"][:1]}))
+    capsys.readouterr()
+    status = run_cli("render", "--config", config, "--results-dir", results, "--build-dir", tmp_path / "b", "--no-pdf")
+    assert status == 2
+    assert "second: unfinished (1 of 2 repeats)" in capsys.readouterr().err
+
+
+def test_second_run_on_same_results_waits_for_the_first(tmp_path):
+    config, results = slow_suite(tmp_path, second_epochs=15), tmp_path / "results"
+    first = start(config, results)
+    wait_for_line(first, "first: running")
+    second = start(config, results)
+    err = second.communicate(timeout=180)[1].splitlines()
+    first.communicate(timeout=180)
+    assert first.returncode == 0 and second.returncode == 0
+    assert err[0] == f"waiting: another report_builder run (pid {first.pid}) is using {results}"
+    assert err[1:3] == ["first: cached", "second: cached"]
+
+
+def test_lock_left_by_a_dead_process_is_taken_over(tiny_config, tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / ".lock").write_text("999999\n")
+    assert run_cli("run", "sgd", "--config", tiny_config, "--results-dir", results) == 0
+    assert "waiting" not in capsys.readouterr().err
+    assert (results / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_divergence_is_reported_not_crashed(tiny_config, tmp_path, capsys):
+    write_config(tiny_config, tiny_config.read_text().replace("lr = 0.05", "lr = 1e20"))
+    assert run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r") == 0
+    assert "sgd: diverged (loss not finite) at epoch 1 of seed 0" in capsys.readouterr().err
+    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
+                   tmp_path / "b", "--no-pdf") == 0
+    html = (tmp_path / "b" / "report.html").read_text()
+    assert "1 experiment diverged" in html and "seed 0 at epoch 1" in html
+
+
+def test_results_written_by_hand_badly_are_rerun_not_rendered(tiny_config, tmp_path, capsys):
+    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
+    (tmp_path / "r" / "sgd.json").write_text("{ not json")
+    capsys.readouterr()
+    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
+                   tmp_path / "b", "--no-pdf") == 2
+    assert "sgd: " in capsys.readouterr().err and not (tmp_path / "b" / "report.html").exists()
+
+
+def test_partial_render_says_what_is_missing(tiny_config, tmp_path, capsys):
+    run_cli("run", "sgd", "--config", tiny_config, "--results-dir", tmp_path / "r")
+    assert run_cli("render", "--partial", "--config", tiny_config, "--results-dir", tmp_path / "r",
+                   "--build-dir", tmp_path / "b", "--no-pdf") == 0
+    html = (tmp_path / "b" / "report.html").read_text()
+    assert "This report is incomplete" in html and "baseline: no results in" in html
+
+
+def test_corrupt_dataset_file_is_one_clear_error(tmp_path, capsys):
+    data_dir = write_dataset(tmp_path / "data", n_train=16, n_test=16)
+    (data_dir / "t10k-images-idx3-ubyte").write_bytes((data_dir / "t10k-images-idx3-ubyte").read_bytes()[:500])
+    config = write_config(tmp_path / "e.toml", f'[defaults]\ndata_dir = "{data_dir}"\ndevice = "cpu"\n[experiments.a]\n')
+    assert run_cli("run", "--config", config, "--results-dir", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {data_dir / 't10k-images-idx3-ubyte'}: truncated") and "Traceback" not in err
+
+
+def test_unwritable_results_directory_is_one_clear_error(tiny_config, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert run_cli("run", "--config", tiny_config, "--results-dir", blocker / "results") == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot use results directory {blocker / 'results'}")
+
+
+def test_unwritable_build_directory_is_one_clear_error(tiny_config, tmp_path, capsys):
+    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    capsys.readouterr()
+    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
+                   blocker / "build", "--no-pdf") == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot write the report to {blocker / 'build'}")
+
+
+def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "summary.csv"
+    store.write_atomic(path, "old contents\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError) as caught:
+        store.write_atomic(path, "new contents\n")
+    assert str(caught.value) == f"cannot write {path}: No space left on device; the previous file, if any, is unchanged"
+    assert path.read_text() == "old contents\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
+
+
+def test_disk_full_during_a_run_is_one_clear_error(tiny_config, tmp_path, monkeypatch, capsys):
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert run_cli("run", "sgd", "--config", tiny_config, "--results-dir", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "sgd.json").exists()
+
+
+def test_undefined_template_variable_exits_2_naming_the_line(tiny_config, tmp_path, capsys):
+    import shutil
+
+    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO_DIR / "templates", templates)
+    title = templates / "sections" / "title.html.j2"
+    title.write_text("{{ report.titel }}\n" + title.read_text())
+    capsys.readouterr()
+    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
+                   tmp_path / "b", "--templates", templates, "--no-pdf") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {title}:1: undefined in template:") and "titel" in err
