@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="train experiments whose results are missing or stale")
     run.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
     run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    run.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
+                     help="where to run (default: [executor] kind in the experiments file, else local)")
     commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
     render = commands.add_parser("render", parents=[common],
                                  help="render HTML and PDF from existing results (no training)")
@@ -39,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="render what exists, listing missing or out-of-date experiments in the report")
     report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
     report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    report.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
+                        help="where to run (default: [executor] kind in the experiments file, else local)")
     return parser
 
 
@@ -53,7 +57,8 @@ def cmd_run(args) -> int:
     from report_builder.runner import run_suite
 
     suite = load_suite(args.config)
-    outcomes = run_suite(suite, args.names, args.results_dir, force=args.force, progress=_progress(args))
+    outcomes = run_suite(suite, args.names, args.results_dir, force=args.force, progress=_progress(args),
+                         executor_kind=args.executor)
     failed = [o.name for o in outcomes if o.status == "failed"]
     if failed:
         print(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; their error text is in "

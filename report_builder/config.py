@@ -61,6 +61,28 @@ class TrainConfig:
         return data
 
 
+EXECUTORS = ("local", "local-gpus", "slurm")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where runs execute ([executor]); results and report are the same whichever runs them."""
+
+    kind: str = _key("local", "\"local\" (this process), \"local-gpus\" (one worker per GPU) or \"slurm\".",
+                     choices=EXECUTORS)
+    gpus: tuple[int, ...] | None = _key(None, "local-gpus: the GPU indices to use; unset: every visible GPU.")
+    partition: str | None = _key(None, "slurm: partition (queue) to submit to; unset: the cluster's default.")
+    account: str | None = _key(None, "slurm: account to charge.")
+    time_limit_min: int = _key(60, "slurm: time limit of each job, in minutes.", minimum=1)
+    gpus_per_job: int = _key(0, "slurm: GPUs per job (0: CPU jobs).", minimum=0)
+    cpus_per_job: int = _key(1, "slurm: CPUs per job.", minimum=1)
+    mem_gb: float = _key(4.0, "slurm: memory per job, in GB.", exclusive_minimum=0.0)
+    array_parallelism: int = _key(64, "slurm: at most this many jobs of one array run at once.", minimum=1)
+    sbatch: dict | None = _key(None, "slurm: extra sbatch options, e.g. { qos = \"short\", constraint = \"a100\" }.")
+    cancel_on_interrupt: bool = _key(True, "slurm: cancel the submitted jobs when the driver is interrupted.")
+    poll_seconds: float = _key(2.0, "slurm: how often the driver checks its jobs.", exclusive_minimum=0.0)
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -88,6 +110,7 @@ class Suite:
     author: str
     experiments: dict[str, Experiment]
     groups: dict[str, Group]
+    executor: ExecutorConfig = ExecutorConfig()
 
     def select(self, names: list[str]) -> list[Experiment]:
         """The named experiments (all when none are named); unknown names are a ConfigError."""
@@ -101,11 +124,10 @@ class Suite:
         return [self.experiments[n] for n in names]
 
 
-TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 EXPERIMENT_ONLY_KEYS = ("title", "description")
 GROUP_KEYS = ("title", "description", "experiments", "baseline")
 REPORT_KEYS = ("title", "author")
-TOP_LEVEL = ("report", "defaults", "experiments", "groups")
+TOP_LEVEL = ("report", "defaults", "experiments", "groups", "executor")
 
 
 def _suggest(word: str, valid) -> str:
@@ -118,7 +140,9 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
         return " or ".join(names.get(a, "unset") for a in typing.get_args(tp) if a is not type(None))
     if typing.get_origin(tp) is tuple:
-        return "a list of strings"
+        return f"a list of {'integers' if typing.get_args(tp)[0] is int else 'strings'}"
+    if tp is dict:
+        return "a table"
     return names[tp]
 
 
@@ -128,8 +152,12 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
         inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
         return _coerce(value, inner)
     if typing.get_origin(tp) is tuple:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        item = typing.get_args(tp)[0]
+        ok = isinstance(value, list) and all(_coerce(v, item)[0] for v in value)
         return ok, tuple(value) if ok else value
+    if tp is dict:
+        ok = isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
+        return ok, value
     if tp is bool:
         return isinstance(value, bool), value
     if tp is int:
@@ -140,9 +168,9 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     return isinstance(value, tp), value
 
 
-def _check_value(name: str, value: Any, where: str, problems: list[str]) -> Any:
-    spec = TRAIN_FIELDS[name]
-    hints = typing.get_type_hints(TrainConfig)
+def _check_value(cls: type, name: str, value: Any, where: str, problems: list[str]) -> Any:
+    spec = {f.name: f for f in dataclasses.fields(cls)}[name]
+    hints = typing.get_type_hints(cls)
     ok, value = _coerce(value, hints[name])
     if not ok:
         problems.append(f"{where} {name}: must be {_type_name(hints[name])}, got {value!r}")
@@ -171,17 +199,17 @@ def _check_value(name: str, value: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
-def _train_settings(table: dict, where: str, extra_keys: tuple[str, ...], problems: list[str]) -> dict[str, Any]:
-    """The valid training keys of one table, as checked values; problems collected on the way."""
+def _settings(cls: type, table: dict, where: str, extra_keys: tuple[str, ...], problems: list[str]) -> dict[str, Any]:
+    """The valid keys of one table for dataclass `cls`, as checked values; problems collected on the way."""
+    fields = [f.name for f in dataclasses.fields(cls)]
     settings = {}
     for key, value in table.items():
         if key in extra_keys:
             continue
-        if key not in TRAIN_FIELDS:
-            valid = list(TRAIN_FIELDS) + list(extra_keys)
-            problems.append(f"{where} unknown key '{key}'{_suggest(key, valid)}")
+        if key not in fields:
+            problems.append(f"{where} unknown key '{key}'{_suggest(key, fields + list(extra_keys))}")
             continue
-        checked = _check_value(key, value, where, problems)
+        checked = _check_value(cls, key, value, where, problems)
         if checked is not None:
             settings[key] = checked
     return settings
@@ -221,7 +249,9 @@ def parse_suite(text: str, path: Path) -> Suite:
     title = _string(report, "title", "[report]", "Fashion-MNIST MLP experiments", problems)
     author = _string(report, "author", "[report]", "", problems)
 
-    defaults = _train_settings(_table(doc, "defaults", "[defaults]", problems), "[defaults]", (), problems)
+    defaults = _settings(TrainConfig, _table(doc, "defaults", "[defaults]", problems), "[defaults]", (), problems)
+    executor = ExecutorConfig(**_settings(ExecutorConfig, _table(doc, "executor", "[executor]", problems),
+                                          "[executor]", (), problems))
 
     experiments: dict[str, Experiment] = {}
     for name, table in _table(doc, "experiments", "[experiments]", problems).items():
@@ -229,7 +259,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         if not isinstance(table, dict):
             problems.append(f"{where}: must be a table, got {table!r}")
             continue
-        own = _train_settings(table, where, EXPERIMENT_ONLY_KEYS, problems)
+        own = _settings(TrainConfig, table, where, EXPERIMENT_ONLY_KEYS, problems)
         experiments[name] = Experiment(
             name=name,
             title=_string(table, "title", where, name, problems),
@@ -272,7 +302,7 @@ def parse_suite(text: str, path: Path) -> Suite:
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
         raise ConfigError(f"{path}: {count}", [f"{path.name}: {p}" for p in problems])
-    return Suite(path=path, title=title, author=author, experiments=experiments, groups=groups)
+    return Suite(path=path, title=title, author=author, experiments=experiments, groups=groups, executor=executor)
 
 
 def load_suite(path: Path | str) -> Suite:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from report_builder import provenance, store
-from report_builder.config import Experiment, Suite, TrainConfig
+from report_builder import store
+from report_builder.config import Experiment, ExecutorConfig, Suite, TrainConfig
 from report_builder.data import Dataset, RawData, load_raw, prepare, resolve_data_dir
-from report_builder.errors import ConfigError, ReportBuilderError, ResultsError
+from report_builder.errors import ConfigError, ResultsError
+from report_builder.executors import make_executor, with_kind
 from report_builder.lock import results_lock
 from report_builder.progress import Progress
-from report_builder.train import train_run
+from report_builder.tasks import RepeatTask, clear_repeats, identity_of, merge, read_repeat
 
 
 @dataclass(frozen=True)
@@ -47,13 +44,16 @@ class DataCache:
         self._raw: dict[Path, RawData] = {}
         self._prepared: dict[tuple, Dataset] = {}
 
-    def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
+    def raw(self, cfg: TrainConfig) -> RawData:
         data_dir = resolve_data_dir(cfg.data_dir, self.base_dir)
         if data_dir not in self._raw:
             self._raw[data_dir] = load_raw(data_dir)
-        key = (data_dir, str(device), cfg.max_train, cfg.max_test)
+        return self._raw[data_dir]
+
+    def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
+        key = (resolve_data_dir(cfg.data_dir, self.base_dir), str(device), cfg.max_train, cfg.max_test)
         if key not in self._prepared:
-            self._prepared[key] = prepare(self._raw[data_dir], device, cfg.max_train, cfg.max_test)
+            self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test)
         return self._prepared[key]
 
 
@@ -64,48 +64,11 @@ def _final_accuracy(runs: list[dict]) -> str:
     return f"final test accuracy {sum(values) / len(values):.3f}" + (f" (mean of {len(values)})" if len(values) > 1 else "")
 
 
-def _provenance(data: Dataset, device: torch.device, repo_dir: Path, started_at: str, seconds: float) -> dict:
-    return {
-        **provenance.collect(device, repo_dir),
-        "data_source": data.raw.source,
-        "train_examples": int(data.train_x.shape[0]),
-        "test_examples": int(data.test_x.shape[0]),
-        "started_at": started_at,
-        "finished_at": provenance.now(),
-        "wall_seconds": seconds,
-    }
-
-
-def run_experiment(exp: Experiment, data: Dataset, device: torch.device, repo_dir: Path, progress: Progress,
-                   save: Callable[[dict], None], finished_runs: list[dict]) -> dict:
-    """Train the repeats not in `finished_runs`; after each, `save` a document with status "partial"."""
-    cfg = exp.config
-    started_at, started = provenance.now(), time.perf_counter()
-    n_batches = math.ceil(data.train_x.shape[0] / cfg.batch_size)
-    runs = list(finished_runs)
-    for repeat in range(len(runs), cfg.repeats):
-        label = f"{exp.name} [{repeat + 1}/{cfg.repeats}]" if cfg.repeats > 1 else exp.name
-        with progress.bar(label, total=n_batches * cfg.epochs) as advance:
-            runs.append(dataclasses.asdict(train_run(cfg, data, repeat, device, advance)))
-        if len(runs) < cfg.repeats:
-            save({"runs": runs, "status": "partial", "error": None,
-                  "provenance": _provenance(data, device, repo_dir, started_at, time.perf_counter() - started)})
-    return {"runs": runs, "status": "done", "error": None,
-            "provenance": _provenance(data, device, repo_dir, started_at, time.perf_counter() - started)}
-
-
-def _resumable(stored: dict | None, identity: dict) -> list[dict]:
-    """The finished repeats of an interrupted run of the same identity, else nothing."""
-    if stored is None or stored.get("status") != "partial":
-        return []
-    if store.rerun_reasons({**stored, "status": "done"}, identity):
-        return []
-    return stored["runs"]
-
-
-def _outcome(name: str, body: dict) -> Outcome:
-    runs = body["runs"]
-    seconds = body["provenance"]["wall_seconds"]
+def _outcome(name: str, result: dict) -> Outcome:
+    if result["status"] == "failed":
+        return Outcome(name, "failed", f"{name}: FAILED: {result['error']}")
+    runs = result["runs"]
+    seconds = result["provenance"]["wall_seconds"]
     diverged = [r for r in runs if r["diverged_at"] is not None]
     if diverged:
         return Outcome(name, "diverged", f"{name}: diverged (loss not finite) at epoch "
@@ -113,29 +76,25 @@ def _outcome(name: str, body: dict) -> Outcome:
     return Outcome(name, "done", f"{name}: done in {seconds:.1f} s, {_final_accuracy(runs)}")
 
 
-def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = False,
-              progress: Progress | None = None) -> list[Outcome]:
-    """Bring the results of the named experiments (all when none) up to date."""
-    progress = progress or Progress()
-    selected = suite.select(names)
-    repo_dir = suite.path.resolve().parent
-    # Resolve every device before training anything, so a bad setting stops the run at once.
-    devices = {exp.name: resolve_device(exp.config.device, f"{suite.path.name}: [experiments.{exp.name}]")
-               for exp in selected}
-    with results_lock(results_dir, progress.say):
-        store.remove_leftovers(results_dir)
-        datasets = DataCache(repo_dir)
-        outcomes = [_bring_up_to_date(exp, devices[exp.name], results_dir, repo_dir, force, progress, datasets)
-                    for exp in selected]
-        store.write_summary(results_dir, list(suite.experiments))
-    return outcomes
+def planned_device_kind(wish: str, executor: ExecutorConfig, where: str) -> str:
+    """The device kind an experiment will train on, as far as the driver can tell before it runs."""
+    if executor.kind == "slurm":
+        return "cuda" if wish == "cuda" or (wish == "auto" and executor.gpus_per_job > 0) else "cpu"
+    return resolve_device(wish, where).type
 
 
-def _bring_up_to_date(exp: Experiment, device: torch.device, results_dir: Path, repo_dir: Path, force: bool,
-                      progress: Progress, datasets: DataCache) -> Outcome:
-    data = datasets.get(exp.config, device)
-    identity = {"config": exp.config.identity(), "code_version": store.code_version(),
-                "data_fingerprint": data.raw.fingerprint, "device_kind": device.type}
+@dataclass
+class Plan:
+    """What one experiment still needs, and the repeat documents it has so far."""
+
+    experiment: Experiment
+    header: dict
+    docs: list[dict]
+    pending: list[int]
+
+
+def _plan(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
+    """None when the stored results are current; else the repeats still to run."""
     try:
         stored = store.read_result(store.result_path(results_dir, exp.name))
     except FileNotFoundError:
@@ -145,28 +104,72 @@ def _bring_up_to_date(exp: Experiment, device: torch.device, results_dir: Path, 
     reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
     if not reasons:
         progress.say(f"{exp.name}: cached")
-        return Outcome(exp.name, "cached", f"{exp.name}: cached")
-    finished = [] if force else _resumable(stored, identity)
+        return None
+    if force:
+        clear_repeats(results_dir, exp.name)
+    finished = []
+    for repeat in range(exp.config.repeats):
+        doc = read_repeat(results_dir, exp.name, repeat)
+        if doc and doc.get("status") == "done" and doc.get("identity") == identity:
+            finished.append(doc)
     if finished:
         progress.say(f"{exp.name}: resuming, {len(finished)} of {exp.config.repeats} repeats already done")
     else:
         progress.say(f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}")
     header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
               "identity": identity, "config": dataclasses.asdict(exp.config)}
+    done = {d["repeat"] for d in finished}
+    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done])
 
-    def save(body: dict) -> None:
-        store.write_result(results_dir, {**header, **body})
 
-    try:
-        body = run_experiment(exp, data, device, repo_dir, progress, save, finished)
-    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
-        raise
-    except Exception as e:  # one experiment's crash must not stop the others
-        error = "".join(traceback.format_exception_only(e)).strip()
-        body = {"runs": [], "status": "failed", "error": error, "provenance": provenance.collect(device, repo_dir)}
-        outcome = Outcome(exp.name, "failed", f"{exp.name}: FAILED: {error}")
-    else:
-        outcome = _outcome(exp.name, body)
-    save(body)
+def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = False,
+              progress: Progress | None = None, executor_kind: str | None = None) -> list[Outcome]:
+    """Bring the results of the named experiments (all when none) up to date."""
+    progress = progress or Progress()
+    selected = suite.select(names)
+    repo_dir = suite.path.resolve().parent
+    executor_config = with_kind(suite.executor, executor_kind)
+    # Settle every device before training anything, so a bad setting stops the run at once.
+    kinds = {exp.name: planned_device_kind(exp.config.device, executor_config,
+                                           f"{suite.path.name}: [experiments.{exp.name}]") for exp in selected}
+    with results_lock(results_dir, progress.say):
+        store.remove_leftovers(results_dir)
+        datasets = DataCache(repo_dir)
+        outcomes: dict[str, Outcome] = {}
+        plans: dict[str, Plan] = {}
+        for exp in selected:
+            identity = identity_of(exp, datasets.raw(exp.config).fingerprint, kinds[exp.name])
+            plan = _plan(exp, identity, results_dir, force, progress)
+            if plan is None:
+                outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
+            elif not plan.pending:  # every repeat finished before an interruption: only the merge is left
+                outcomes[exp.name] = _finish(plan, results_dir, progress)
+            else:
+                plans[exp.name] = plan
+
+        def on_done(task: RepeatTask, doc: dict) -> None:
+            plan = plans[task.experiment.name]
+            plan.docs.append(doc)
+            wanted = plan.experiment.config.repeats
+            if len(plan.docs) < wanted:
+                store.write_result(results_dir, merge(plan.header, plan.docs, wanted))
+                progress.say(f"{task.experiment.name}: repeat {len(plan.docs)} of {wanted} {doc['status']} "
+                             f"(seed {plan.experiment.config.seed + task.repeat})")
+            else:
+                outcomes[task.experiment.name] = _finish(plan, results_dir, progress)
+
+        tasks = [RepeatTask(p.experiment, r, str(results_dir), str(repo_dir)) for p in plans.values() for r in p.pending]
+        if tasks:
+            make_executor(executor_config, progress, results_dir).run(tasks, on_done)
+        store.write_summary(results_dir, list(suite.experiments))
+    return [outcomes[exp.name] for exp in selected if exp.name in outcomes]
+
+
+def _finish(plan: Plan, results_dir: Path, progress: Progress) -> Outcome:
+    """Merge an experiment's repeats into its results file; its repeat files are then no longer needed."""
+    result = merge(plan.header, plan.docs, plan.experiment.config.repeats)
+    store.write_result(results_dir, result)
+    clear_repeats(results_dir, plan.experiment.name)
+    outcome = _outcome(plan.experiment.name, result)
     progress.say(outcome.message)
     return outcome

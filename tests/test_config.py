@@ -117,7 +117,7 @@ def test_every_problem_is_reported_at_once():
 def test_unknown_top_level_table_suggests_nearest():
     assert problems_of("[experiment.a]\n") == [
         "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
-        "experiments, groups"]
+        "experiments, groups, executor"]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

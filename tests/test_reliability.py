@@ -63,7 +63,7 @@ def run_cli(*args) -> int:
 def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_path):
     config, results = slow_suite(tmp_path), tmp_path / "results"
     process = start(config, results)
-    wait_for_line(process, "second: running")
+    wait_for_line(process, "first: done")
     first_before = (results / "first.json").read_bytes()
     process.kill()
     process.wait()
@@ -81,7 +81,7 @@ def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_pa
 def test_sigterm_ends_with_one_line_and_nonzero_status(tmp_path):
     config, results = slow_suite(tmp_path), tmp_path / "results"
     process = start(config, results)
-    wait_for_line(process, "second: running")
+    wait_for_line(process, "first: done")
     process.send_signal(signal.SIGTERM)
     err = process.communicate(timeout=30)[1]
     assert process.returncode == 143
@@ -93,26 +93,29 @@ def test_sigterm_ends_with_one_line_and_nonzero_status(tmp_path):
 def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path):
     config, results = slow_suite(tmp_path), tmp_path / "results"
     process = start(config, results)
-    wait_for_line(process, "second: running")
+    wait_for_line(process, "first: done")
     process.send_signal(signal.SIGINT)
     err = process.communicate(timeout=30)[1]
     assert process.returncode == 130
     assert "interrupted:" in err and "Traceback" not in err
 
 
-def test_interrupted_repeats_resume_where_they_stopped(tmp_path, capsys):
-    config, results = slow_suite(tmp_path, second_epochs=1, repeats=2), tmp_path / "results"
-    assert run_cli("run", "second", "--config", config, "--results-dir", results) == 0
-    done = store.read_result(results / "second.json")
-    # what an interruption after the first repeat leaves behind
-    partial = {**done, "status": "partial", "runs": done["runs"][:1]}
-    (results / "second.json").write_text(json.dumps(partial))
-    capsys.readouterr()
-    assert run_cli("run", "second", "--config", config, "--results-dir", results) == 0
-    assert "second: resuming, 1 of 2 repeats already done" in capsys.readouterr().err
+def test_killed_run_resumes_at_the_repeat_where_it_stopped(tmp_path):
+    config, results = slow_suite(tmp_path, second_epochs=12, repeats=2), tmp_path / "results"
+    process = start(config, results, "second")
+    wait_for_line(process, "second: repeat 1 of 2 done (seed 0)")
+    process.kill()
+    process.wait()
+    partial = store.read_result(results / "second.json")
+    assert partial["status"] == "partial" and len(partial["runs"]) == 1
+
+    rerun = start(config, results, "second")
+    err = rerun.communicate(timeout=120)[1].splitlines()
+    assert rerun.returncode == 0
+    assert err[0] == "second: resuming, 1 of 2 repeats already done"
     resumed = store.read_result(results / "second.json")
     assert resumed["status"] == "done" and [r["seed"] for r in resumed["runs"]] == [0, 1]
-    assert resumed["runs"][1]["epochs"][0]["test_loss"] == done["runs"][1]["epochs"][0]["test_loss"]
+    assert resumed["runs"][0] == partial["runs"][0]
 
 
 def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):
