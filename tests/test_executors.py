@@ -1,0 +1,209 @@
+"""Executors: whichever runs the experiments, the results files and the report are the same."""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from report_builder import store
+from report_builder.config import ExecutorConfig, load_suite
+from report_builder.executors import run_queue
+from report_builder.progress import Progress
+from report_builder.render import render_report
+from report_builder.runner import run_suite
+from report_builder.slurm import sbatch_parameters
+from report_builder.tasks import RepeatTask
+
+from conftest import REPO_DIR, write_config
+
+
+class FakeWorker:
+    """A worker on a fake device that finishes each task on a thread, a little later."""
+
+    def __init__(self, device: str, results: queue.Queue, log: list, crash_on: str | None = None):
+        self.device, self.results, self.log, self.crash_on = device, results, log, crash_on
+        self.holding = 0
+
+    def send(self, task: RepeatTask) -> None:
+        self.holding += 1
+        assert self.holding == 1, f"worker {self.device} was given a second task while busy"
+        self.log.append((self.device, task.label))
+
+        def finish():
+            self.holding -= 1
+            doc = None if task.label == self.crash_on else {"status": "done", "device": self.device}
+            self.results.put((self, doc))
+
+        threading.Timer(0.01, finish).start()
+
+    def stop(self) -> None:
+        pass
+
+
+def fake_tasks(tiny_config, n: int) -> list[RepeatTask]:
+    exp = load_suite(tiny_config).experiments["sgd"]
+    return [RepeatTask(exp, r, "results", ".") for r in range(n)]
+
+
+def test_queue_spreads_tasks_over_every_device_one_at_a_time(tiny_config):
+    results, log, done = queue.Queue(), [], []
+    workers = [FakeWorker("0", results, log), FakeWorker("1", results, log)]
+    run_queue(fake_tasks(tiny_config, 7), workers, results, lambda task, doc: done.append((task.label, doc["device"])))
+    assert sorted(label for label, _ in done) == sorted(f"sgd[{r}]" for r in range(7))
+    assert {device for device, _ in log} == {"0", "1"}
+
+
+def test_queue_with_one_device_runs_everything_there(tiny_config):
+    results, log, done = queue.Queue(), [], []
+    run_queue(fake_tasks(tiny_config, 3), [FakeWorker("0", results, log)], results,
+              lambda task, doc: done.append(task.label))
+    assert done == ["sgd[0]", "sgd[1]", "sgd[2]"]
+
+
+def test_crashed_worker_fails_only_its_task(tiny_config):
+    results, log, done = queue.Queue(), [], {}
+    workers = [FakeWorker("0", results, log, crash_on="sgd[1]"), FakeWorker("1", results, log, crash_on="sgd[1]")]
+    run_queue(fake_tasks(tiny_config, 4), workers, results, lambda task, doc: done.update({task.label: doc}))
+    assert done["sgd[1]"]["status"] == "failed" and "exited before finishing sgd[1]" in done["sgd[1]"]["error"]
+    assert all(done[f"sgd[{r}]"]["status"] == "done" for r in (0, 2, 3))
+
+
+def run_with(config, results_dir, executor=None) -> list[str]:
+    stream = io.StringIO()
+    run_suite(load_suite(config), [], results_dir, progress=Progress(stream, bars=False), executor_kind=executor)
+    return stream.getvalue().splitlines()
+
+
+def numbers(results_dir, name):
+    result = store.read_result(results_dir / f"{name}.json")
+    return [[(e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in r["epochs"]] for r in result["runs"]]
+
+
+def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp_path):
+    write_config(tiny_config, tiny_config.read_text() + "\n[executor]\nkind = \"local-gpus\"\ngpus = [0, 1]\n"
+                 .replace("[experiments.sgd]", "") )
+    text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
+    write_config(tiny_config, text)
+    lines = run_with(tiny_config, tmp_path / "gpus")
+    assert lines[2] == "local-gpus: 2 workers on GPUs 0, 1"
+    result = store.read_result(tmp_path / "gpus" / "sgd.json")
+    assert result["status"] == "done" and len(result["runs"]) == 3
+    pinned = {p["cuda_visible_devices"] for p in result["provenance"]["repeat_provenance"]}
+    assert pinned <= {"0", "1"} and pinned
+    run_with(tiny_config, tmp_path / "local", executor="local")
+    assert numbers(tmp_path / "gpus", "sgd") == numbers(tmp_path / "local", "sgd")
+    assert numbers(tmp_path / "gpus", "baseline") == numbers(tmp_path / "local", "baseline")
+
+
+def test_executor_table_is_validated(tmp_path):
+    from report_builder.errors import ConfigError
+
+    config = write_config(tmp_path / "e.toml", '[experiments.a]\n[executor]\nkind = "slrum"\ngpus_per_job = -1\n')
+    with pytest.raises(ConfigError) as caught:
+        load_suite(config)
+    assert caught.value.problems == [
+        "e.toml: [executor] kind: unknown value 'slrum' (did you mean 'slurm'?); valid: local, local-gpus, slurm",
+        "e.toml: [executor] gpus_per_job: must be ≥ 0, got -1"]
+
+
+def test_sbatch_parameters_come_from_the_executor_table():
+    params = sbatch_parameters(ExecutorConfig(kind="slurm", partition="gpu", account="lab", time_limit_min=30,
+                                              gpus_per_job=1, cpus_per_job=4, mem_gb=16, sbatch={"qos": "short"}))
+    assert params == {"timeout_min": 30, "cpus_per_task": 4, "mem_gb": 16, "name": "report_builder",
+                      "slurm_array_parallelism": 64, "gpus_per_node": 1, "slurm_partition": "gpu",
+                      "slurm_account": "lab", "slurm_additional_parameters": {"qos": "short"}}
+
+
+def slurm_available() -> bool:
+    if shutil.which("sbatch") and shutil.which("sinfo"):
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must run the Slurm tests: start the cluster with ../shared/slurm/start-local-slurm.sh")
+    return False
+
+
+@pytest.mark.slurm
+def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, tmp_path):
+    if not slurm_available():
+        pytest.skip("no Slurm here (sbatch not found)")
+    text = tiny_config.read_text().replace("epochs = 2", "epochs = 1")
+    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
+                                      'mem_gb = 1\npoll_seconds = 0.5\n')
+    lines = run_with(tiny_config, tmp_path / "slurm")
+    assert any(line.startswith("slurm: submitted 2 job(s) as array") for line in lines), lines
+    slurm_result = store.read_result(tmp_path / "slurm" / "sgd.json")
+    assert slurm_result["status"] == "done"
+    assert slurm_result["provenance"]["slurm_job_id"]
+    run_with(tiny_config, tmp_path / "local", executor="local")
+    for name in ("baseline", "sgd"):
+        assert numbers(tmp_path / "slurm", name) == numbers(tmp_path / "local", name)
+
+    assert run_with(tiny_config, tmp_path / "slurm") == ["baseline: cached", "sgd: cached"]
+    suite = load_suite(tiny_config)
+    render_report(suite, tmp_path / "slurm", tmp_path / "build-slurm", REPO_DIR / "templates", pdf=False)
+    render_report(suite, tmp_path / "local", tmp_path / "build-local", REPO_DIR / "templates", pdf=False)
+    slurm_html = (tmp_path / "build-slurm" / "report.html").read_text()
+    assert "0." in slurm_html and "Optimizer" in slurm_html
+
+
+@pytest.mark.slurm
+def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config, tmp_path):
+    if not slurm_available():
+        pytest.skip("no Slurm here (sbatch not found)")
+    text = tiny_config.read_text().replace("epochs = 2", "epochs = 300")
+    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\ntime_limit_min = 5\nmem_gb = 1\n'
+                                      'poll_seconds = 0.5\n')
+    cancelled = []
+
+    def cancel_first_running_job():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not cancelled:
+            out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-n", "report_builder", "-o", "%i"],
+                                 capture_output=True, text=True).stdout.split()
+            if out:
+                subprocess.run(["scancel", out[0]], check=True)
+                cancelled.append(out[0])
+            time.sleep(0.3)
+
+    killer = threading.Thread(target=cancel_first_running_job)
+    killer.start()
+    lines = run_with(tiny_config, tmp_path / "r")
+    killer.join()
+    statuses = {n: store.read_result(tmp_path / "r" / f"{n}.json") for n in ("baseline", "sgd")}
+    failed = [r for r in statuses.values() if r["status"] == "failed"]
+    assert len(failed) == 1 and [r["status"] for r in statuses.values()].count("done") == 1
+    assert f"Slurm job {cancelled[0]}" in failed[0]["error"] and "CANCELLED" in failed[0]["error"]
+    assert "log: " in failed[0]["error"]
+    assert any(f"Slurm job {cancelled[0]} failed" in line for line in lines)
+
+
+@pytest.mark.slurm
+def test_restarted_driver_reattaches_to_its_jobs(tiny_config, tmp_path):
+    if not slurm_available():
+        pytest.skip("no Slurm here (sbatch not found)")
+    import sys
+
+    text = tiny_config.read_text().replace("epochs = 2", "epochs = 150")
+    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\ntime_limit_min = 5\nmem_gb = 1\n'
+                                      'poll_seconds = 0.5\n')
+    command = [sys.executable, "-m", "report_builder", "run", "--config", str(tiny_config),
+               "--results-dir", str(tmp_path / "r")]
+    driver = subprocess.Popen(command, cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)
+    for line in driver.stderr:
+        if line.startswith("slurm: submitted"):
+            break
+    driver.kill()  # the driver dies; its jobs do not
+    driver.wait()
+    again = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "re-attached to Slurm job" in again.stderr or "resuming" in again.stderr
+    assert "slurm: submitted" not in again.stderr
+    for name in ("baseline", "sgd"):
+        assert store.read_result(tmp_path / "r" / f"{name}.json")["status"] == "done"
