@@ -20,6 +20,7 @@ from report_builder.probes import PROBES
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+PIPELINES = ("tensor", "dataloader")
 
 
 def _key(default: Any, doc: str, *, choices: tuple | None = None, minimum: float | None = None,
@@ -51,6 +52,11 @@ class TrainConfig:
     data_dir: str | None = _key(None, "Directory holding Fashion-MNIST; unset: $REPORT_BUILDER_DATA_DIR, else ./data (downloaded).")
     max_train: int | None = _key(None, "Use only the first N training examples (quick trial runs).", minimum=1)
     max_test: int | None = _key(None, "Use only the first N test examples (quick trial runs).", minimum=1)
+    pipeline: str = _key("tensor", "\"tensor\": the dataset held on the device, batches gathered by index; "
+                         "\"dataloader\": the assignment's per-image PIL transforms and DataLoader workers "
+                         "(slow; kept to show where the time goes).", choices=PIPELINES)
+    loader_workers: int = _key(4, "DataLoader worker processes of the \"dataloader\" pipeline.", minimum=0)
+    cuda_graphs: bool = _key(True, "On a GPU, capture the train step as CUDA graphs and replay them.")
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what training computes (not where data lives, not the device wish)."""

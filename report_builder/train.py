@@ -12,7 +12,9 @@ from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.data import Dataset
+from report_builder.graphs import GraphedSteps
 from report_builder.model import build_model
+from report_builder.pipelines import assignment_loaders
 from report_builder.probes import ProbeRecorder
 
 EVAL_CHUNK = 10_000
@@ -39,6 +41,12 @@ class RunRecord:
     epochs: list[EpochRecord]
     diverged_at: int | None = None
     """1-based epoch whose loss was NaN or infinite; training stopped there."""
+    setup_seconds: float = 0.0
+    """One-off work before the first epoch: model, optimizer, and CUDA graph capture."""
+    cuda_graphs: bool = False
+    """Whether the train step ran as captured CUDA graphs."""
+    cuda_graph_error: str | None = None
+    """Why capture failed, when it was wanted and training fell back to eager steps."""
 
 
 ProgressFn = Callable[[int], None]
@@ -50,9 +58,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: nn.Module, graphed: bool = False) -> torch.optim.Optimizer:
+    """Adam or SGD; for CUDA graphs Adam keeps its step count on the GPU (capturable)."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, capturable=graphed)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
 
 
@@ -70,6 +79,23 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, zero_gra
         loss_sum.add_(loss.detach())
 
     return step
+
+
+@torch.no_grad()
+def evaluate_loader(model: nn.Module, loader, device: torch.device) -> tuple[float, float]:
+    """evaluate() for the dataloader pipeline: batches arrive from worker processes as the notebook's did."""
+    model.eval()
+    loss_total = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count = 0
+    for images, labels in loader:
+        x, y = images.to(device).view(images.shape[0], -1), labels.to(device)
+        logits = model(x)
+        loss_total += nn.functional.cross_entropy(logits, y, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == y).sum()
+        count += labels.shape[0]
+    model.train()
+    return loss_total.item() / max(count, 1), correct.item() / max(count, 1)
 
 
 @torch.no_grad()
@@ -95,30 +121,61 @@ def _finite(value: float) -> float | None:
 def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device,
               progress: ProgressFn | None = None) -> RunRecord:
     """Train cfg's model with seed cfg.seed + repeat; evaluate on the test set after every epoch."""
+    setup_started = time.perf_counter()
     seed = cfg.seed + repeat
+    use_graphs = cfg.cuda_graphs and cfg.pipeline == "tensor" and device.type == "cuda"
     model = build_model(cfg.hidden, seed, device)
-    optimizer = make_optimizer(cfg, model)
+    optimizer = make_optimizer(cfg, model, graphed=use_graphs)
     probes = ProbeRecorder(model.relu, cfg.probes, device)
     loss_sum = torch.zeros((), device=device)
     step = make_train_step(model, optimizer, cfg.zero_grad, loss_sum)
-    # Shuffling draws from its own CPU generator, so the order is the same on every device.
+
+    def step_on(index: torch.Tensor) -> None:
+        """The one train step of both paths: gather the batch by index, then step (eager or captured)."""
+        step(data.train_x.index_select(0, index), data.train_y.index_select(0, index))
+
+    # Shuffling draws from its own CPU generator, so the order is the same on every device and pipeline.
     shuffle = torch.Generator().manual_seed(seed)
     n_train = data.train_x.shape[0]
     n_batches = math.ceil(n_train / cfg.batch_size)
+    graphed, graph_error = None, None
+    if use_graphs:
+        sizes = sorted({min(cfg.batch_size, n_train), n_train % cfg.batch_size} - {0})
+        probes.recording = True  # probe sums are tensor ops inside the graph; recorded at capture
+        try:
+            graphed = GraphedSteps(step_on, sizes, model, optimizer, loss_sum, list(probes.sums.values()), device)
+        except RuntimeError as e:  # capture unsupported here: train eagerly, and say so in the results
+            graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
+        probes.recording = False
+    loaders = None
+    if cfg.pipeline == "dataloader":
+        loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
+                                     cfg.loader_workers, shuffle)
+    synchronize(device)
+    run = RunRecord(repeat=repeat, seed=seed, epochs=[], setup_seconds=time.perf_counter() - setup_started,
+                    cuda_graphs=graphed is not None, cuda_graph_error=graph_error)
 
-    run = RunRecord(repeat=repeat, seed=seed, epochs=[])
     for epoch in range(1, cfg.epochs + 1):
-        order = torch.randperm(n_train, generator=shuffle).to(device)
         loss_sum.zero_()
         probes.reset()
         probes.recording = True
         synchronize(device)
         started = time.perf_counter()
-        for batch in range(n_batches):
-            index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-            step(data.train_x[index], data.train_y[index])
-            if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-                progress(PROGRESS_EVERY)
+        if loaders is not None:
+            for batch, (images, labels) in enumerate(loaders[0]):
+                step(images.to(device).view(images.shape[0], -1), labels.to(device))
+                if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
+                    progress(PROGRESS_EVERY)
+        else:
+            order = torch.randperm(n_train, generator=shuffle).to(device)
+            for batch in range(n_batches):
+                index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+                if graphed is not None:
+                    graphed.run(index)
+                else:
+                    step_on(index)
+                if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
+                    progress(PROGRESS_EVERY)
         synchronize(device)
         train_seconds = time.perf_counter() - started
         probes.recording = False
@@ -126,7 +183,10 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             progress(n_batches % PROGRESS_EVERY)
 
         started = time.perf_counter()
-        test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
+        if loaders is not None:
+            test_loss, test_accuracy = evaluate_loader(model, loaders[1], device)
+        else:
+            test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
         synchronize(device)
         eval_seconds = time.perf_counter() - started
 

@@ -21,7 +21,7 @@ def problems_of(text: str) -> list[str]:
 def test_shipped_file_declares_the_whole_assignment():
     suite = load_suite(REPO_DIR / "experiments.toml")
     assert list(suite.experiments) == ["baseline", "batch16", "batch64", "lr_high", "lr_low", "sgd",
-                                       "relu_grad", "no_zero_grad"]
+                                       "relu_grad", "no_zero_grad", "dataloader"]
     assert set(suite.groups) >= {"batch_size", "learning_rate", "optimizer", "zero_grad"}
     baseline = suite.experiments["baseline"].config
     assert (baseline.batch_size, baseline.optimizer, baseline.lr, baseline.epochs) == (32, "adam", 0.001, 5)

@@ -110,3 +110,80 @@ def test_divergence_stops_the_run_at_that_epoch(tiny):
     assert run.diverged_at is not None
     assert len(run.epochs) == run.diverged_at
     assert run.epochs[-1].train_loss is None and run.epochs[-1].test_accuracy is None
+
+
+def test_dataloader_pipeline_computes_what_the_tensor_pipeline_computes(tiny):
+    fast = train_run(config(epochs=2), tiny, repeat=0, device=CPU)
+    slow = train_run(config(epochs=2, pipeline="dataloader", loader_workers=0), tiny, repeat=0, device=CPU)
+    for a, b in zip(fast.epochs, slow.epochs):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-5)
+        assert a.test_accuracy == b.test_accuracy
+
+
+def test_dataloader_pipeline_with_worker_processes_trains(tiny):
+    run = train_run(config(epochs=1, pipeline="dataloader", loader_workers=2), tiny, repeat=0, device=CPU)
+    assert run.epochs[0].test_accuracy is not None and run.epochs[0].train_seconds > 0
+
+
+def test_run_records_setup_time_apart_from_epochs(tiny):
+    run = train_run(config(epochs=1), tiny, repeat=0, device=CPU)
+    assert run.setup_seconds > 0 and run.cuda_graphs is False
+
+
+def test_graph_capture_restores_the_starting_state():
+    """What GraphedSteps undoes after its warm-up steps, checked on the CPU with the same helpers."""
+    from report_builder.graphs import _restore, _snapshot
+
+    model = build_model(8, 0, CPU)
+    untouched = build_model(8, 0, CPU)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    loss_sum, probe_sum = torch.zeros(()), torch.zeros((), dtype=torch.float64)
+    saved = _snapshot(model)
+    step = make_train_step(model, optimizer, False, loss_sum)
+    for _ in range(3):  # warm-up: moves weights, fills optimizer state and gradients
+        step(torch.randn(4, 784), torch.tensor([0, 1, 2, 3]))
+    probe_sum += 5
+    _restore(saved, model, optimizer, loss_sum, [probe_sum])
+    for p, q in zip(model.parameters(), untouched.parameters()):
+        assert torch.equal(p, q) and not p.grad.any()
+    assert all(not v.any() for state in optimizer.state.values() for v in state.values())
+    assert loss_sum.item() == 0 and probe_sum.item() == 0
+
+
+def test_restored_optimizer_continues_like_a_fresh_one():
+    """Zeroed Adam/SGD state after warm-up gives the same next steps as an optimizer that never stepped."""
+    from report_builder.graphs import _restore, _snapshot
+
+    x, y = torch.randn(16, 784), torch.randint(0, 10, (16,))
+    for make in (lambda p: torch.optim.Adam(p, lr=0.01), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)):
+        fresh = build_model(8, 0, CPU)
+        fresh_step = make_train_step(fresh, make(fresh.parameters()), True, torch.zeros(()))
+        warmed = build_model(8, 0, CPU)
+        optimizer = make(warmed.parameters())
+        warmed_step = make_train_step(warmed, optimizer, True, torch.zeros(()))
+        saved = _snapshot(warmed)
+        for _ in range(3):
+            warmed_step(torch.randn(16, 784), torch.randint(0, 10, (16,)))
+        _restore(saved, warmed, optimizer, torch.zeros(()), [])
+        for _ in range(3):
+            fresh_step(x, y)
+            warmed_step(x, y)
+        for p, q in zip(fresh.parameters(), warmed.parameters()):
+            assert torch.allclose(p, q, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graph_path_matches_eager_on_gpu(tiny):
+    gpu = torch.device("cuda")
+    data = prepare(tiny.raw, gpu)
+    for overrides in ({}, {"optimizer": "sgd", "lr": 0.05}, {"zero_grad": False},
+                      {"probes": ("relu_active", "relu_grad_sq"), "batch_size": 48}):
+        graphed = train_run(config(**overrides), data, repeat=0, device=gpu)
+        eager = train_run(config(cuda_graphs=False, **overrides), data, repeat=0, device=gpu)
+        assert graphed.cuda_graphs and not eager.cuda_graphs
+        for a, b in zip(graphed.epochs, eager.epochs):
+            assert a.train_loss == pytest.approx(b.train_loss, rel=1e-3)
+            assert a.test_accuracy == pytest.approx(b.test_accuracy, abs=0.02)
+            for name in a.probes:
+                assert a.probes[name] == pytest.approx(b.probes[name], rel=1e-3)
