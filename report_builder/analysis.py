@@ -65,6 +65,12 @@ class ExperimentView:
     total_seconds: Stat | None
     """Training plus evaluation seconds of a whole run."""
     code_version: str | None = None
+    stacked_with: int = 1
+    """The largest number of models this experiment's runs were trained together with (1: alone)."""
+    setup_seconds: Stat | None = None
+    """One-off start-up per run before its first epoch (model, optimizer, CUDA graph capture)."""
+    cuda_graphs: bool = False
+    """Whether its train steps ran as captured CUDA graphs."""
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,6 +113,9 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         mean_epoch_seconds=Stat.of(statistics.fmean(e["train_seconds"] for e in r["epochs"]) for r in healthy),
         total_seconds=Stat.of(sum(e["train_seconds"] + e["eval_seconds"] for e in r["epochs"]) for r in healthy),
         code_version=result.get("identity", {}).get("code_version"),
+        stacked_with=max((r.get("stacked_with", 1) for r in runs), default=1),
+        setup_seconds=Stat.of(r.get("setup_seconds") for r in runs),
+        cuda_graphs=any(r.get("cuda_graphs") for r in runs),
         provenance=result.get("provenance", {}),
     )
 

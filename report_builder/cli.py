@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
     run.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
                      help="where to run (default: [executor] kind in the experiments file, else local)")
+    run.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
     commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
     render = commands.add_parser("render", parents=[common],
                                  help="render HTML and PDF from existing results (no training)")
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
     report.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
                         help="where to run (default: [executor] kind in the experiments file, else local)")
+    report.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
     return parser
 
 
@@ -58,7 +60,7 @@ def cmd_run(args) -> int:
 
     suite = load_suite(args.config)
     outcomes = run_suite(suite, args.names, args.results_dir, force=args.force, progress=_progress(args),
-                         executor_kind=args.executor)
+                         executor_kind=args.executor, stack=not args.no_stack)
     failed = [o.name for o in outcomes if o.status == "failed"]
     if failed:
         print(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; their error text is in "

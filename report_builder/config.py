@@ -57,11 +57,15 @@ class TrainConfig:
                          "(slow; kept to show where the time goes).", choices=PIPELINES)
     loader_workers: int = _key(4, "DataLoader worker processes of the \"dataloader\" pipeline.", minimum=0)
     cuda_graphs: bool = _key(True, "On a GPU, capture the train step as CUDA graphs and replay them.")
+    stack: bool = _key(True, "Train together with compatible runs (same batch size, epochs, hidden size, data) "
+                             "as one stack of models; false: always alone.")
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what training computes (not where data lives, not the device wish)."""
         data = dataclasses.asdict(self)
-        for key in ("data_dir", "device"):
+        # Where data lives, which device was wished for and whether the run was stacked do not change
+        # what it computes (stacking: up to floating-point rounding).
+        for key in ("data_dir", "device", "stack"):
             data.pop(key)
         data["probes"] = list(self.probes)
         return data
@@ -107,6 +111,8 @@ class Group:
     experiments: tuple[str, ...]
     baseline: str | None
     """The experiment that speed-ups and accuracy deltas are measured against."""
+    timing: bool = False
+    """A comparison of speed: its experiments always train alone, never stacked, so their times compare."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class Suite:
 
 
 EXPERIMENT_ONLY_KEYS = ("title", "description")
-GROUP_KEYS = ("title", "description", "experiments", "baseline")
+GROUP_KEYS = ("title", "description", "experiments", "baseline", "timing")
 REPORT_KEYS = ("title", "author")
 TOP_LEVEL = ("report", "defaults", "experiments", "groups", "executor")
 
@@ -294,6 +300,9 @@ def parse_suite(text: str, path: Path) -> Suite:
         dupes = sorted({m for m in members if members.count(m) > 1})
         if dupes:
             problems.append(f"{where} experiments: lists {', '.join(repr(d) for d in dupes)} more than once")
+        timing = table.get("timing", False)
+        if not isinstance(timing, bool):
+            problems.append(f"{where} timing: must be true or false, got {timing!r}")
         baseline = table.get("baseline")
         if baseline is not None and baseline not in members:
             problems.append(f"{where} baseline: {baseline!r} is not one of this group's experiments {members!r}")
@@ -303,6 +312,7 @@ def parse_suite(text: str, path: Path) -> Suite:
             description=_string(table, "description", where, "", problems),
             experiments=tuple(members),
             baseline=baseline if isinstance(baseline, str) else None,
+            timing=timing is True,
         )
 
     if problems:

@@ -22,13 +22,14 @@ from typing import Callable, Protocol
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.progress import Progress
-from report_builder.tasks import RepeatTask, execute
+from report_builder.tasks import RepeatTask, Task, execute_task
 
 OnDone = Callable[[RepeatTask, dict], None]
 
 
 class Executor(Protocol):
-    def run(self, tasks: list[RepeatTask], on_done: OnDone) -> None: ...
+    def run(self, tasks: list[Task], on_done: OnDone) -> None:
+        """Run every task; call on_done(member, document) for each member repeat as it finishes."""
 
 
 def failed_doc(task: RepeatTask, error: str, log: str | None = None) -> dict:
@@ -47,9 +48,10 @@ class LocalExecutor:
     def __init__(self, progress: Progress):
         self.progress = progress
 
-    def run(self, tasks: list[RepeatTask], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone) -> None:
         for task in tasks:
-            on_done(task, execute(task, self.progress))
+            for member, doc in zip(task.members, execute_task(task, self.progress)):
+                on_done(member, doc)
 
 
 # ---- local-gpus ---------------------------------------------------------------------------------
@@ -57,29 +59,33 @@ class LocalExecutor:
 class Worker(Protocol):
     device: str
 
-    def send(self, task: RepeatTask) -> None: ...
+    def send(self, task: Task) -> None: ...
 
     def stop(self) -> None: ...
 
 
-def run_queue(tasks: list[RepeatTask], workers: list[Worker], results: "queue.Queue[tuple[Worker, dict]]",
+def run_queue(tasks: list[Task], workers: list[Worker], results: "queue.Queue[tuple[Worker, list | None]]",
               on_done: OnDone) -> None:
     """Hand tasks to idle workers until all are done; each worker holds at most one task at a time."""
     pending = deque(tasks)
-    busy: dict[int, tuple[Worker, RepeatTask]] = {}
+    busy: dict[int, Task] = {}
+
+    def give(worker: Worker) -> None:
+        if pending:
+            busy[id(worker)] = pending.popleft()
+            worker.send(busy[id(worker)])
+
     for worker in workers:
-        if pending:
-            busy[id(worker)] = (worker, pending.popleft())
-            worker.send(busy[id(worker)][1])
+        give(worker)
     while busy:
-        worker, doc = results.get()
-        _, task = busy.pop(id(worker))
-        if doc is None:
-            doc = failed_doc(task, f"worker on GPU {worker.device} exited before finishing {task.label}")
-        on_done(task, doc)
-        if pending:
-            busy[id(worker)] = (worker, pending.popleft())
-            worker.send(busy[id(worker)][1])
+        worker, docs = results.get()
+        task = busy.pop(id(worker))
+        if docs is None:
+            docs = [failed_doc(m, f"worker on GPU {worker.device} exited before finishing {m.label}")
+                    for m in task.members]
+        for member, doc in zip(task.members, docs):
+            on_done(member, doc)
+        give(worker)
 
 
 class ProcessWorker:
@@ -98,7 +104,7 @@ class ProcessWorker:
             self._results.put((self, json.loads(line)))
         self._results.put((self, None))  # the process ended: whatever it held is lost
 
-    def send(self, task: RepeatTask) -> None:
+    def send(self, task: Task) -> None:
         self.process.stdin.write(base64.b64encode(pickle.dumps(task)).decode() + "\n")
         self.process.stdin.flush()
 
@@ -124,7 +130,7 @@ class LocalGpusExecutor:
         self.devices = [str(g) for g in config.gpus] if config.gpus is not None else visible_gpus()
         self.progress = progress
 
-    def run(self, tasks: list[RepeatTask], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone) -> None:
         if len(self.devices) <= 1:
             self.progress.say(f"local-gpus: {len(self.devices)} GPU(s) visible; running in this process")
             LocalExecutor(self.progress).run(tasks, on_done)

@@ -17,13 +17,8 @@ from torch import nn
 WARMUP_STEPS = 3
 
 
-def _snapshot(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(live parameter, saved copy) for every parameter, taken before warm-up."""
-    return [(p, p.detach().clone()) for p in model.parameters()]
-
-
-def _restore(pairs: list[tuple[torch.Tensor, torch.Tensor]], model: nn.Module,
-             optimizer: torch.optim.Optimizer, loss_sum: torch.Tensor, probe_sums: list[torch.Tensor]) -> None:
+def _restore(params: list[torch.Tensor], saved: list[torch.Tensor], state: list[torch.Tensor],
+             accumulators: list[torch.Tensor]) -> None:
     """Put the model back where warm-up found it, in place (the graph holds these very tensors).
 
     Zeroed optimizer state is the state of an optimizer that has not stepped yet: Adam's moments and
@@ -31,29 +26,32 @@ def _restore(pairs: list[tuple[torch.Tensor, torch.Tensor]], model: nn.Module,
     Zeroed gradients are what a first backward with or without zero_grad() starts from.
     """
     with torch.no_grad():
-        for live, saved in pairs:
-            live.copy_(saved)
-        for p in model.parameters():
-            if p.grad is not None:
-                p.grad.zero_()
-        for state in optimizer.state.values():
-            for value in state.values():
-                if torch.is_tensor(value):
-                    value.zero_()
-        loss_sum.zero_()
-        for total in probe_sums:
-            total.zero_()
+        for live, copy in zip(params, saved):
+            live.copy_(copy)
+            if live.grad is not None:
+                live.grad.zero_()
+        for value in state + accumulators:
+            value.zero_()
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """Every tensor of a torch optimizer's state (it exists only after a first step)."""
+    return [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
 
 
 class GraphedSteps:
-    """One captured step per batch size; `run(indices)` trains on the examples at `indices`."""
+    """One captured step per batch size; `run(indices)` trains on the examples at `indices`.
 
-    def __init__(self, step_on: Callable[[torch.Tensor], None], batch_sizes: list[int], model: nn.Module,
-                 optimizer: torch.optim.Optimizer, loss_sum: torch.Tensor, probe_sums: list[torch.Tensor],
-                 device: torch.device):
-        self.buffers = {b: torch.zeros(b, dtype=torch.long, device=device) for b in batch_sizes}
+    `step_on(index)` is the eager step; `index_shape(size)` the shape of its index for a batch of
+    `size` ([size] for one model, [K, size] for a stack). `state()` lists the optimizer's tensors.
+    """
+
+    def __init__(self, step_on: Callable[[torch.Tensor], None], batch_sizes: list[int],
+                 index_shape: Callable[[int], tuple[int, ...]], params: list[torch.Tensor],
+                 state: Callable[[], list[torch.Tensor]], accumulators: list[torch.Tensor], device: torch.device):
+        self.buffers = {b: torch.zeros(index_shape(b), dtype=torch.long, device=device) for b in batch_sizes}
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        saved = _snapshot(model)
+        saved = [p.detach().clone() for p in params]
         try:
             stream = torch.cuda.Stream(device)
             stream.wait_stream(torch.cuda.current_stream(device))
@@ -72,9 +70,9 @@ class GraphedSteps:
             torch.cuda.synchronize(device)
         finally:
             # Also after a failed capture: the eager fallback must start from the untouched model.
-            _restore(saved, model, optimizer, loss_sum, probe_sums)
+            _restore(params, saved, state(), accumulators)
 
     def run(self, indices: torch.Tensor) -> None:
-        size = indices.shape[0]
+        size = indices.shape[-1]
         self.buffers[size].copy_(indices, non_blocking=True)
         self.graphs[size].replay()

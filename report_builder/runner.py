@@ -15,7 +15,8 @@ from report_builder.errors import ConfigError, ResultsError
 from report_builder.executors import make_executor, with_kind
 from report_builder.lock import results_lock
 from report_builder.progress import Progress
-from report_builder.tasks import RepeatTask, clear_repeats, identity_of, merge, read_repeat
+from report_builder.stacked import STACK_KEYS
+from report_builder.tasks import RepeatTask, StackTask, Task, clear_repeats, identity_of, merge, read_repeat
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,36 @@ def _plan(exp: Experiment, identity: dict, results_dir: Path, force: bool, progr
     return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done])
 
 
+MAX_STACK = 64
+
+
+def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool) -> list[Task]:
+    """One task per pending repeat, except that compatible repeats are stacked into one task.
+
+    Members of timing groups always train alone, so that the times they are compared by are honest.
+    """
+    timed = {n for g in suite.groups.values() if g.timing for n in g.experiments}
+    alone: list[Task] = []
+    stacks: dict[tuple, list[RepeatTask]] = {}
+    for plan in plans:
+        cfg = plan.experiment.config
+        for repeat in plan.pending:
+            task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir))
+            if stack and cfg.stack and cfg.pipeline == "tensor" and plan.experiment.name not in timed:
+                stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)
+            else:
+                alone.append(task)
+    tasks: list[Task] = list(alone)
+    for members in stacks.values():
+        for start in range(0, len(members), MAX_STACK):
+            chunk = members[start:start + MAX_STACK]
+            tasks.append(StackTask(tuple(chunk)) if len(chunk) > 1 else chunk[0])
+    return tasks
+
+
 def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = False,
-              progress: Progress | None = None, executor_kind: str | None = None) -> list[Outcome]:
+              progress: Progress | None = None, executor_kind: str | None = None,
+              stack: bool = True) -> list[Outcome]:
     """Bring the results of the named experiments (all when none) up to date."""
     progress = progress or Progress()
     selected = suite.select(names)
@@ -158,7 +187,7 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
             else:
                 outcomes[task.experiment.name] = _finish(plan, results_dir, progress)
 
-        tasks = [RepeatTask(p.experiment, r, str(results_dir), str(repo_dir)) for p in plans.values() for r in p.pending]
+        tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack)
         if tasks:
             make_executor(executor_config, progress, results_dir).run(tasks, on_done)
         store.write_summary(results_dir, list(suite.experiments))

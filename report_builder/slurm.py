@@ -18,16 +18,17 @@ from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.executors import OnDone, failed_doc
 from report_builder.progress import Progress
-from report_builder.tasks import RepeatTask, execute
+from report_builder.tasks import Task, execute_task
 
 SLURM_DIR = ".slurm"
 LOG_TAIL_LINES = 12
 _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
 
 
-def task_key(task: RepeatTask) -> str:
+def task_key(task: Task) -> str:
     """What a submitted job computes; a job is re-attached only if this is unchanged."""
-    text = json.dumps([task.experiment.config.identity(), task.repeat, store.code_version()], sort_keys=True)
+    text = json.dumps([[m.experiment.config.identity(), m.repeat] for m in task.members] + [store.code_version()],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -74,12 +75,12 @@ class SlurmExecutor:
     def _remember(self, known: dict) -> None:
         store.write_atomic(self.jobs_path, json.dumps(known, indent=1) + "\n")
 
-    def run(self, tasks: list[RepeatTask], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone) -> None:
         import submitit
 
         executor = self._executor()
         known = self._known_jobs()
-        watching: dict[str, tuple[RepeatTask, object]] = {}
+        watching: dict[str, tuple[Task, object]] = {}
         to_submit = []
         for task in tasks:
             record = known.get(task.label)
@@ -91,7 +92,7 @@ class SlurmExecutor:
                     continue
             to_submit.append(task)
         if to_submit:
-            jobs = executor.map_array(execute, to_submit)
+            jobs = executor.map_array(execute_task, to_submit)
             for task, job in zip(to_submit, jobs):
                 watching[task.label] = (task, job)
                 known[task.label] = {"job_id": job.job_id, "key": task_key(task)}
@@ -118,10 +119,11 @@ class SlurmExecutor:
                     continue
                 del watching[label]
                 try:
-                    doc = job.result()
+                    docs = job.result()
                 except Exception as e:  # the job failed, was cancelled or timed out
-                    doc = self._failure(task, job, e)
-                on_done(task, doc)
+                    docs = self._failure(task, job, e)
+                for member, doc in zip(task.members, docs):
+                    on_done(member, doc)
             counts = Counter(job.state for _, job in watching.values())
             summary = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
             if watching and summary != last:
@@ -130,7 +132,7 @@ class SlurmExecutor:
             if watching:
                 time.sleep(self.config.poll_seconds)
 
-    def _failure(self, task: RepeatTask, job, error: Exception) -> dict:
+    def _failure(self, task: Task, job, error: Exception) -> list[dict]:
         log = job.paths.stderr
         try:
             tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
@@ -139,4 +141,5 @@ class SlurmExecutor:
         first = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
         self.progress.say(f"{task.label}: Slurm job {job.job_id} failed ({job.state}): {first}\n"
                           f"  log {log}, last lines:\n" + "\n".join(f"  | {line}" for line in tail.splitlines()))
-        return failed_doc(task, f"Slurm job {job.job_id} {job.state}: {first} (log: {log})", log=str(log))
+        return [failed_doc(m, f"Slurm job {job.job_id} {job.state}: {first} (log: {log})", log=str(log))
+                for m in task.members]

@@ -36,6 +36,24 @@ class RepeatTask:
     def label(self) -> str:
         return f"{self.experiment.name}[{self.repeat}]"
 
+    @property
+    def members(self) -> tuple["RepeatTask", ...]:
+        return (self,)
+
+
+@dataclass(frozen=True)
+class StackTask:
+    """Several repeat tasks trained together as one stack of models (see stacked.py)."""
+
+    members: tuple[RepeatTask, ...]
+
+    @property
+    def label(self) -> str:
+        return f"stack of {len(self.members)} ({', '.join(m.label for m in self.members)})"
+
+
+Task = RepeatTask | StackTask
+
 
 def repeat_path(results_dir: Path, name: str, repeat: int) -> Path:
     return Path(results_dir) / REPEATS_DIR / name / f"repeat-{repeat}.json"
@@ -79,34 +97,10 @@ def identity_of(experiment: Experiment, data_fingerprint: str, device_kind: str)
             "data_fingerprint": data_fingerprint, "device_kind": device_kind}
 
 
-def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any]:
-    """Run one repeat and write its repeat file; a training error is recorded, not raised."""
+def _run_provenance(device, repo_dir: Path, data, started_at: str, seconds: float, **extra) -> dict[str, Any]:
     from report_builder import provenance
-    from report_builder.runner import resolve_device
-    from report_builder.train import train_run
 
-    exp = task.experiment
-    repo_dir = Path(task.repo_dir)
-    device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
-    started_at, started = provenance.now(), time.perf_counter()
-    data = _datasets(repo_dir).get(exp.config, device)
-    doc: dict[str, Any] = {"experiment": exp.name, "repeat": task.repeat,
-                           "identity": identity_of(exp, data.raw.fingerprint, device.type)}
-    try:
-        if progress is None:
-            run = train_run(exp.config, data, task.repeat, device)
-        else:
-            steps = math.ceil(data.train_x.shape[0] / exp.config.batch_size) * exp.config.epochs
-            label = exp.name if exp.config.repeats == 1 else f"{exp.name} [{task.repeat + 1}/{exp.config.repeats}]"
-            with progress.bar(label, total=steps) as advance:
-                run = train_run(exp.config, data, task.repeat, device, advance)
-    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
-        raise
-    except Exception as e:  # recorded in the results; other tasks go on
-        doc.update(status="failed", run=None, error="".join(traceback.format_exception_only(e)).strip())
-    else:
-        doc.update(status="done", run=dataclasses.asdict(run), error=None)
-    doc["provenance"] = {
+    return {
         **provenance.collect(device, repo_dir),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
@@ -115,11 +109,101 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
         "test_examples": int(data.test_x.shape[0]),
         "started_at": started_at,
         "finished_at": provenance.now(),
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": seconds,
+        **extra,
     }
-    store.write_atomic(repeat_path(Path(task.results_dir), exp.name, task.repeat),
+
+
+def _write(task: RepeatTask, doc: dict[str, Any]) -> dict[str, Any]:
+    store.write_atomic(repeat_path(Path(task.results_dir), task.experiment.name, task.repeat),
                        json.dumps(doc, allow_nan=False) + "\n")
     return doc
+
+
+def _error_text(e: BaseException) -> str:
+    return "".join(traceback.format_exception_only(e)).strip()
+
+
+def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Run a task; one document per member repeat, each also written as its repeat file."""
+    if isinstance(task, StackTask):
+        return execute_stack(task, progress)
+    return [execute(task, progress)]
+
+
+def _label(exp: Experiment, repeat: int) -> str:
+    return exp.name if exp.config.repeats == 1 else f"{exp.name} [{repeat + 1}/{exp.config.repeats}]"
+
+
+def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any]:
+    """Run one repeat alone and write its repeat file; a training error is recorded, not raised."""
+    from report_builder import provenance
+    from report_builder.runner import resolve_device
+    from report_builder.train import train_run
+
+    exp = task.experiment
+    device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
+    started_at, started = provenance.now(), time.perf_counter()
+    data = _datasets(Path(task.repo_dir)).get(exp.config, device)
+    data_seconds = time.perf_counter() - started
+    doc: dict[str, Any] = {"experiment": exp.name, "repeat": task.repeat,
+                           "identity": identity_of(exp, data.raw.fingerprint, device.type)}
+    try:
+        if progress is None:
+            run = train_run(exp.config, data, task.repeat, device)
+        else:
+            steps = math.ceil(data.train_x.shape[0] / exp.config.batch_size) * exp.config.epochs
+            with progress.bar(_label(exp, task.repeat), total=steps) as advance:
+                run = train_run(exp.config, data, task.repeat, device, advance)
+    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
+        raise
+    except Exception as e:  # recorded in the results; other tasks go on
+        doc.update(status="failed", run=None, error=_error_text(e))
+    else:
+        doc.update(status="done", run=dataclasses.asdict(run), error=None)
+    doc["provenance"] = _run_provenance(device, Path(task.repo_dir), data, started_at,
+                                        time.perf_counter() - started, data_seconds=data_seconds)
+    return _write(task, doc)
+
+
+def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Train the members of a stack together and write one repeat file per member."""
+    from report_builder import provenance
+    from report_builder.runner import resolve_device
+    from report_builder.stacked import train_stacked
+
+    members = task.members
+    first = members[0].experiment
+    device = resolve_device(first.config.device, f"[experiments.{first.name}]")
+    started_at, started = provenance.now(), time.perf_counter()
+    data = _datasets(Path(members[0].repo_dir)).get(first.config, device)
+    data_seconds = time.perf_counter() - started
+    configs = [m.experiment.config for m in members]
+    repeats = [m.repeat for m in members]
+    try:
+        if progress is None:
+            runs = train_stacked(configs, repeats, data, device)
+        else:
+            steps = math.ceil(data.train_x.shape[0] / first.config.batch_size) * first.config.epochs
+            with progress.bar(f"stack of {len(members)}", total=steps) as advance:
+                runs = train_stacked(configs, repeats, data, device, advance)
+        outcomes = [("done", dataclasses.asdict(run), None) for run in runs]
+    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
+        raise
+    except Exception as e:
+        outcomes = [("failed", None, _error_text(e))] * len(members)
+    seconds = time.perf_counter() - started
+    docs = []
+    for member, (status, run, error) in zip(members, outcomes):
+        doc = {"experiment": member.experiment.name, "repeat": member.repeat,
+               "identity": identity_of(member.experiment, data.raw.fingerprint, device.type),
+               "status": status, "run": run, "error": error,
+               # The stack's wall time, shared out: each member's part of the work.
+               "provenance": _run_provenance(device, Path(member.repo_dir), data, started_at, seconds / len(members),
+                                             data_seconds=data_seconds / len(members), stacked_with=len(members),
+                                             stacked_experiments=sorted({m.experiment.name for m in members}))}
+        docs.append(_write(member, doc))
+    return docs
 
 
 def merge(header: dict[str, Any], repeats: list[dict[str, Any]], wanted: int) -> dict[str, Any]:

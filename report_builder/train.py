@@ -12,7 +12,7 @@ from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.data import Dataset
-from report_builder.graphs import GraphedSteps
+from report_builder.graphs import GraphedSteps, optimizer_state
 from report_builder.model import build_model
 from report_builder.pipelines import assignment_loaders
 from report_builder.probes import ProbeRecorder
@@ -47,6 +47,8 @@ class RunRecord:
     """Whether the train step ran as captured CUDA graphs."""
     cuda_graph_error: str | None = None
     """Why capture failed, when it was wanted and training fell back to eager steps."""
+    stacked_with: int = 1
+    """How many models trained together in one stack (1: alone); seconds are then per-model shares."""
 
 
 ProgressFn = Callable[[int], None]
@@ -143,7 +145,8 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         sizes = sorted({min(cfg.batch_size, n_train), n_train % cfg.batch_size} - {0})
         probes.recording = True  # probe sums are tensor ops inside the graph; recorded at capture
         try:
-            graphed = GraphedSteps(step_on, sizes, model, optimizer, loss_sum, list(probes.sums.values()), device)
+            graphed = GraphedSteps(step_on, sizes, lambda size: (size,), list(model.parameters()),
+                                   lambda: optimizer_state(optimizer), [loss_sum, *probes.sums.values()], device)
         except RuntimeError as e:  # capture unsupported here: train eagerly, and say so in the results
             graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
         probes.recording = False

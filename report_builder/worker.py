@@ -13,7 +13,7 @@ import sys
 
 from report_builder.errors import ReportBuilderError
 from report_builder.executors import failed_doc
-from report_builder.tasks import execute
+from report_builder.tasks import execute_task
 
 
 def main() -> int:
@@ -22,10 +22,10 @@ def main() -> int:
     for line in sys.stdin:
         task = pickle.loads(base64.b64decode(line))
         try:
-            doc = execute(task)
+            docs = execute_task(task)
         except ReportBuilderError as e:
-            doc = failed_doc(task, str(e))
-        answers.write(json.dumps(doc) + "\n")
+            docs = [failed_doc(member, str(e)) for member in task.members]
+        answers.write(json.dumps(docs) + "\n")
         answers.flush()
     return 0
 

@@ -133,18 +133,19 @@ def test_run_records_setup_time_apart_from_epochs(tiny):
 
 def test_graph_capture_restores_the_starting_state():
     """What GraphedSteps undoes after its warm-up steps, checked on the CPU with the same helpers."""
-    from report_builder.graphs import _restore, _snapshot
+    from report_builder.graphs import _restore, optimizer_state
 
     model = build_model(8, 0, CPU)
     untouched = build_model(8, 0, CPU)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     loss_sum, probe_sum = torch.zeros(()), torch.zeros((), dtype=torch.float64)
-    saved = _snapshot(model)
+    params = list(model.parameters())
+    saved = [p.detach().clone() for p in params]
     step = make_train_step(model, optimizer, False, loss_sum)
     for _ in range(3):  # warm-up: moves weights, fills optimizer state and gradients
         step(torch.randn(4, 784), torch.tensor([0, 1, 2, 3]))
     probe_sum += 5
-    _restore(saved, model, optimizer, loss_sum, [probe_sum])
+    _restore(params, saved, optimizer_state(optimizer), [loss_sum, probe_sum])
     for p, q in zip(model.parameters(), untouched.parameters()):
         assert torch.equal(p, q) and not p.grad.any()
     assert all(not v.any() for state in optimizer.state.values() for v in state.values())
@@ -153,7 +154,7 @@ def test_graph_capture_restores_the_starting_state():
 
 def test_restored_optimizer_continues_like_a_fresh_one():
     """Zeroed Adam/SGD state after warm-up gives the same next steps as an optimizer that never stepped."""
-    from report_builder.graphs import _restore, _snapshot
+    from report_builder.graphs import _restore, optimizer_state
 
     x, y = torch.randn(16, 784), torch.randint(0, 10, (16,))
     for make in (lambda p: torch.optim.Adam(p, lr=0.01), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)):
@@ -162,10 +163,11 @@ def test_restored_optimizer_continues_like_a_fresh_one():
         warmed = build_model(8, 0, CPU)
         optimizer = make(warmed.parameters())
         warmed_step = make_train_step(warmed, optimizer, True, torch.zeros(()))
-        saved = _snapshot(warmed)
+        params = list(warmed.parameters())
+        saved = [p.detach().clone() for p in params]
         for _ in range(3):
             warmed_step(torch.randn(16, 784), torch.randint(0, 10, (16,)))
-        _restore(saved, warmed, optimizer, torch.zeros(()), [])
+        _restore(params, saved, optimizer_state(optimizer), [])
         for _ in range(3):
             fresh_step(x, y)
             warmed_step(x, y)
