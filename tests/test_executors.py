@@ -38,8 +38,8 @@ class FakeWorker:
 
         def finish():
             self.holding -= 1
-            doc = None if task.label == self.crash_on else {"status": "done", "device": self.device}
-            self.results.put((self, doc))
+            docs = None if task.label == self.crash_on else [{"status": "done", "device": self.device}]
+            self.results.put((self, docs))
 
         threading.Timer(0.01, finish).start()
 
@@ -75,9 +75,10 @@ def test_crashed_worker_fails_only_its_task(tiny_config):
     assert all(done[f"sgd[{r}]"]["status"] == "done" for r in (0, 2, 3))
 
 
-def run_with(config, results_dir, executor=None) -> list[str]:
+def run_with(config, results_dir, executor=None, stack=True) -> list[str]:
     stream = io.StringIO()
-    run_suite(load_suite(config), [], results_dir, progress=Progress(stream, bars=False), executor_kind=executor)
+    run_suite(load_suite(config), [], results_dir, progress=Progress(stream, bars=False), executor_kind=executor,
+              stack=stack)
     return stream.getvalue().splitlines()
 
 
@@ -91,13 +92,15 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
                  .replace("[experiments.sgd]", "") )
     text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
     write_config(tiny_config, text)
-    lines = run_with(tiny_config, tmp_path / "gpus")
+    lines = run_with(tiny_config, tmp_path / "gpus", stack=False)
     assert lines[2] == "local-gpus: 2 workers on GPUs 0, 1"
     result = store.read_result(tmp_path / "gpus" / "sgd.json")
     assert result["status"] == "done" and len(result["runs"]) == 3
     pinned = {p["cuda_visible_devices"] for p in result["provenance"]["repeat_provenance"]}
     assert pinned <= {"0", "1"} and pinned
-    run_with(tiny_config, tmp_path / "local", executor="local")
+    baseline_pinned = store.read_result(tmp_path / "gpus" / "baseline.json")["provenance"]["cuda_visible_devices"]
+    assert pinned | {baseline_pinned} == {"0", "1"}  # both workers had work
+    run_with(tiny_config, tmp_path / "local", executor="local", stack=False)
     assert numbers(tmp_path / "gpus", "sgd") == numbers(tmp_path / "local", "sgd")
     assert numbers(tmp_path / "gpus", "baseline") == numbers(tmp_path / "local", "baseline")
 
@@ -137,7 +140,7 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
     write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
                                       'mem_gb = 1\npoll_seconds = 0.5\n')
     lines = run_with(tiny_config, tmp_path / "slurm")
-    assert any(line.startswith("slurm: submitted 2 job(s) as array") for line in lines), lines
+    assert any(line.startswith("slurm: submitted 1 job(s) as array") for line in lines), lines  # one stack
     slurm_result = store.read_result(tmp_path / "slurm" / "sgd.json")
     assert slurm_result["status"] == "done"
     assert slurm_result["provenance"]["slurm_job_id"]
@@ -174,7 +177,7 @@ def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config,
 
     killer = threading.Thread(target=cancel_first_running_job)
     killer.start()
-    lines = run_with(tiny_config, tmp_path / "r")
+    lines = run_with(tiny_config, tmp_path / "r", stack=False)  # two jobs, one per experiment
     killer.join()
     statuses = {n: store.read_result(tmp_path / "r" / f"{n}.json") for n in ("baseline", "sgd")}
     failed = [r for r in statuses.values() if r["status"] == "failed"]
