@@ -39,20 +39,25 @@ def time_pipeline(cfg: TrainConfig, data, device) -> dict:
             "final_accuracy": run.epochs[-1].test_accuracy}
 
 
-def time_suite(config: Path) -> dict:
-    """The default suite (all but the dataloader timing runs, one repeat) as one fresh process."""
+def time_suite(config: Path, repeats: int, stack: bool) -> dict:
+    """The default suite (all but the dataloader timing runs) with `repeats` repeats, as one fresh process."""
     suite = load_suite(config)
     names = [n for n, e in suite.experiments.items() if e.config.pipeline == "tensor"]
     with tempfile.TemporaryDirectory() as results:
-        with_one_repeat = Path(results) / "experiments.toml"
-        text = config.read_text()
-        with_one_repeat.write_text(re.sub(r"(?m)^repeats\s*=\s*\d+", "repeats = 1", text))
+        variant = Path(results) / "experiments.toml"
+        text = re.sub(r"(?m)^repeats\s*=\s*\d+.*$", "", config.read_text())
+        variant.write_text(text.replace("[defaults]", f"[defaults]\nrepeats = {repeats}", 1))
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "report_builder", "run", *names, "--config", str(with_one_repeat),
-                        "--results-dir", results, "--no-progress"], check=True, cwd=REPO_DIR,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "report_builder", "run", *names, "--config", str(variant),
+                        "--results-dir", results, "--no-progress", *([] if stack else ["--no-stack"])],
+                       check=True, cwd=REPO_DIR, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - started
-    return {"experiments": names, "wall_seconds": wall}
+        finals = {}
+        for name in names:
+            result = json.loads((Path(results) / f"{name}.json").read_text())
+            finals[name] = [r["epochs"][-1]["test_accuracy"] for r in result["runs"] if r["epochs"]]
+    return {"experiments": names, "repeats": repeats, "stacked": stack, "wall_seconds": wall,
+            "final_accuracies": finals}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=REPO_DIR / "experiments.toml")
     parser.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results")
     parser.add_argument("--no-suite", action="store_true", help="skip timing the whole default suite")
+    parser.add_argument("--no-stacking", action="store_true",
+                        help="skip the suite with 3 repeats, stacked vs unstacked (the longest part on a CPU)")
     args = parser.parse_args(argv)
 
     device = resolve_device("auto", "bench")
@@ -79,12 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"batch_size": batch_size, "assignment": theirs, "ours": ours,
                      "speedup": theirs["seconds_per_epoch"] / ours["seconds_per_epoch"],
                      "accuracy_gap_points": 100 * abs(theirs["final_accuracy"] - ours["final_accuracy"])})
-    suite = None if args.no_suite else time_suite(args.config)
+    suite = None if args.no_suite else time_suite(args.config, repeats=1, stack=False)
+    stacking = None
+    if not args.no_suite and not args.no_stacking:
+        print("default suite, 3 repeats, stacked …", file=sys.stderr, flush=True)
+        stacked = time_suite(args.config, repeats=3, stack=True)
+        print("default suite, 3 repeats, unstacked …", file=sys.stderr, flush=True)
+        alone = time_suite(args.config, repeats=3, stack=False)
+        gaps = [100 * abs(a - b) for n in stacked["final_accuracies"]
+                for a, b in zip(stacked["final_accuracies"][n], alone["final_accuracies"][n])]
+        stacking = {"stacked": stacked, "unstacked": alone,
+                    "stacked_vs_one_repeat_unstacked": stacked["wall_seconds"] / suite["wall_seconds"],
+                    "unstacked_over_stacked": alone["wall_seconds"] / stacked["wall_seconds"],
+                    "max_accuracy_gap_points": max(gaps, default=0.0)}
 
     name = provenance.device_name(device)
     report = {"device": name, "cpu_model": provenance.cpu_model(), "torch_version": torch.__version__,
               "cpu_threads": torch.get_num_threads(), "date": date.today().isoformat(), "epochs": args.epochs,
               "data_load_and_device_startup_seconds": startup, "pipelines": rows, "default_suite": suite,
+              "stacking": stacking,
               "accuracies_agree": all(r["accuracy_gap_points"] <= ACCURACY_AGREEMENT_POINTS for r in rows)}
     slug = re.sub(r"[^a-z0-9]+", "-", (name if name != "CPU" else f"cpu-{provenance.cpu_model()}").lower()).strip("-")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +132,17 @@ def markdown(r: dict) -> str:
         s = r["default_suite"]
         lines += ["", f"Whole default suite ({len(s['experiments'])} experiments, 1 repeat, a fresh process, "
                       f"start-up included): {s['wall_seconds']:.1f} s."]
+    if r.get("stacking"):
+        st = r["stacking"]
+        lines += ["", "Default suite with 3 repeats (fresh process each):", "",
+                  "| variant | wall s |", "|---|---|",
+                  f"| 1 repeat, unstacked | {r['default_suite']['wall_seconds']:.1f} |",
+                  f"| 3 repeats, stacked | {st['stacked']['wall_seconds']:.1f} |",
+                  f"| 3 repeats, unstacked | {st['unstacked']['wall_seconds']:.1f} |", "",
+                  f"3 repeats stacked ÷ 1 repeat unstacked: {st['stacked_vs_one_repeat_unstacked']:.2f}× "
+                  f"(target ≤ 2× on a GPU); unstacked ÷ stacked: {st['unstacked_over_stacked']:.2f}×; "
+                  f"largest final-accuracy gap between a stacked run and the same seed alone: "
+                  f"{st['max_accuracy_gap_points']:.2f} points (target ≤ 0.5)."]
     lines += ["", f"Final accuracies agree within {ACCURACY_AGREEMENT_POINTS} points: "
                   f"{'yes' if r['accuracies_agree'] else 'NO'}.", ""]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from report_builder.config import TrainConfig
 from report_builder.data import Dataset
 from report_builder.graphs import GraphedSteps
 from report_builder.model import build_model
-from report_builder.train import EVAL_CHUNK, PROGRESS_EVERY, EpochRecord, ProgressFn, RunRecord, _finite, synchronize
+from report_builder.train import EVAL_CHUNK, EpochRecord, ProgressFn, RunRecord, _finite, run_batches, synchronize
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -136,7 +136,8 @@ def train_stacked(configs: list[TrainConfig], repeats: list[int], data: Dataset,
                   progress: ProgressFn | None = None) -> list[RunRecord]:
     """Train one model per (config, repeat) together; returns their records in the same order."""
     first = configs[0]
-    assert all(getattr(c, key) == getattr(first, key) for c in configs for key in STACK_KEYS), "incompatible stack"
+    if any(getattr(c, key) != getattr(first, key) for c in configs for key in STACK_KEYS):
+        raise ValueError(f"runs in one stack must agree on {', '.join(STACK_KEYS)}")
     setup_started = time.perf_counter()
     k = len(configs)
     seeds = [c.seed + r for c, r in zip(configs, repeats)]
@@ -181,18 +182,9 @@ def train_stacked(configs: list[TrainConfig], repeats: list[int], data: Dataset,
         synchronize(device)
         started = time.perf_counter()
         order = torch.stack([torch.randperm(n_train, generator=g) for g in shuffles]).to(device)
-        for batch in range(n_batches):
-            index = order[:, batch * batch_size:(batch + 1) * batch_size]
-            if graphed is not None:
-                graphed.run(index)
-            else:
-                step(index)
-            if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-                progress(PROGRESS_EVERY)
+        run_batches(order, batch_size, graphed.run if graphed is not None else step, progress)
         synchronize(device)
         train_seconds = (time.perf_counter() - started) / k
-        if progress is not None:
-            progress(n_batches % PROGRESS_EVERY)
         started = time.perf_counter()
         test_loss, test_accuracy = _evaluate(model, data.test_x, data.test_y)
         synchronize(device)

@@ -116,6 +116,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return loss_total.item() / count, correct.item() / count
 
 
+def run_batches(order: torch.Tensor, batch_size: int, step_on: Callable[[torch.Tensor], None],
+                progress: ProgressFn | None) -> None:
+    """Train on one epoch's order ([N], or [K, N] for a stack) batch by batch; the last batch may be short."""
+    n_batches = math.ceil(order.shape[-1] / batch_size)
+    for batch in range(n_batches):
+        step_on(order[..., batch * batch_size:(batch + 1) * batch_size])
+        if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+    if progress is not None:
+        progress(n_batches % PROGRESS_EVERY)
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -169,21 +181,14 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
                 step(images.to(device).view(images.shape[0], -1), labels.to(device))
                 if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
                     progress(PROGRESS_EVERY)
+            if progress is not None:
+                progress(n_batches % PROGRESS_EVERY)
         else:
             order = torch.randperm(n_train, generator=shuffle).to(device)
-            for batch in range(n_batches):
-                index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-                if graphed is not None:
-                    graphed.run(index)
-                else:
-                    step_on(index)
-                if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-                    progress(PROGRESS_EVERY)
+            run_batches(order, cfg.batch_size, graphed.run if graphed is not None else step_on, progress)
         synchronize(device)
         train_seconds = time.perf_counter() - started
         probes.recording = False
-        if progress is not None:
-            progress(n_batches % PROGRESS_EVERY)
 
         started = time.perf_counter()
         if loaders is not None:

@@ -132,13 +132,18 @@ def slurm_available() -> bool:
     return False
 
 
-@pytest.mark.slurm
-def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, tmp_path):
+def use_slurm(config, epochs: int) -> None:
+    """Point the tiny suite at the local Slurm cluster, with `epochs` per run."""
     if not slurm_available():
         pytest.skip("no Slurm here (sbatch not found)")
-    text = tiny_config.read_text().replace("epochs = 2", "epochs = 1")
-    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
-                                      'mem_gb = 1\npoll_seconds = 0.5\n')
+    text = config.read_text().replace("epochs = 2", f"epochs = {epochs}")
+    write_config(config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
+                                 'mem_gb = 1\npoll_seconds = 0.5\n')
+
+
+@pytest.mark.slurm
+def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, tmp_path):
+    use_slurm(tiny_config, epochs=1)
     lines = run_with(tiny_config, tmp_path / "slurm")
     assert any(line.startswith("slurm: submitted 1 job(s) as array") for line in lines), lines  # one stack
     slurm_result = store.read_result(tmp_path / "slurm" / "sgd.json")
@@ -153,16 +158,17 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
     render_report(suite, tmp_path / "slurm", tmp_path / "build-slurm", REPO_DIR / "templates", pdf=False)
     render_report(suite, tmp_path / "local", tmp_path / "build-local", REPO_DIR / "templates", pdf=False)
     slurm_html = (tmp_path / "build-slurm" / "report.html").read_text()
-    assert "0." in slurm_html and "Optimizer" in slurm_html
+    local_html = (tmp_path / "build-local" / "report.html").read_text()
+    for name in ("baseline", "sgd"):  # the same numbers, to the digit, in both reports
+        for record in store.read_result(tmp_path / "local" / f"{name}.json")["runs"][0]["epochs"]:
+            for key in ("train_loss", "test_loss", "test_accuracy"):
+                shown = f"{record[key]:.3f}"
+                assert shown in slurm_html and shown in local_html
 
 
 @pytest.mark.slurm
 def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config, tmp_path):
-    if not slurm_available():
-        pytest.skip("no Slurm here (sbatch not found)")
-    text = tiny_config.read_text().replace("epochs = 2", "epochs = 300")
-    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\ntime_limit_min = 5\nmem_gb = 1\n'
-                                      'poll_seconds = 0.5\n')
+    use_slurm(tiny_config, epochs=300)
     cancelled = []
 
     def cancel_first_running_job():
@@ -189,13 +195,9 @@ def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config,
 
 @pytest.mark.slurm
 def test_restarted_driver_reattaches_to_its_jobs(tiny_config, tmp_path):
-    if not slurm_available():
-        pytest.skip("no Slurm here (sbatch not found)")
     import sys
 
-    text = tiny_config.read_text().replace("epochs = 2", "epochs = 150")
-    write_config(tiny_config, text + '\n[executor]\nkind = "slurm"\ntime_limit_min = 5\nmem_gb = 1\n'
-                                      'poll_seconds = 0.5\n')
+    use_slurm(tiny_config, epochs=150)
     command = [sys.executable, "-m", "report_builder", "run", "--config", str(tiny_config),
                "--results-dir", str(tmp_path / "r")]
     driver = subprocess.Popen(command, cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)
