@@ -17,7 +17,8 @@ SETUP := $(VENV)/.installed
 endif
 
 RB = $(PY) -m report_builder
-OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD)
+ARGS ?=
+OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
 
 .DEFAULT_GOAL := help
 .PHONY: help report experiment render list test bench clean clean-venv
@@ -25,6 +26,7 @@ OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD)
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  Variables: NAME=experiment  CONFIG=$(CONFIG)  RESULTS=$(RESULTS)  BUILD=$(BUILD)  PYTHON=(use as is)"
+	@echo "             ARGS='--no-pdf' (or --executor slurm, --no-stack, …: passed to the CLI)"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
