@@ -46,12 +46,14 @@ def time_suite(config: Path, repeats: int, stack: bool) -> dict:
     with tempfile.TemporaryDirectory() as results:
         variant = Path(results) / "experiments.toml"
         text = re.sub(r"(?m)^repeats\s*=\s*\d+.*$", "", config.read_text())
-        variant.write_text(text.replace("[defaults]", f"[defaults]\nrepeats = {repeats}", 1))
+        variant.write_text(re.sub(r"(?m)^\[defaults\]\s*$", f"[defaults]\nrepeats = {repeats}", text, count=1))
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "report_builder", "run", *names, "--config", str(variant),
-                        "--results-dir", results, "--no-progress", *([] if stack else ["--no-stack"])],
-                       check=True, cwd=REPO_DIR, stderr=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, "-m", "report_builder", "run", *names, "--config", str(variant),
+                               "--results-dir", results, "--no-progress", *([] if stack else ["--no-stack"])],
+                              cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"the suite run failed:\n{done.stderr}")
         finals = {}
         for name in names:
             result = json.loads((Path(results) / f"{name}.json").read_text())

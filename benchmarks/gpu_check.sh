@@ -13,6 +13,6 @@ nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 # CUDA graph path against eager, stacked against alone, on the GPU
 python3 -m pytest -q -x tests/test_train.py tests/test_stacked.py -k "cuda or stack" > "$OUT/tests.log" 2>&1
 # the whole default suite, timed as a user runs it
-( time PYTHON=python3 make report RESULTS="$OUT/results" BUILD="$OUT/build" ARGS=--no-pdf ) > "$OUT/suite.log" 2>&1
+( time PYTHON=python3 make report RESULTS="$OUT/results" BUILD="$OUT/build" ) > "$OUT/suite.log" 2>&1
 python3 -m benchmarks.bench --epochs 3 --out "$OUT/bench" > "$OUT/bench.log" 2>&1
 tail -n 40 "$OUT"/*.log

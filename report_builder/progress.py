@@ -11,6 +11,11 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, bars: bool | None = None):
         self.stream = stream or sys.stderr
         self.bars = self.stream.isatty() if bars is None else bars
+        if self.bars:
+            try:
+                import tqdm  # noqa: F401
+            except ImportError:  # an interpreter used as it is (PYTHON=python3) may lack it: lines only
+                self.bars = False
 
     def say(self, text: str) -> None:
         """One status line ("sgd: cached"), shown whether or not bars are."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,12 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         html_path = build_dir / "report.html"
         store.write_atomic(html_path, html)
         written = [html_path, figures_dir]
-        if pdf:
-            if not pdf_available():
-                raise RenderError("the PDF needs WeasyPrint, which is not installed here; the HTML was written "
-                                  f"to {html_path} (pass --no-pdf to skip the PDF)")
+        if pdf and not pdf_available():
+            # Machines that only train (a GPU box without WeasyPrint) still get the HTML; the PDF can be
+            # rendered later anywhere from the same results.
+            print(f"warning: no PDF: WeasyPrint is not installed here (pip install weasyprint); the HTML is in "
+                  f"{html_path}, and `make render` on a machine with WeasyPrint makes the PDF", file=sys.stderr)
+        elif pdf:
             pdf_path = build_dir / "report.pdf"
             write_pdf(html, pdf_path, build_dir, [build_dir, templates_dir])
             written.append(pdf_path)

@@ -63,7 +63,10 @@ class StackedOptimizer:
         # zero_grad = false keeps the model's gradient, so backward adds the new one to it.
         self.keep_grad = _per_model([0.0 if c.zero_grad else 1.0 for c in configs], device)
         self.all_clear = all(c.zero_grad for c in configs)
-        self.step_count = torch.zeros((), device=device)  # a tensor, so that a CUDA graph can replay steps
+        self.lr64 = _per_model([c.lr for c in configs], device, torch.float64)
+        # The step count is a tensor so that a CUDA graph can replay steps; float64, like the Python
+        # numbers torch.optim.Adam computes its bias corrections with.
+        self.step_count = torch.zeros((), dtype=torch.float64, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
         self.momentum_buf = [torch.zeros_like(p) for p in params]
@@ -82,13 +85,14 @@ class StackedOptimizer:
     def step(self) -> None:
         beta1, beta2 = ADAM_BETAS
         self.step_count += 1
-        bias1 = 1 - beta1 ** self.step_count
-        bias2_sqrt = (1 - beta2 ** self.step_count).sqrt()
+        # The same operations, in the same order and precision, as torch.optim.Adam's single-tensor step.
+        step_size = (self.lr64 / (1 - beta1 ** self.step_count)).float()
+        bias2_sqrt = ((1 - beta2 ** self.step_count) ** 0.5).float()
         for p, m, v, buf in zip(self.params, self.exp_avg, self.exp_avg_sq, self.momentum_buf):
             g = p.grad
             m.lerp_(g, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            adam = (self.lr / bias1) * m / ((v.sqrt() / bias2_sqrt).add_(ADAM_EPS))
+            adam = step_size * m / (v.sqrt() / bias2_sqrt).add_(ADAM_EPS)
             buf.mul_(self.momentum).add_(g)  # SGD: the first step's buffer is the gradient itself
             sgd = self.lr * buf
             p.sub_(torch.where(self.is_adam, adam, sgd))

@@ -31,7 +31,7 @@ SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code decides what training computes; a change to any of them invalidates cached results.
-TRAINING_MODULES = ("data.py", "graphs.py", "model.py", "pipelines.py", "probes.py", "train.py")
+TRAINING_MODULES = ("data.py", "graphs.py", "model.py", "pipelines.py", "probes.py", "stacked.py", "train.py")
 
 
 def code_version() -> str:
