@@ -8,10 +8,14 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from report_builder.errors import DataError
+
+if TYPE_CHECKING:
+    from report_builder.config import TrainConfig
 
 DATA_DIR_ENV = "REPORT_BUILDER_DATA_DIR"
 NO_DOWNLOAD_ENV = "REPORT_BUILDER_NO_DOWNLOAD"
@@ -173,3 +177,24 @@ def prepare(raw: RawData, device: torch.device, max_train: int | None = None,
         test_y=take(raw.test_labels, max_test).to(device),
         raw=raw,
     )
+
+
+class DataCache:
+    """Reads each data directory once and prepares each (device, caps) once per process."""
+
+    def __init__(self, base_dir: Path):
+        self.base_dir = base_dir
+        self._raw: dict[Path, RawData] = {}
+        self._prepared: dict[tuple, Dataset] = {}
+
+    def raw(self, cfg: TrainConfig) -> RawData:
+        data_dir = resolve_data_dir(cfg.data_dir, self.base_dir)
+        if data_dir not in self._raw:
+            self._raw[data_dir] = load_raw(data_dir)
+        return self._raw[data_dir]
+
+    def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
+        key = (resolve_data_dir(cfg.data_dir, self.base_dir), str(device), cfg.max_train, cfg.max_test)
+        if key not in self._prepared:
+            self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test)
+        return self._prepared[key]

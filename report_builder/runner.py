@@ -9,14 +9,14 @@ from pathlib import Path
 import torch
 
 from report_builder import store
-from report_builder.config import Experiment, ExecutorConfig, Suite, TrainConfig
-from report_builder.data import Dataset, RawData, load_raw, prepare, resolve_data_dir
+from report_builder.config import Experiment, ExecutorConfig, Suite
 from report_builder.errors import ConfigError, ResultsError
 from report_builder.executors import make_executor, with_kind
 from report_builder.lock import results_lock
 from report_builder.progress import Progress
 from report_builder.stacked import STACK_KEYS
-from report_builder.tasks import RepeatTask, StackTask, Task, clear_repeats, identity_of, merge, read_repeat
+from report_builder.tasks import (RepeatTask, StackTask, Task, clear_repeats, datasets, identity_of, merge,
+                                  read_repeat)
 
 
 @dataclass(frozen=True)
@@ -35,27 +35,6 @@ def resolve_device(wish: str, where: str) -> torch.device:
     if wish == "auto":
         wish = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(wish)
-
-
-class DataCache:
-    """Reads each data directory once and prepares each (device, caps) once per process."""
-
-    def __init__(self, base_dir: Path):
-        self.base_dir = base_dir
-        self._raw: dict[Path, RawData] = {}
-        self._prepared: dict[tuple, Dataset] = {}
-
-    def raw(self, cfg: TrainConfig) -> RawData:
-        data_dir = resolve_data_dir(cfg.data_dir, self.base_dir)
-        if data_dir not in self._raw:
-            self._raw[data_dir] = load_raw(data_dir)
-        return self._raw[data_dir]
-
-    def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
-        key = (resolve_data_dir(cfg.data_dir, self.base_dir), str(device), cfg.max_train, cfg.max_test)
-        if key not in self._prepared:
-            self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test)
-        return self._prepared[key]
 
 
 def _final_accuracy(runs: list[dict]) -> str:
@@ -163,11 +142,11 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
                                            f"{suite.path.name}: [experiments.{exp.name}]") for exp in selected}
     with results_lock(results_dir, progress.say):
         store.remove_leftovers(results_dir)
-        datasets = DataCache(repo_dir)
+        data = datasets(repo_dir)
         outcomes: dict[str, Outcome] = {}
         plans: dict[str, Plan] = {}
         for exp in selected:
-            identity = identity_of(exp, datasets.raw(exp.config).fingerprint, kinds[exp.name])
+            identity = identity_of(exp, data.raw(exp.config).fingerprint, kinds[exp.name])
             plan = _plan(exp, identity, results_dir, force, progress)
             if plan is None:
                 outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")

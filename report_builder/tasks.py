@@ -20,6 +20,7 @@ from typing import Any
 
 from report_builder import store
 from report_builder.config import Experiment
+from report_builder.data import DataCache
 from report_builder.errors import ReportBuilderError
 from report_builder.progress import Progress
 
@@ -86,10 +87,9 @@ def clear_repeats(results_dir: Path, name: str) -> None:
 _DATA_CACHE = None
 
 
-def _datasets(repo_dir: Path):
+def datasets(repo_dir: Path):
+    """This process's data cache: the driver's fingerprints and the local executor share one load."""
     global _DATA_CACHE
-    from report_builder.runner import DataCache
-
     if _DATA_CACHE is None or _DATA_CACHE.base_dir != repo_dir:
         _DATA_CACHE = DataCache(repo_dir)
     return _DATA_CACHE
@@ -147,7 +147,7 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
     exp = task.experiment
     device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
     started_at, started = provenance.now(), time.perf_counter()
-    data = _datasets(Path(task.repo_dir)).get(exp.config, device)
+    data = datasets(Path(task.repo_dir)).get(exp.config, device)
     data_seconds = time.perf_counter() - started
     doc: dict[str, Any] = {"experiment": exp.name, "repeat": task.repeat,
                            "identity": identity_of(exp, data.raw.fingerprint, device.type)}
@@ -179,7 +179,7 @@ def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dic
     first = members[0].experiment
     device = resolve_device(first.config.device, f"[experiments.{first.name}]")
     started_at, started = provenance.now(), time.perf_counter()
-    data = _datasets(Path(members[0].repo_dir)).get(first.config, device)
+    data = datasets(Path(members[0].repo_dir)).get(first.config, device)
     data_seconds = time.perf_counter() - started
     configs = [m.experiment.config for m in members]
     repeats = [m.repeat for m in members]
