@@ -71,6 +71,8 @@ class ExperimentView:
     """One-off start-up per run before its first epoch (model, optimizer, CUDA graph capture)."""
     cuda_graphs: bool = False
     """Whether its train steps ran as captured CUDA graphs."""
+    cuda_graph_error: str | None = None
+    """Why graph capture failed where it was wanted (the run then trained eagerly)."""
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,6 +118,7 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         stacked_with=max((r.get("stacked_with", 1) for r in runs), default=1),
         setup_seconds=Stat.of(r.get("setup_seconds") for r in runs),
         cuda_graphs=any(r.get("cuda_graphs") for r in runs),
+        cuda_graph_error=next((r["cuda_graph_error"] for r in runs if r.get("cuda_graph_error")), None),
         provenance=result.get("provenance", {}),
     )
 

@@ -173,7 +173,7 @@ def train_stacked(configs: list[TrainConfig], repeats: list[int], data: Dataset,
         try:
             graphed = GraphedSteps(step, sizes, lambda size: (k, size), model.params, lambda: state,
                                    [loss_sum, probes.active, probes.grad_sq], device)
-        except RuntimeError as e:  # capture unsupported here: train eagerly, and say so in the results
+        except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
             graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
     synchronize(device)
     setup_seconds = time.perf_counter() - setup_started

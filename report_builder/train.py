@@ -171,7 +171,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         try:
             graphed = GraphedSteps(step_on, sizes, lambda size: (size,), list(model.parameters()),
                                    lambda: optimizer_state(optimizer), [loss_sum, *probes.sums.values()], device)
-        except RuntimeError as e:  # capture unsupported here: train eagerly, and say so in the results
+        except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
             graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
         probes.recording = False
     loaders = None
