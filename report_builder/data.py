@@ -55,11 +55,21 @@ class Dataset:
 
 
 def resolve_data_dir(configured: str | None, base_dir: Path | None = None) -> Path:
-    """The configured directory, else $REPORT_BUILDER_DATA_DIR, else ./data (relative to base_dir)."""
-    chosen = configured or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
-    path = Path(chosen).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    """Where the dataset lives.
+
+    `data_dir` from the experiments file (relative to that file's directory, `base_dir`), else
+    $REPORT_BUILDER_DATA_DIR (relative to the working directory, as a shell user means it), else
+    ./data beside the experiments file.
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        path, relative_to = Path(configured).expanduser(), base_dir
+    elif env:
+        path, relative_to = Path(env).expanduser(), Path.cwd()
+    else:
+        path, relative_to = Path(DEFAULT_DATA_DIR), base_dir
+    if not path.is_absolute() and relative_to is not None:
+        path = relative_to / path
     return path
 
 

@@ -95,7 +95,7 @@ def real_data_dir() -> Path | None:
 
     for candidate in (os.environ.get("REPORT_BUILDER_DATA_DIR"), SHARED_DATA_DIR):
         if candidate and find_files(Path(candidate)):
-            return Path(candidate)
+            return Path(candidate).resolve()
     return None
 
 

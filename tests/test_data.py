@@ -101,6 +101,16 @@ def test_configured_dir_wins_over_environment(monkeypatch, tmp_path):
     assert str(resolve_data_dir(None)) == "/from/env"
 
 
+def test_relative_environment_dir_is_relative_to_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv("REPORT_BUILDER_DATA_DIR", "../datasets")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_dir(None, tmp_path / "project") == tmp_path / "../datasets"
+
+
+def test_relative_configured_dir_is_relative_to_the_experiments_file(tmp_path):
+    assert resolve_data_dir("data", tmp_path / "project") == tmp_path / "project" / "data"
+
+
 def test_default_dir_is_data_beside_the_config(monkeypatch, tmp_path):
     monkeypatch.delenv("REPORT_BUILDER_DATA_DIR", raising=False)
     assert resolve_data_dir(None, tmp_path) == tmp_path / "data"

@@ -36,10 +36,17 @@ def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):
         """)
 
 
+def _default_sigint():
+    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit that;
+    # the CLI under test must see Ctrl-C as a terminal user's process would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(config, results_dir, *extra):
     return subprocess.Popen([sys.executable, "-m", "report_builder", "run", "--config", str(config),
                              "--results-dir", str(results_dir), *extra],
-                            cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def wait_for_line(process, prefix: str, timeout: float = 60) -> list[str]:
