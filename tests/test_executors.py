@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -212,3 +213,24 @@ def test_restarted_driver_reattaches_to_its_jobs(tiny_config, tmp_path):
     assert "slurm: submitted" not in again.stderr
     for name in ("baseline", "sgd"):
         assert store.read_result(tmp_path / "r" / f"{name}.json")["status"] == "done"
+
+
+def cluster_gpus() -> int:
+    out = subprocess.run(["sinfo", "-h", "-o", "%G"], capture_output=True, text=True).stdout
+    return sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", out))
+
+
+@pytest.mark.slurm
+def test_slurm_jobs_get_the_gpus_they_ask_for(tiny_config, tmp_path):
+    use_slurm(tiny_config, epochs=1)
+    if cluster_gpus() < 1:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI starts the cluster with LOCAL_SLURM_FAKE_GPUS=2")
+        pytest.skip("this Slurm advertises no GPUs (start it with LOCAL_SLURM_FAKE_GPUS=2)")
+    write_config(tiny_config, tiny_config.read_text() + "gpus_per_job = 1\n")
+    run_with(tiny_config, tmp_path / "r", stack=False)
+    for name in ("baseline", "sgd"):
+        provenance = store.read_result(tmp_path / "r" / f"{name}.json")["provenance"]
+        assert provenance["slurm_job_id"]
+        # Slurm pins the job to one (here fake) GPU; torch then sees it, or on this CPU machine none.
+        assert provenance["cuda_visible_devices"] in {"0", "1"}
