@@ -27,13 +27,21 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     @contextmanager
-    def bar(self, description: str, total: int, unit: str = "step") -> Iterator[Callable[[int], None]]:
-        """A live bar with rate and ETA; yields the function that advances it."""
+    def bar(self, description: str, total: int, unit: str = "step",
+            steps_per_epoch: int | None = None) -> Iterator[Callable[[int], None]]:
+        """A live bar with rate, ETA and the current epoch; yields the function that advances it."""
         if not self.bars:
             yield lambda n: None
             return
         from tqdm import tqdm
 
+        epochs = -(-total // steps_per_epoch) if steps_per_epoch else None
         with tqdm(total=total, desc=description, unit=unit, file=self.stream, leave=False,
                   dynamic_ncols=True, smoothing=0.1) as bar:
-            yield bar.update
+            def advance(n: int) -> None:
+                bar.update(n)
+                if epochs:
+                    epoch = min(bar.n // steps_per_epoch + 1, epochs)
+                    bar.set_postfix_str(f"epoch {epoch}/{epochs}", refresh=False)
+
+            yield advance

@@ -155,8 +155,9 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
         if progress is None:
             run = train_run(exp.config, data, task.repeat, device)
         else:
-            steps = math.ceil(data.train_x.shape[0] / exp.config.batch_size) * exp.config.epochs
-            with progress.bar(_label(exp, task.repeat), total=steps) as advance:
+            per_epoch = math.ceil(data.train_x.shape[0] / exp.config.batch_size)
+            with progress.bar(_label(exp, task.repeat), total=per_epoch * exp.config.epochs,
+                              steps_per_epoch=per_epoch) as advance:
                 run = train_run(exp.config, data, task.repeat, device, advance)
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise
@@ -187,8 +188,9 @@ def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dic
         if progress is None:
             runs = train_stacked(configs, repeats, data, device)
         else:
-            steps = math.ceil(data.train_x.shape[0] / first.config.batch_size) * first.config.epochs
-            with progress.bar(f"stack of {len(members)}", total=steps) as advance:
+            per_epoch = math.ceil(data.train_x.shape[0] / first.config.batch_size)
+            with progress.bar(f"stack of {len(members)}", total=per_epoch * first.config.epochs,
+                              steps_per_epoch=per_epoch) as advance:
                 runs = train_stacked(configs, repeats, data, device, advance)
         outcomes = [("done", dataclasses.asdict(run), None) for run in runs]
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
