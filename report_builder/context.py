@@ -43,7 +43,6 @@ def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[
     Missing, partial, damaged or stale results are a RenderError, unless `partial` asks to render the rest.
     """
     views, problems = {}, []
-    code_version = store.code_version()
     for name, exp in suite.experiments.items():
         how = f"run `make experiment NAME={name}`"
         path = store.result_path(results_dir, name)
@@ -60,8 +59,7 @@ def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[
                             f"to finish it")
             continue
         if result["status"] == "done":
-            current = {**result["identity"], "config": exp.config.identity(), "code_version": code_version}
-            stale = store.rerun_reasons(result, current)
+            stale = store.stale_reasons(result, exp.config.identity())
             if stale:
                 problems.append(f"{name}: results are out of date ({', '.join(stale)}) — {how}")
                 continue

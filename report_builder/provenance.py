@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+@functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -20,8 +22,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=None)
 def git_state(repo_dir: Path) -> dict[str, object]:
-    """Commit and dirty flag of the project checkout; None where it is not a git checkout."""
+    """Commit and dirty flag of the checkout when this process started using it (the code it runs);
+    None where it is not a git checkout."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=10)
@@ -56,5 +60,5 @@ def collect(device: torch.device, repo_dir: Path) -> dict[str, object]:
         "python_version": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": platform.node(),
-        **git_state(repo_dir),
+        **git_state(Path(repo_dir)),
     }

@@ -32,8 +32,7 @@ def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
         return "damaged results file"
     if result["status"] != "done":
         return result["status"]
-    current = {**result["identity"], "config": cfg.identity(), "code_version": store.code_version()}
-    stale = store.rerun_reasons(result, current)
+    stale = store.stale_reasons(result, cfg.identity())
     return f"stale ({', '.join(stale)})" if stale else "done"
 
 

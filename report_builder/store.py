@@ -14,6 +14,7 @@ A results file holds everything the report needs, so rendering never touches the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,8 +35,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TRAINING_MODULES = ("data.py", "graphs.py", "model.py", "pipelines.py", "probes.py", "stacked.py", "train.py")
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A short hash of the training code, part of every cached result's identity."""
+    """A short hash of the training code (as loaded by this process), part of every result's identity."""
     digest = hashlib.sha256()
     for name in TRAINING_MODULES:
         digest.update((PACKAGE_DIR / name).read_bytes())
@@ -127,6 +129,12 @@ def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> li
     if old.get("device_kind") != identity["device_kind"]:
         reasons.append(f"device changed {old.get('device_kind')} → {identity['device_kind']}")
     return reasons
+
+
+def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> list[str]:
+    """Why a finished result no longer matches its experiment's settings or the training code; judged
+    from the file alone (the dataset and the device are not looked at)."""
+    return rerun_reasons(result, {**result["identity"], "config": config_identity, "code_version": code_version()})
 
 
 def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:

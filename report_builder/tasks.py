@@ -14,9 +14,10 @@ import os
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from report_builder import store
 from report_builder.config import Experiment
@@ -134,6 +135,17 @@ def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str,
     return [execute(task, progress)]
 
 
+@contextmanager
+def _bar(progress: Progress | None, label: str, cfg, data) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over every training step of a run, or nothing (workers and jobs show none)."""
+    if progress is None:
+        yield None
+        return
+    per_epoch = math.ceil(data.train_x.shape[0] / cfg.batch_size)
+    with progress.bar(label, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch) as advance:
+        yield advance
+
+
 def _label(exp: Experiment, repeat: int) -> str:
     return exp.name if exp.config.repeats == 1 else f"{exp.name} [{repeat + 1}/{exp.config.repeats}]"
 
@@ -152,13 +164,8 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
     doc: dict[str, Any] = {"experiment": exp.name, "repeat": task.repeat,
                            "identity": identity_of(exp, data.raw.fingerprint, device.type)}
     try:
-        if progress is None:
-            run = train_run(exp.config, data, task.repeat, device)
-        else:
-            per_epoch = math.ceil(data.train_x.shape[0] / exp.config.batch_size)
-            with progress.bar(_label(exp, task.repeat), total=per_epoch * exp.config.epochs,
-                              steps_per_epoch=per_epoch) as advance:
-                run = train_run(exp.config, data, task.repeat, device, advance)
+        with _bar(progress, _label(exp, task.repeat), exp.config, data) as advance:
+            run = train_run(exp.config, data, task.repeat, device, advance)
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise
     except Exception as e:  # recorded in the results; other tasks go on
@@ -185,13 +192,8 @@ def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dic
     configs = [m.experiment.config for m in members]
     repeats = [m.repeat for m in members]
     try:
-        if progress is None:
-            runs = train_stacked(configs, repeats, data, device)
-        else:
-            per_epoch = math.ceil(data.train_x.shape[0] / first.config.batch_size)
-            with progress.bar(f"stack of {len(members)}", total=per_epoch * first.config.epochs,
-                              steps_per_epoch=per_epoch) as advance:
-                runs = train_stacked(configs, repeats, data, device, advance)
+        with _bar(progress, f"stack of {len(members)}", first.config, data) as advance:
+            runs = train_stacked(configs, repeats, data, device, advance)
         outcomes = [("done", dataclasses.asdict(run), None) for run in runs]
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise
