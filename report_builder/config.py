@@ -21,6 +21,8 @@ from report_builder.probes import PROBES
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PIPELINES = ("tensor", "dataloader")
+ENGINES = ("explicit", "autograd")
+STACK_CHOICES = ("auto", True, False)
 
 
 def _key(default: Any, doc: str, *, choices: tuple | None = None, minimum: float | None = None,
@@ -57,8 +59,17 @@ class TrainConfig:
                          "(slow; kept to show where the time goes).", choices=PIPELINES)
     loader_workers: int = _key(4, "DataLoader worker processes of the \"dataloader\" pipeline.", minimum=0)
     cuda_graphs: bool = _key(True, "On a GPU, capture the train step as CUDA graphs and replay them.")
-    stack: bool = _key(True, "Train together with compatible runs (same batch size, epochs, hidden size, data) "
-                             "as one stack of models; false: always alone.")
+    engine: str = _key("explicit", "\"explicit\": forward and backward written out, K models per pass; "
+                       "\"autograd\": the plain nn.Module reference (the \"dataloader\" pipeline always uses it).",
+                       choices=ENGINES)
+    stack: bool | str = _key("auto", "Train together with compatible runs (same batch size, epochs, hidden size, "
+                             "data) as one stack of models: \"auto\" on a GPU only, true always, false never.",
+                             choices=STACK_CHOICES)
+
+    @property
+    def effective_engine(self) -> str:
+        """The engine that trains this config: the dataloader pipeline keeps the notebook's autograd loop."""
+        return "autograd" if self.pipeline == "dataloader" else self.engine
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what training computes (not where data lives, not the device wish)."""
@@ -68,6 +79,7 @@ class TrainConfig:
         for key in ("data_dir", "device", "stack"):
             data.pop(key)
         data["probes"] = list(self.probes)
+        data["engine"] = self.effective_engine
         return data
 
 
@@ -147,6 +159,13 @@ def _suggest(word: str, valid) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _plain(value: Any) -> str:
+    """A choice as a user reads it: booleans as TOML writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _type_name(tp: Any) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
@@ -161,8 +180,11 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     """(ok, value converted to the field's type); TOML already parsed the literal."""
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
-        return _coerce(value, inner)
+        for inner in (a for a in typing.get_args(tp) if a is not type(None)):
+            ok, converted = _coerce(value, inner)
+            if ok:
+                return ok, converted
+        return False, value
     if typing.get_origin(tp) is tuple:
         item = typing.get_args(tp)[0]
         ok = isinstance(value, list) and all(_coerce(v, item)[0] for v in value)
@@ -192,8 +214,10 @@ def _check_value(cls: type, name: str, value: Any, where: str, problems: list[st
     if meta["choices"]:
         for item in items:
             if item not in meta["choices"]:
-                problems.append(f"{where} {name}: unknown value {item!r}{_suggest(str(item), meta['choices'])}; "
-                                f"valid: {', '.join(meta['choices'])}")
+                valid = [_plain(c) for c in meta["choices"]]
+                shown = repr(item) if isinstance(item, str) else _plain(item)
+                problems.append(f"{where} {name}: unknown value {shown}{_suggest(_plain(item), valid)}; "
+                                f"valid: {', '.join(valid)}")
                 return None
         if isinstance(value, tuple) and len(set(value)) != len(value):
             problems.append(f"{where} {name}: lists a value twice: {list(value)!r}")

@@ -1,8 +1,15 @@
-"""CUDA graphs for the train step: capture once per batch size, then replay one graph per batch.
+"""Warm-up and CUDA graphs for the train step: capture once per batch size, replay one graph per batch.
 
-The MLP is bound by per-step launch overhead, not arithmetic: a replay launches the ~20 kernels of a
+The MLP is bound by per-step launch overhead, not arithmetic: a replay launches all the kernels of a
 step (gather, forward, loss, backward, optimizer, loss and probe accumulation) with one call.
-The captured work is exactly the eager step (`train.make_train_step`), fed through index buffers.
+The captured work is exactly the eager step, fed through index buffers.
+
+Warm-up steps run before capture (and before the first timed epoch of an eager GPU run), so that
+lazy work (kernel loading, cuBLAS workspaces, optimizer state) happens outside the graph and outside
+the timings. Their effect is undone before training: `params` are copied back, and every tensor in
+`zero` (gradients, optimizer state, loss and probe sums) is zeroed — the state of an optimizer that has
+not stepped yet: Adam's moments and step count at 0, and SGD's momentum buffer at 0, which gives its
+first update as the plain gradient.
 """
 
 from __future__ import annotations
@@ -10,27 +17,21 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch import nn
 
-# Warm-up steps run on a side stream before capture, so that lazy allocations (optimizer state, cuBLAS
-# workspaces, autograd buffers) happen outside the graph. Their effect is undone before training.
 WARMUP_STEPS = 3
 
+StepOn = Callable[[torch.Tensor], None]
+IndexShape = Callable[[int], tuple[int, ...]]
 
-def _restore(params: list[torch.Tensor], saved: list[torch.Tensor], state: list[torch.Tensor],
-             accumulators: list[torch.Tensor]) -> None:
-    """Put the model back where warm-up found it, in place (the graph holds these very tensors).
 
-    Zeroed optimizer state is the state of an optimizer that has not stepped yet: Adam's moments and
-    step count start at 0, and SGD's momentum buffer at 0 gives its first update as the plain gradient.
-    Zeroed gradients are what a first backward with or without zero_grad() starts from.
-    """
+def _restore(params: list[torch.Tensor], saved: list[torch.Tensor], zero: list[torch.Tensor]) -> None:
+    """Put the model back where warm-up found it, in place (a graph holds these very tensors)."""
     with torch.no_grad():
         for live, copy in zip(params, saved):
             live.copy_(copy)
             if live.grad is not None:
                 live.grad.zero_()
-        for value in state + accumulators:
+        for value in zero:
             value.zero_()
 
 
@@ -39,26 +40,63 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
 
 
+class _Undo:
+    """Snapshot the parameters; on exit, wait for every queued kernel, then restore.
+
+    The wait comes first also when a warm-up step or a capture raised: kernels queued on the side stream
+    may still be running, and a restore queued beside them could be overwritten by them.
+    """
+
+    def __init__(self, device: torch.device, params: list[torch.Tensor],
+                 zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]):
+        self.device, self.params, self.zero = device, params, zero
+        self.saved = [p.detach().clone() for p in params]
+
+    def __enter__(self) -> "_Undo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.cuda.synchronize(self.device)
+        _restore(self.params, self.saved, self.zero() if callable(self.zero) else self.zero)
+
+
+def _warm(step_on: StepOn, buffers: dict[int, torch.Tensor], stream) -> None:
+    with torch.cuda.stream(stream):
+        for buffer in buffers.values():
+            for _ in range(WARMUP_STEPS):
+                step_on(buffer)
+
+
+def _buffers(sizes: list[int], index_shape: IndexShape, device: torch.device) -> dict[int, torch.Tensor]:
+    return {b: torch.zeros(index_shape(b), dtype=torch.long, device=device) for b in sizes}
+
+
+def warm_up(step_on: StepOn, batch_sizes: list[int], index_shape: IndexShape, device: torch.device,
+            params: list[torch.Tensor], zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]) -> None:
+    """Run a few steps of each batch size for an eager GPU run, then undo them."""
+    buffers = _buffers(batch_sizes, index_shape, device)
+    with _Undo(device, params, zero):
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        _warm(step_on, buffers, stream)
+
+
 class GraphedSteps:
     """One captured step per batch size; `run(indices)` trains on the examples at `indices`.
 
     `step_on(index)` is the eager step; `index_shape(size)` the shape of its index for a batch of
-    `size` ([size] for one model, [K, size] for a stack). `state()` lists the optimizer's tensors.
+    `size` ([size] for one model, [K, size] for a stack).
     """
 
-    def __init__(self, step_on: Callable[[torch.Tensor], None], batch_sizes: list[int],
-                 index_shape: Callable[[int], tuple[int, ...]], params: list[torch.Tensor],
-                 state: Callable[[], list[torch.Tensor]], accumulators: list[torch.Tensor], device: torch.device):
-        self.buffers = {b: torch.zeros(index_shape(b), dtype=torch.long, device=device) for b in batch_sizes}
+    def __init__(self, step_on: StepOn, batch_sizes: list[int], index_shape: IndexShape, device: torch.device,
+                 params: list[torch.Tensor], zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]):
+        self.buffers = _buffers(batch_sizes, index_shape, device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        saved = [p.detach().clone() for p in params]
-        try:
+        # Also after a failed capture: the eager fallback must start from the untouched model.
+        with _Undo(device, params, zero):
             stream = torch.cuda.Stream(device)
             stream.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(stream):
-                for buffer in self.buffers.values():
-                    for _ in range(WARMUP_STEPS):
-                        step_on(buffer)
+            _warm(step_on, self.buffers, stream)
             torch.cuda.current_stream(device).wait_stream(stream)
             pool = None
             for size, buffer in self.buffers.items():
@@ -67,10 +105,6 @@ class GraphedSteps:
                     step_on(buffer)
                 pool = graph.pool()
                 self.graphs[size] = graph
-            torch.cuda.synchronize(device)
-        finally:
-            # Also after a failed capture: the eager fallback must start from the untouched model.
-            _restore(params, saved, state(), accumulators)
 
     def run(self, indices: torch.Tensor) -> None:
         size = indices.shape[-1]

@@ -14,7 +14,7 @@ from report_builder.errors import ConfigError, ResultsError
 from report_builder.executors import make_executor, with_kind
 from report_builder.lock import results_lock
 from report_builder.progress import Progress
-from report_builder.stacked import STACK_KEYS
+from report_builder.engine import STACK_KEYS
 from report_builder.tasks import (RepeatTask, StackTask, Task, clear_repeats, datasets, identity_of, merge,
                                   read_repeat)
 
@@ -105,11 +105,22 @@ def _plan(exp: Experiment, identity: dict, results_dir: Path, force: bool, progr
 MAX_STACK = 64
 
 
-def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool) -> list[Task]:
+def may_stack(cfg, device_kind: str) -> bool:
+    """Whether a run may train in a stack: `stack = "auto"` stacks on a GPU, where one small MLP leaves the
+    device idle and K models cost about what one does, and not on a CPU, where a stack of K costs K times
+    one model and saves nothing."""
+    if cfg.effective_engine != "explicit":
+        return False
+    return cfg.stack is True or (cfg.stack == "auto" and device_kind == "cuda")
+
+
+def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool,
+                device_kinds: dict[str, str] | None = None) -> list[Task]:
     """One task per pending repeat, except that compatible repeats are stacked into one task.
 
     Members of timing groups always train alone, so that the times they are compared by are honest.
     """
+    device_kinds = device_kinds or {}
     timed = {n for g in suite.groups.values() if g.timing for n in g.experiments}
     alone: list[Task] = []
     stacks: dict[tuple, list[RepeatTask]] = {}
@@ -117,7 +128,8 @@ def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Pa
         cfg = plan.experiment.config
         for repeat in plan.pending:
             task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir))
-            if stack and cfg.stack and cfg.pipeline == "tensor" and plan.experiment.name not in timed:
+            kind = device_kinds.get(plan.experiment.name, "cpu")
+            if stack and may_stack(cfg, kind) and plan.experiment.name not in timed:
                 stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)
             else:
                 alone.append(task)
@@ -166,7 +178,7 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
             else:
                 outcomes[task.experiment.name] = _finish(plan, results_dir, progress)
 
-        tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack)
+        tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)
         if tasks:
             make_executor(executor_config, progress, results_dir).run(tasks, on_done)
         store.write_summary(results_dir, list(suite.experiments))

@@ -32,7 +32,8 @@ SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code decides what training computes; a change to any of them invalidates cached results.
-TRAINING_MODULES = ("data.py", "graphs.py", "model.py", "pipelines.py", "probes.py", "stacked.py", "train.py")
+TRAINING_MODULES = ("autograd.py", "data.py", "engine.py", "graphs.py", "model.py", "pipelines.py", "probes.py",
+                    "records.py", "train.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -48,7 +48,7 @@ class RepeatTask:
 
 @dataclass(frozen=True)
 class StackTask:
-    """Several repeat tasks trained together as one stack of models (see stacked.py)."""
+    """Several repeat tasks trained together as one stack of models (see engine.py)."""
 
     members: tuple[RepeatTask, ...]
 
@@ -154,7 +154,7 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
     """Run one repeat alone and write its repeat file; a training error is recorded, not raised."""
     from report_builder import provenance
     from report_builder.runner import resolve_device
-    from report_builder.train import train_run
+    from report_builder.train import train
 
     exp = task.experiment
     device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
@@ -165,7 +165,7 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
                            "identity": identity_of(exp, data.raw.fingerprint, device.type)}
     try:
         with _bar(progress, _label(exp, task.repeat), exp.config, data) as advance:
-            run = train_run(exp.config, data, task.repeat, device, advance)
+            (run,) = train([exp.config], [task.repeat], data, device, advance)
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise
     except Exception as e:  # recorded in the results; other tasks go on
@@ -181,7 +181,7 @@ def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dic
     """Train the members of a stack together and write one repeat file per member."""
     from report_builder import provenance
     from report_builder.runner import resolve_device
-    from report_builder.stacked import train_stacked
+    from report_builder.train import train
 
     members = task.members
     first = members[0].experiment
@@ -193,7 +193,7 @@ def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dic
     repeats = [m.repeat for m in members]
     try:
         with _bar(progress, f"stack of {len(members)}", first.config, data) as advance:
-            runs = train_stacked(configs, repeats, data, device, advance)
+            runs = train(configs, repeats, data, device, advance)
         outcomes = [("done", dataclasses.asdict(run), None) for run in runs]
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise

@@ -1,228 +1,29 @@
-"""Train one run (one experiment, one seed) and return its per-epoch records; printing is not its job."""
+"""Train runs with the engine their config names; printing is not this layer's job.
+
+`engine = "explicit"` (engine.py) trains a stack of K ≥ 1 models with forward and backward written out;
+`engine = "autograd"` (autograd.py) trains one nn.Module at a time, and so does every run of the
+"dataloader" pipeline, which keeps the 2021 notebook's loop exactly.
+"""
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field
-from typing import Callable
-
 import torch
-from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.data import Dataset
-from report_builder.graphs import GraphedSteps, optimizer_state
-from report_builder.model import build_model
-from report_builder.pipelines import assignment_loaders
-from report_builder.probes import ProbeRecorder
-
-EVAL_CHUNK = 10_000
-# How many steps pass between progress callbacks: often enough for a live ETA, rarely enough to cost nothing.
-PROGRESS_EVERY = 100
+from report_builder.records import ProgressFn, RunRecord
 
 
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float | None
-    test_loss: float | None
-    test_accuracy: float | None
-    """None when the epoch diverged (its predictions mean nothing)."""
-    train_seconds: float
-    eval_seconds: float
-    probes: dict[str, float] = field(default_factory=dict)
+def train(configs: list[TrainConfig], repeats: list[int], data: Dataset, device: torch.device,
+          progress: ProgressFn | None = None) -> list[RunRecord]:
+    """One record per (config, repeat), in order. Several configs train as one stack (explicit engine)."""
+    engines = {c.effective_engine for c in configs}
+    if engines == {"explicit"}:
+        from report_builder.engine import train_stack
 
+        return train_stack(configs, repeats, data, device, progress)
+    if len(configs) != 1:
+        raise ValueError("only the explicit engine trains a stack; autograd runs train alone")
+    from report_builder.autograd import train_run
 
-@dataclass
-class RunRecord:
-    repeat: int
-    seed: int
-    epochs: list[EpochRecord]
-    diverged_at: int | None = None
-    """1-based epoch whose loss was NaN or infinite; training stopped there."""
-    setup_seconds: float = 0.0
-    """One-off work before the first epoch: model, optimizer, and CUDA graph capture."""
-    cuda_graphs: bool = False
-    """Whether the train step ran as captured CUDA graphs."""
-    cuda_graph_error: str | None = None
-    """Why capture failed, when it was wanted and training fell back to eager steps."""
-    stacked_with: int = 1
-    """How many models trained together in one stack (1: alone); seconds are then per-model shares."""
-
-
-ProgressFn = Callable[[int], None]
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work so that a clock read measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _fused(optimizer_class, params, **settings) -> torch.optim.Optimizer:
-    """The fused implementation where this torch and device have one (one kernel per step), else the default."""
-    try:
-        return optimizer_class(params, fused=True, **settings)
-    except (RuntimeError, TypeError, ValueError):
-        return optimizer_class(params, **settings)
-
-
-def make_optimizer(cfg: TrainConfig, model: nn.Module, graphed: bool = False) -> torch.optim.Optimizer:
-    """Adam or SGD. Eager steps use the fused kernels (Adam: ~25% less time per CPU epoch); a captured
-    graph needs Adam's step count on the GPU instead (capturable)."""
-    params = list(model.parameters())
-    if cfg.optimizer == "adam":
-        if graphed:
-            return torch.optim.Adam(params, lr=cfg.lr, capturable=True)
-        return _fused(torch.optim.Adam, params, lr=cfg.lr)
-    return _fused(torch.optim.SGD, params, lr=cfg.lr, momentum=cfg.momentum)
-
-
-def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, zero_grad: bool,
-                    loss_sum: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """One optimizer step on a batch; the loss is added to a device tensor (no per-step sync)."""
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        if zero_grad:
-            optimizer.zero_grad(set_to_none=False)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        loss_sum.add_(loss.detach())
-
-    return step
-
-
-@torch.no_grad()
-def evaluate_loader(model: nn.Module, loader, device: torch.device) -> tuple[float, float]:
-    """evaluate() for the dataloader pipeline: batches arrive from worker processes as the notebook's did."""
-    model.eval()
-    loss_total = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    count = 0
-    for images, labels in loader:
-        x, y = images.to(device).view(images.shape[0], -1), labels.to(device)
-        logits = model(x)
-        loss_total += nn.functional.cross_entropy(logits, y, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == y).sum()
-        count += labels.shape[0]
-    model.train()
-    return loss_total.item() / max(count, 1), correct.item() / max(count, 1)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean test loss per example, accuracy) over the whole test set."""
-    model.eval()
-    loss_total = torch.zeros((), dtype=torch.float64, device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
-    for start in range(0, x.shape[0], EVAL_CHUNK):
-        logits = model(x[start:start + EVAL_CHUNK])
-        target = y[start:start + EVAL_CHUNK]
-        loss_total += nn.functional.cross_entropy(logits, target, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == target).sum()
-    model.train()
-    count = max(x.shape[0], 1)
-    return loss_total.item() / count, correct.item() / count
-
-
-def run_batches(order: torch.Tensor, batch_size: int, step_on: Callable[[torch.Tensor], None],
-                progress: ProgressFn | None) -> None:
-    """Train on one epoch's order ([N], or [K, N] for a stack) batch by batch; the last batch may be short."""
-    n_batches = math.ceil(order.shape[-1] / batch_size)
-    for batch in range(n_batches):
-        step_on(order[..., batch * batch_size:(batch + 1) * batch_size])
-        if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-            progress(PROGRESS_EVERY)
-    if progress is not None:
-        progress(n_batches % PROGRESS_EVERY)
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device,
-              progress: ProgressFn | None = None) -> RunRecord:
-    """Train cfg's model with seed cfg.seed + repeat; evaluate on the test set after every epoch."""
-    setup_started = time.perf_counter()
-    seed = cfg.seed + repeat
-    use_graphs = cfg.cuda_graphs and cfg.pipeline == "tensor" and device.type == "cuda"
-    model = build_model(cfg.hidden, seed, device)
-    optimizer = make_optimizer(cfg, model, graphed=use_graphs)
-    probes = ProbeRecorder(model.relu, cfg.probes, device)
-    loss_sum = torch.zeros((), device=device)
-    step = make_train_step(model, optimizer, cfg.zero_grad, loss_sum)
-
-    def step_on(index: torch.Tensor) -> None:
-        """The one train step of both paths: gather the batch by index, then step (eager or captured)."""
-        step(data.train_x.index_select(0, index), data.train_y.index_select(0, index))
-
-    # Shuffling draws from its own CPU generator, so the order is the same on every device and pipeline.
-    shuffle = torch.Generator().manual_seed(seed)
-    n_train = data.train_x.shape[0]
-    n_batches = math.ceil(n_train / cfg.batch_size)
-    graphed, graph_error = None, None
-    if use_graphs:
-        sizes = sorted({min(cfg.batch_size, n_train), n_train % cfg.batch_size} - {0})
-        probes.recording = True  # probe sums are tensor ops inside the graph; recorded at capture
-        try:
-            graphed = GraphedSteps(step_on, sizes, lambda size: (size,), list(model.parameters()),
-                                   lambda: optimizer_state(optimizer), [loss_sum, *probes.sums.values()], device)
-        except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
-            graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
-        probes.recording = False
-    loaders = None
-    if cfg.pipeline == "dataloader":
-        loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
-                                     cfg.loader_workers, shuffle)
-    synchronize(device)
-    run = RunRecord(repeat=repeat, seed=seed, epochs=[], setup_seconds=time.perf_counter() - setup_started,
-                    cuda_graphs=graphed is not None, cuda_graph_error=graph_error)
-
-    for epoch in range(1, cfg.epochs + 1):
-        loss_sum.zero_()
-        probes.reset()
-        probes.recording = True
-        synchronize(device)
-        started = time.perf_counter()
-        if loaders is not None:
-            for batch, (images, labels) in enumerate(loaders[0]):
-                step(images.to(device).view(images.shape[0], -1), labels.to(device))
-                if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-                    progress(PROGRESS_EVERY)
-            if progress is not None:
-                progress(n_batches % PROGRESS_EVERY)
-        else:
-            order = torch.randperm(n_train, generator=shuffle).to(device)
-            run_batches(order, cfg.batch_size, graphed.run if graphed is not None else step_on, progress)
-        synchronize(device)
-        train_seconds = time.perf_counter() - started
-        probes.recording = False
-
-        started = time.perf_counter()
-        if loaders is not None:
-            test_loss, test_accuracy = evaluate_loader(model, loaders[1], device)
-        else:
-            test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
-        synchronize(device)
-        eval_seconds = time.perf_counter() - started
-
-        train_loss = loss_sum.item() / n_batches
-        diverged = not (math.isfinite(train_loss) and math.isfinite(test_loss))
-        run.epochs.append(EpochRecord(
-            epoch=epoch, train_loss=_finite(train_loss), test_loss=_finite(test_loss),
-            # The accuracy of a model with non-finite weights is noise, not a result.
-            test_accuracy=None if diverged else test_accuracy,
-            train_seconds=train_seconds, eval_seconds=eval_seconds,
-            probes={name: _finite(v) for name, v in probes.read().items()},
-        ))
-        if diverged:
-            run.diverged_at = epoch
-            if progress is not None:
-                progress(n_batches * (cfg.epochs - epoch))
-            break
-    probes.remove()
-    return run
+    return [train_run(configs[0], data, repeats[0], device, progress)]

@@ -128,7 +128,7 @@ def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):
 
 
 def test_second_run_on_same_results_waits_for_the_first(tmp_path):
-    config, results = slow_suite(tmp_path, second_epochs=15), tmp_path / "results"
+    config, results = slow_suite(tmp_path, second_epochs=200), tmp_path / "results"
     first = start(config, results)
     wait_for_line(first, "first: running")
     second = start(config, results)

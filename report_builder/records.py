@@ -1,0 +1,69 @@
+"""What training returns (per-epoch and per-run records) and the helpers both engines share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+EVAL_CHUNK = 10_000
+# How many steps pass between progress callbacks: often enough for a live ETA, rarely enough to cost nothing.
+PROGRESS_EVERY = 100
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    """None when the epoch diverged (its predictions mean nothing)."""
+    train_seconds: float
+    eval_seconds: float
+    probes: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    repeat: int
+    seed: int
+    epochs: list[EpochRecord]
+    diverged_at: int | None = None
+    """1-based epoch whose loss was NaN or infinite; training stopped there."""
+    setup_seconds: float = 0.0
+    """One-off work before the first epoch: model, optimizer, warm-up and CUDA graph capture."""
+    cuda_graphs: bool = False
+    """Whether the train step ran as captured CUDA graphs."""
+    cuda_graph_error: str | None = None
+    """Why capture failed, when it was wanted and training fell back to eager steps."""
+    stacked_with: int = 1
+    """How many models trained together in one stack (1: alone); seconds are then per-model shares."""
+    engine: str = "explicit"
+    """"explicit" (forward and backward written out, engine.py) or "autograd" (the reference, autograd.py)."""
+
+
+ProgressFn = Callable[[int], None]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so that a clock read measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_batches(order: torch.Tensor, batch_size: int, step_on: Callable[[torch.Tensor], None],
+                progress: ProgressFn | None) -> None:
+    """Train on one epoch's order ([N], or [K, N] for a stack) batch by batch; the last batch may be short."""
+    n_batches = math.ceil(order.shape[-1] / batch_size)
+    for batch in range(n_batches):
+        step_on(order[..., batch * batch_size:(batch + 1) * batch_size])
+        if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+    if progress is not None:
+        progress(n_batches % PROGRESS_EVERY)
+
+
+def finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,256 @@
+"""The explicit engine: K models per pass, forward and backward written out, checked against autograd
+(the reference engine) step by step and run by run; and the scheduler stacks only what may be stacked."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from report_builder import store
+from report_builder.autograd import train_run
+from report_builder.config import TrainConfig, load_suite
+from report_builder.data import load_raw, prepare
+from report_builder.engine import Gradients, Optimizers, Probes, StackedMLP, forward_backward, train_stack
+from report_builder.model import build_model
+from report_builder.probes import ProbeRecorder
+from report_builder.progress import Progress
+from report_builder.runner import Plan, build_tasks, run_suite
+from report_builder.tasks import StackTask
+
+from conftest import write_config, write_dataset
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return prepare(load_raw(write_dataset(tmp_path_factory.mktemp("d"), n_train=480, n_test=128)), CPU)
+
+
+def config(**overrides) -> TrainConfig:
+    return dataclasses.replace(TrainConfig(hidden=32, epochs=3, batch_size=32, device="cpu"), **overrides)
+
+
+def train_stacked(configs, repeats, data, device):
+    return train_stack(configs, repeats, data, device)
+
+
+def assert_same_run(stacked, alone):
+    assert [e.epoch for e in stacked.epochs] == [e.epoch for e in alone.epochs]
+    for a, b in zip(stacked.epochs, alone.epochs):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-4)
+        assert a.test_accuracy == pytest.approx(b.test_accuracy, abs=1 / 128 + 1e-9)
+        for name in b.probes:
+            assert a.probes[name] == pytest.approx(b.probes[name], rel=1e-3)
+
+
+MIXED = [config(), config(optimizer="sgd", lr=0.05), config(optimizer="sgd", lr=0.02, momentum=0.9),
+         config(lr=0.01), config(zero_grad=False), config(probes=("relu_active", "relu_grad_sq"))]
+
+
+def autograd_pass(seed: int, hidden: int, x: torch.Tensor, y: torch.Tensor):
+    """Loss, parameter gradients (w1, b1, w2, b2) and both probes, as autograd and the hook compute them."""
+    model = build_model(hidden, seed, CPU)
+    recorder = ProbeRecorder(model.relu, ("relu_active", "relu_grad_sq"), CPU)
+    recorder.recording = True
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    grads = [model.fc1.weight.grad, model.fc1.bias.grad.view(1, -1), model.fc2.weight.grad,
+             model.fc2.bias.grad.view(1, -1)]
+    return loss.item(), grads, recorder.read()
+
+
+@pytest.mark.parametrize("k, batch", [(1, 32), (1, 7), (4, 32), (4, 7)])
+def test_forward_and_backward_equal_autograd(k, batch):
+    torch.manual_seed(k * 100 + batch)
+    seeds = list(range(10, 10 + k))
+    x, y = torch.randn(k, batch, 784), torch.randint(0, 10, (k, batch))
+    model = StackedMLP(24, seeds, CPU)
+    grads = [torch.zeros_like(p) for p in model.params]
+    loss_sum, probes = torch.zeros(k), Probes(k, True, CPU)
+    forward_backward(model, x, y, grads, loss_sum, probes)
+    for i, seed in enumerate(seeds):
+        loss, expected, probe_sums = autograd_pass(seed, 24, x[i], y[i])
+        assert loss_sum[i].item() == pytest.approx(loss, rel=1e-6)
+        for ours, theirs in zip(grads, expected):
+            torch.testing.assert_close(ours[i], theirs, rtol=1e-5, atol=1e-7)
+        assert probes.active[i].item() == probe_sums["relu_active"]
+        assert probes.grad_sq[i].item() == pytest.approx(probe_sums["relu_grad_sq"], rel=1e-5)
+
+
+def test_optimizer_steps_equal_torch_optimizers():
+    """Per-model settings in one stack: each model's update is what torch.optim computes for it alone."""
+    settings = [dict(optimizer="adam", lr=1e-3), dict(optimizer="sgd", lr=0.05, momentum=0.9),
+                dict(optimizer="adam", lr=1e-2), dict(optimizer="sgd", lr=0.1)]
+    configs = [config(**s) for s in settings]
+    model = StackedMLP(16, [0, 1, 2, 3], CPU)
+    grads = Gradients(model, [False] * 4)
+    optimizers = Optimizers(model, grads, configs)
+    references = []
+    for i, s in enumerate(settings):
+        params = [p[i].clone().requires_grad_() for p in model.params]
+        if s["optimizer"] == "adam":
+            opt = torch.optim.Adam(params, lr=s["lr"], fused=True)
+        else:
+            opt = torch.optim.SGD(params, lr=s["lr"], momentum=s.get("momentum", 0.0), fused=True)
+        references.append((params, opt))
+    torch.manual_seed(0)
+    for _ in range(4):
+        for buffer in grads.buffers:
+            buffer.copy_(torch.randn_like(buffer))
+        optimizers.step()
+        for i, (params, opt) in enumerate(references):
+            for p, g in zip(params, grads.buffers):
+                p.grad = g[i].clone()
+            opt.step()
+    for i, (params, _) in enumerate(references):
+        for ours, theirs in zip(model.params, params):
+            torch.testing.assert_close(ours[i], theirs.detach(), rtol=1e-6, atol=1e-8)
+
+
+def test_without_zero_grad_gradients_accumulate_as_autograd_accumulates(tiny):
+    """zero_grad = false beside zero_grad = true in one stack: the first keeps adding, the second clears."""
+    batches = [torch.arange(i * 32, (i + 1) * 32) for i in range(4)]
+    cfgs = [config(zero_grad=False, optimizer="sgd", lr=1e-9), config(optimizer="sgd", lr=1e-9)]
+    model = StackedMLP(32, [0, 0], CPU)
+    grads = Gradients(model, [True, False])
+    reference = build_model(32, 0, CPU)
+    loss_sum, probes = torch.zeros(2), Probes(2, False, CPU)
+    for index in batches:
+        x, y = tiny.train_x[index], tiny.train_y[index]
+        forward_backward(model, torch.stack([x, x]), torch.stack([y, y]), grads.targets(), loss_sum, probes)
+        grads.accumulate()
+        F.cross_entropy(reference(x), y).backward()  # no zero_grad(): autograd adds into .grad
+    torch.testing.assert_close(grads.buffers[0][0], reference.fc1.weight.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grads.buffers[3][0], reference.fc2.bias.grad.view(1, -1), rtol=1e-5, atol=1e-7)
+    reference.zero_grad()
+    F.cross_entropy(reference(tiny.train_x[batches[-1]]), tiny.train_y[batches[-1]]).backward()
+    torch.testing.assert_close(grads.buffers[0][1], reference.fc1.weight.grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}, {"zero_grad": False},
+                                       {"probes": ("relu_active", "relu_grad_sq"), "batch_size": 48}])
+def test_a_run_matches_the_autograd_engine(tiny, overrides):
+    """Two epochs (480 examples, so batch 48 ends on a full batch and 32 too; 7 leaves a short one)."""
+    for batch_size in (overrides.pop("batch_size", 32), 7):
+        (ours,) = train_stacked([config(epochs=2, batch_size=batch_size, **overrides)], [0], tiny, CPU)
+        reference = train_run(config(epochs=2, batch_size=batch_size, engine="autograd", **overrides), tiny, 0, CPU)
+        assert ours.engine == "explicit" and reference.engine == "autograd"
+        assert_same_run(ours, reference)
+
+
+def test_every_stacked_model_matches_its_run_alone(tiny):
+    stacked = train_stacked(MIXED, [0] * len(MIXED), tiny, CPU)
+    for cfg, run in zip(MIXED, stacked):
+        assert run.stacked_with == len(MIXED)
+        assert_same_run(run, train_run(cfg, tiny, 0, CPU))
+
+
+def test_repeats_in_a_stack_use_their_own_seeds(tiny):
+    stacked = train_stacked([config()] * 3, [0, 1, 2], tiny, CPU)
+    assert [r.seed for r in stacked] == [0, 1, 2]
+    for repeat, run in enumerate(stacked):
+        assert_same_run(run, train_run(config(), tiny, repeat, CPU))
+
+
+def test_a_run_does_not_depend_on_its_stack_companions(tiny):
+    with_sgd = train_stacked([config(), config(optimizer="sgd", lr=0.05)], [0, 0], tiny, CPU)[0]
+    with_others = train_stacked([config(lr=0.0001), config(), config(zero_grad=False)], [0, 0, 0], tiny, CPU)[1]
+    assert_same_run(with_sgd, with_others)
+
+
+def test_a_diverging_model_leaves_the_others_alone(tiny):
+    healthy, broken = train_stacked([config(), config(optimizer="sgd", lr=1e20)], [0, 0], tiny, CPU)
+    assert broken.diverged_at == 1 and len(broken.epochs) == 1
+    assert healthy.diverged_at is None
+    assert_same_run(healthy, train_run(config(), tiny, 0, CPU))
+
+
+def test_stacked_seconds_are_per_model_shares(tiny):
+    runs = train_stacked([config(epochs=1)] * 4, [0, 1, 2, 3], tiny, CPU)
+    assert len({r.epochs[0].train_seconds for r in runs}) == 1 and runs[0].stacked_with == 4
+
+
+SUITE = """
+[defaults]
+epochs = 1
+batch_size = 32
+hidden = 16
+device = "cpu"
+data_dir = "{data}"
+repeats = 2
+stack = {stack}
+
+[experiments.baseline]
+[experiments.lr_low]
+lr = 0.0001
+[experiments.sgd]
+optimizer = "sgd"
+[experiments.big]
+batch_size = 64
+[experiments.loner]
+stack = false
+
+[groups.batch]
+experiments = ["baseline", "big"]
+timing = true
+"""
+
+
+def tasks_of(suite, stack=True, kind="cpu"):
+    plans = [Plan(exp, {}, [], list(range(exp.config.repeats))) for exp in suite.experiments.values()]
+    return build_tasks(plans, suite, "results", ".", stack, {name: kind for name in suite.experiments})
+
+
+def test_scheduler_stacks_compatible_runs_and_keeps_timing_runs_alone(tmp_path):
+    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack="true")))
+    tasks = tasks_of(suite)
+    stacks = [t for t in tasks if isinstance(t, StackTask)]
+    assert len(stacks) == 1
+    assert sorted(m.label for m in stacks[0].members) == ["lr_low[0]", "lr_low[1]", "sgd[0]", "sgd[1]"]
+    alone = sorted(t.label for t in tasks if not isinstance(t, StackTask))
+    assert alone == ["baseline[0]", "baseline[1]", "big[0]", "big[1]", "loner[0]", "loner[1]"]
+
+
+def test_no_stack_runs_everything_alone(tmp_path):
+    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack="true")))
+    assert not any(isinstance(t, StackTask) for t in tasks_of(suite, stack=False))
+
+
+def test_stacked_suite_writes_the_same_results_as_unstacked(tmp_path):
+    data = write_dataset(tmp_path / "data", n_train=256, n_test=64)
+    config = write_config(tmp_path / "e.toml", SUITE.format(data=data, stack="true"))
+    suite = load_suite(config)
+    quiet = Progress(io.StringIO(), bars=False)
+    run_suite(suite, [], tmp_path / "stacked", progress=quiet)
+    run_suite(suite, [], tmp_path / "alone", progress=quiet, stack=False)
+    for name in ("lr_low", "sgd"):
+        stacked = store.read_result(tmp_path / "stacked" / f"{name}.json")
+        alone = store.read_result(tmp_path / "alone" / f"{name}.json")
+        assert stacked["provenance"]["stacked_with"] == 4
+        for a, b in zip(stacked["runs"], alone["runs"]):
+            assert a["seed"] == b["seed"] and a["stacked_with"] == 4 and b["stacked_with"] == 1
+            assert a["epochs"][0]["test_loss"] == pytest.approx(b["epochs"][0]["test_loss"], rel=1e-4)
+    # identity ignores stacking: the stacked results are cached for an unstacked run
+    lines = io.StringIO()
+    run_suite(suite, [], tmp_path / "stacked", progress=Progress(lines, bars=False), stack=False)
+    assert lines.getvalue().splitlines() == [f"{n}: cached" for n in suite.experiments]
+
+
+def test_stack_auto_stacks_on_a_gpu_only(tmp_path):
+    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack='"auto"')))
+    assert not any(isinstance(t, StackTask) for t in tasks_of(suite, kind="cpu"))
+    on_gpu = [t for t in tasks_of(suite, kind="cuda") if isinstance(t, StackTask)]
+    assert [sorted(m.label for m in t.members) for t in on_gpu] == [["lr_low[0]", "lr_low[1]", "sgd[0]", "sgd[1]"]]
+
+
+def test_autograd_runs_are_never_stacked(tmp_path):
+    text = SUITE.format(data=tmp_path, stack="true").replace("[experiments.sgd]", '[experiments.sgd]\nengine = "autograd"')
+    suite = load_suite(write_config(tmp_path / "e.toml", text))
+    (stack,) = [t for t in tasks_of(suite) if isinstance(t, StackTask)]
+    assert sorted(m.label for m in stack.members) == ["lr_low[0]", "lr_low[1]"]
