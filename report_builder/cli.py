@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -108,6 +109,8 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # GPU i means the same GPU here, in local-gpus workers and in nvidia-smi (CUDA's default order differs).
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)

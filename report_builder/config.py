@@ -92,7 +92,8 @@ class ExecutorConfig:
 
     kind: str = _key("local", "\"local\" (this process), \"local-gpus\" (one worker per GPU) or \"slurm\".",
                      choices=EXECUTORS)
-    gpus: tuple[int, ...] | None = _key(None, "local-gpus: the GPU indices to use; unset: every visible GPU.")
+    gpus: tuple[int, ...] | None = _key(None, "local-gpus: the GPU indices to use, as torch and nvidia-smi number the "
+                                              "GPUs this process sees; unset: every visible GPU.", minimum=0)
     partition: str | None = _key(None, "slurm: partition (queue) to submit to; unset: the cluster's default.")
     account: str | None = _key(None, "slurm: account to charge.")
     time_limit_min: int = _key(60, "slurm: time limit of each job, in minutes.", minimum=1)
@@ -219,18 +220,20 @@ def _check_value(cls: type, name: str, value: Any, where: str, problems: list[st
                 problems.append(f"{where} {name}: unknown value {shown}{_suggest(_plain(item), valid)}; "
                                 f"valid: {', '.join(valid)}")
                 return None
-        if isinstance(value, tuple) and len(set(value)) != len(value):
-            problems.append(f"{where} {name}: lists a value twice: {list(value)!r}")
+    if isinstance(value, tuple) and len(set(value)) != len(value):
+        problems.append(f"{where} {name}: lists a value twice: {list(value)!r}")
+        return None
+    for number in items:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        if meta["minimum"] is not None and number < meta["minimum"]:
+            problems.append(f"{where} {name}: must be ≥ {meta['minimum']:g}, got {number!r}")
             return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if meta["minimum"] is not None and value < meta["minimum"]:
-            problems.append(f"{where} {name}: must be ≥ {meta['minimum']:g}, got {value!r}")
+        if meta["exclusive_minimum"] is not None and number <= meta["exclusive_minimum"]:
+            problems.append(f"{where} {name}: must be > {meta['exclusive_minimum']:g}, got {number!r}")
             return None
-        if meta["exclusive_minimum"] is not None and value <= meta["exclusive_minimum"]:
-            problems.append(f"{where} {name}: must be > {meta['exclusive_minimum']:g}, got {value!r}")
-            return None
-        if meta["maximum"] is not None and value > meta["maximum"]:
-            problems.append(f"{where} {name}: must be < 1, got {value!r}")
+        if meta["maximum"] is not None and number > meta["maximum"]:
+            problems.append(f"{where} {name}: must be < 1, got {number!r}")
             return None
     return value
 

@@ -127,7 +127,8 @@ def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Pa
     for plan in plans:
         cfg = plan.experiment.config
         for repeat in plan.pending:
-            task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir))
+            task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir),
+                              timed=plan.experiment.name in timed)
             kind = device_kinds.get(plan.experiment.name, "cpu")
             if stack and may_stack(cfg, kind) and plan.experiment.name not in timed:
                 stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)

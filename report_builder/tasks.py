@@ -36,6 +36,8 @@ class RepeatTask:
     repeat: int
     results_dir: str
     repo_dir: str
+    timed: bool = False
+    """A member of a timing group: trains alone, with no other task of this driver in flight."""
 
     @property
     def label(self) -> str:

@@ -8,6 +8,7 @@ import queue
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -26,21 +27,30 @@ from conftest import REPO_DIR, write_config
 
 
 class FakeWorker:
-    """A worker on a fake device that finishes each task on a thread, a little later."""
+    """A worker on a fake device that finishes each task on a thread, a little later; it can die on a task."""
 
-    def __init__(self, device: str, results: queue.Queue, log: list, crash_on: str | None = None):
+    in_flight = 0
+    most_in_flight = 0
+
+    def __init__(self, device: str, results: queue.Queue, log: list, crash_on: tuple[str, ...] = ()):
         self.device, self.results, self.log, self.crash_on = device, results, log, crash_on
         self.holding = 0
+        self.dead = False
 
     def send(self, task: RepeatTask) -> None:
+        if self.dead:
+            raise BrokenPipeError("worker is gone")
         self.holding += 1
         assert self.holding == 1, f"worker {self.device} was given a second task while busy"
         self.log.append((self.device, task.label))
+        FakeWorker.in_flight += 1
+        FakeWorker.most_in_flight = max(FakeWorker.most_in_flight, FakeWorker.in_flight)
 
         def finish():
             self.holding -= 1
-            docs = None if task.label == self.crash_on else [{"status": "done", "device": self.device}]
-            self.results.put((self, docs))
+            FakeWorker.in_flight -= 1
+            self.dead = task.label in self.crash_on
+            self.results.put((self, None if self.dead else [{"status": "done", "device": self.device}]))
 
         threading.Timer(0.01, finish).start()
 
@@ -48,32 +58,78 @@ class FakeWorker:
         pass
 
 
-def fake_tasks(tiny_config, n: int) -> list[RepeatTask]:
+def fake_tasks(tiny_config, n: int, timed: bool = False) -> list[RepeatTask]:
     exp = load_suite(tiny_config).experiments["sgd"]
-    return [RepeatTask(exp, r, "results", ".") for r in range(n)]
+    return [RepeatTask(exp, r, "results", ".", timed=timed) for r in range(n)]
+
+
+def run_fake(tasks, devices, crash_on=()):
+    results, log, done, said = queue.Queue(), [], [], []
+    spawned = []
+
+    def spawn(device):
+        spawned.append(device)
+        return FakeWorker(device, results, log, crash_on)
+
+    run_queue(tasks, devices, spawn, results, lambda task, doc: done.append((task.label, doc)), said.append)
+    return done, log, spawned, said
 
 
 def test_queue_spreads_tasks_over_every_device_one_at_a_time(tiny_config):
-    results, log, done = queue.Queue(), [], []
-    workers = [FakeWorker("0", results, log), FakeWorker("1", results, log)]
-    run_queue(fake_tasks(tiny_config, 7), workers, results, lambda task, doc: done.append((task.label, doc["device"])))
+    done, log, _, _ = run_fake(fake_tasks(tiny_config, 7), ["0", "1"])
     assert sorted(label for label, _ in done) == sorted(f"sgd[{r}]" for r in range(7))
     assert {device for device, _ in log} == {"0", "1"}
 
 
 def test_queue_with_one_device_runs_everything_there(tiny_config):
-    results, log, done = queue.Queue(), [], []
-    run_queue(fake_tasks(tiny_config, 3), [FakeWorker("0", results, log)], results,
-              lambda task, doc: done.append(task.label))
-    assert done == ["sgd[0]", "sgd[1]", "sgd[2]"]
+    done, _, _, _ = run_fake(fake_tasks(tiny_config, 3), ["0"])
+    assert [label for label, _ in done] == ["sgd[0]", "sgd[1]", "sgd[2]"]
 
 
-def test_crashed_worker_fails_only_its_task(tiny_config):
-    results, log, done = queue.Queue(), [], {}
-    workers = [FakeWorker("0", results, log, crash_on="sgd[1]"), FakeWorker("1", results, log, crash_on="sgd[1]")]
-    run_queue(fake_tasks(tiny_config, 4), workers, results, lambda task, doc: done.update({task.label: doc}))
-    assert done["sgd[1]"]["status"] == "failed" and "exited before finishing sgd[1]" in done["sgd[1]"]["error"]
-    assert all(done[f"sgd[{r}]"]["status"] == "done" for r in (0, 2, 3))
+def test_crashed_worker_fails_only_its_task_and_is_replaced(tiny_config):
+    done, log, spawned, said = run_fake(fake_tasks(tiny_config, 4), ["0", "1"], crash_on=("sgd[1]",))
+    docs = dict(done)
+    assert docs["sgd[1]"]["status"] == "failed" and "exited before finishing sgd[1]" in docs["sgd[1]"]["error"]
+    assert all(docs[f"sgd[{r}]"]["status"] == "done" for r in (0, 2, 3))
+    assert len(spawned) == 3 and any("starting a new one" in line for line in said)
+
+
+def test_when_every_worker_is_gone_the_rest_fail_with_a_reason(tiny_config):
+    # one GPU; its worker dies on each of the first three tasks: the first start and two restarts
+    done, _, spawned, said = run_fake(fake_tasks(tiny_config, 5), ["0"], crash_on=("sgd[0]", "sgd[1]", "sgd[2]"))
+    docs = dict(done)
+    assert len(spawned) == 3 and sorted(docs) == [f"sgd[{r}]" for r in range(5)]
+    assert all("exited before finishing" in docs[f"sgd[{r}]"]["error"] for r in range(3))
+    assert all("every local-gpus worker exited" in docs[f"sgd[{r}]"]["error"] for r in (3, 4))
+    assert said[-1] == "local-gpus: worker on GPU 0 exited 3 times; GPU 0 is no longer used"
+
+
+def test_timing_group_tasks_run_with_nothing_else_in_flight(tiny_config):
+    FakeWorker.most_in_flight = 0
+    run_fake(fake_tasks(tiny_config, 4, timed=True), ["0", "1", "2"])
+    assert FakeWorker.most_in_flight == 1
+    FakeWorker.most_in_flight = 0
+    run_fake(fake_tasks(tiny_config, 4), ["0", "1", "2"])
+    assert FakeWorker.most_in_flight > 1
+
+
+def test_workers_are_named_by_the_gpus_this_process_sees():
+    from report_builder.executors import chosen_gpus, visible_gpus
+
+    assert visible_gpus(2, {}) == ["0", "1"]
+    # a shared server: this process was given physical GPUs 2 and 3
+    assert visible_gpus(2, {"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert chosen_gpus((1,), visible_gpus(2, {"CUDA_VISIBLE_DEVICES": "2,3"})) == ["3"]
+    assert visible_gpus(1, {"CUDA_VISIBLE_DEVICES": "GPU-aa,GPU-bb"}) == ["GPU-aa"]
+    assert visible_gpus(0, {"CUDA_VISIBLE_DEVICES": ""}) == []
+
+
+def test_a_gpu_index_this_process_does_not_see_is_an_error():
+    from report_builder.errors import ConfigError
+    from report_builder.executors import chosen_gpus
+
+    with pytest.raises(ConfigError, match=r"gpus: 2 not a GPU this process sees \(it sees 2: 0, 1\)"):
+        chosen_gpus((0, 2), ["0", "1"])
 
 
 def run_with(config, results_dir, executor=None, stack=True) -> list[str]:
@@ -88,13 +144,16 @@ def numbers(results_dir, name):
     return [[(e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in r["epochs"]] for r in result["runs"]]
 
 
-def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp_path):
+def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp_path, monkeypatch):
+    # Two "GPUs" on a CPU machine: the workers are real processes pinned with CUDA_VISIBLE_DEVICES, and
+    # train on the CPU as the config asks.
+    monkeypatch.setattr("report_builder.executors.visible_gpus", lambda: ["0", "1"])
     write_config(tiny_config, tiny_config.read_text() + "\n[executor]\nkind = \"local-gpus\"\ngpus = [0, 1]\n"
                  .replace("[experiments.sgd]", "") )
     text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
     write_config(tiny_config, text)
     lines = run_with(tiny_config, tmp_path / "gpus", stack=False)
-    assert lines[2] == "local-gpus: 2 workers on GPUs 0, 1"
+    assert lines[2] == "local-gpus: 2 worker(s) on GPU(s) 0, 1"
     result = store.read_result(tmp_path / "gpus" / "sgd.json")
     assert result["status"] == "done" and len(result["runs"]) == 3
     pinned = {p["cuda_visible_devices"] for p in result["provenance"]["repeat_provenance"]}
@@ -104,6 +163,44 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
     run_with(tiny_config, tmp_path / "local", executor="local", stack=False)
     assert numbers(tmp_path / "gpus", "sgd") == numbers(tmp_path / "local", "sgd")
     assert numbers(tmp_path / "gpus", "baseline") == numbers(tmp_path / "local", "baseline")
+
+
+def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, monkeypatch):
+    import signal
+
+    from report_builder import executors
+
+    # "long" trains for minutes unless killed; its worker is killed with SIGKILL a few seconds into it
+    write_config(tiny_config, tiny_config.read_text() + '\n[experiments.long]\nepochs = 5000\n'
+                 '\n[experiments.more]\n\n[executor]\nkind = "local-gpus"\n')
+    monkeypatch.setattr(executors, "visible_gpus", lambda: ["0", "1"])
+    original, killers = executors.ProcessWorker.send, []
+
+    def send(worker, task):
+        original(worker, task)
+        if task.label == "long[0]":
+            killers.append(threading.Timer(4.0, os.kill, (worker.process.pid, signal.SIGKILL)))
+            killers[-1].start()
+
+    monkeypatch.setattr(executors.ProcessWorker, "send", send)
+    lines = run_with(tiny_config, tmp_path / "r", stack=False)
+    result = store.read_result(tmp_path / "r" / "long.json")
+    assert result["status"] == "failed" and "exited before finishing long[0]" in result["error"]
+    assert all(store.read_result(tmp_path / "r" / f"{n}.json")["status"] == "done" for n in ("baseline", "sgd", "more"))
+    assert any(line.startswith("local-gpus: worker on GPU") and line.endswith("exited; starting a new one")
+               for line in lines)
+
+
+def test_stray_output_of_a_worker_does_not_stop_the_driver():
+    from report_builder.executors import ANSWER_PREFIX, ProcessWorker
+
+    script = ("import sys, json; sys.stdin.readline(); print('a library says hello'); "
+              f"print({ANSWER_PREFIX!r} + json.dumps({{'docs': [{{'status': 'done'}}], 'last': False}}), flush=True)")
+    results: queue.Queue = queue.Queue()
+    worker = ProcessWorker("0", results, command=(sys.executable, "-c", script))
+    worker.send(object())
+    assert results.get(timeout=30) == (worker, [{"status": "done"}])
+    assert results.get(timeout=30) == (worker, None)  # then it ended
 
 
 def test_executor_table_is_validated(tmp_path):

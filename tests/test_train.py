@@ -191,3 +191,39 @@ def test_cuda_graph_path_matches_eager_on_gpu(tiny):
             assert a.test_accuracy == pytest.approx(b.test_accuracy, abs=0.02)
             for name in a.probes:
                 assert a.probes[name] == pytest.approx(b.probes[name], rel=1e-3)
+
+
+def test_a_warm_up_that_fails_waits_for_queued_work_then_restores(monkeypatch):
+    """If a warm-up step raises (out of memory, say), kernels queued on the side stream may still run:
+    the restore must come after a device-wide wait, or those kernels could overwrite it."""
+    import contextlib
+
+    from report_builder import graphs
+
+    events = []
+    weight = torch.ones(3)
+
+    class FakeStream:
+        def wait_stream(self, other):
+            events.append("wait_stream")
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: FakeStream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "synchronize",
+                        lambda device: events.append(f"synchronize while weight = {weight.tolist()}"))
+
+    def step_on(index):
+        weight.add_(1.0)
+        events.append("step")
+        if len(events) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    for prepare in (graphs.warm_up, graphs.GraphedSteps):
+        events.clear()
+        weight.fill_(1.0)
+        with pytest.raises(torch.OutOfMemoryError):
+            prepare(step_on, [4], lambda size: (size,), CPU, params=[weight], zero=[])
+        steps = events.count("step")
+        assert steps > 1 and events[-1] == f"synchronize while weight = {[1.0 + steps] * 3}"  # waited, then undid
+        assert weight.tolist() == [1.0, 1.0, 1.0]  # then undone
