@@ -1,8 +1,16 @@
-"""`make bench`: the assignment's training loop against ours, on this machine, in one process.
+"""`make bench`: the assignment's training loop against ours, engine by engine, on this machine.
 
-For batch sizes 16/32/64 it trains the same model, seed and batch order with pipeline = "dataloader"
-(the 2021 notebook's loop) and pipeline = "tensor" (ours; CUDA graphs on a GPU), then times the whole
-default suite as a fresh process (start-up included). Writes benchmarks/results/<device>-<date>.md/.json.
+1. Per batch size 16/32/64, one process, the same model, seed and batch order: the 2021 notebook's loop
+   (`pipeline = "dataloader"`), the autograd engine, the explicit engine, and on a GPU each engine with
+   and without CUDA graphs. Their accuracies must agree (same batches; rounding apart).
+2. At batch 32, the bare written-out step (benchmarks/reference_step.py, no bookkeeping) that the
+   explicit engine is measured against, and on a GPU the kernels each engine launches per step.
+3. The default suite (its tensor-pipeline experiments), each variant as a fresh process, start-up
+   included: 1 repeat alone; 3 repeats stacked; 3 repeats alone; 3 repeats with the autograd engine
+   (how every run trained before the explicit engine); and each stacked run's final accuracy against
+   the same seed alone.
+
+Writes benchmarks/results/<device>-<date>.md and .json (or --out DIR).
 """
 
 from __future__ import annotations
@@ -21,51 +29,85 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.reference_step import time_reference_step
 from report_builder import provenance
 from report_builder.config import TrainConfig, load_suite
 from report_builder.data import load_raw, prepare, resolve_data_dir
 from report_builder.runner import resolve_device
-from report_builder.train import train_run
+from report_builder.train import train
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 ACCURACY_AGREEMENT_POINTS = 1.5
 
 
-def time_pipeline(cfg: TrainConfig, data, device) -> dict:
-    run = train_run(cfg, data, 0, device)
+def variants(device: torch.device) -> dict[str, dict]:
+    """The training set-ups compared per batch size: config overrides by name."""
+    out = {"assignment loop": {"pipeline": "dataloader"},
+           "autograd": {"engine": "autograd", "cuda_graphs": False},
+           "explicit": {"cuda_graphs": False}}
+    if device.type == "cuda":
+        out["autograd + CUDA graph"] = {"engine": "autograd"}
+        out["explicit + CUDA graph"] = {}
+    return out
+
+
+def time_run(cfg: TrainConfig, data, device) -> dict:
+    (run,) = train([cfg], [0], data, device)
     return {"seconds_per_epoch": statistics.fmean(e.train_seconds for e in run.epochs),
             "epoch_seconds": [e.train_seconds for e in run.epochs],
             "setup_seconds": run.setup_seconds, "cuda_graphs": run.cuda_graphs,
-            "final_accuracy": run.epochs[-1].test_accuracy}
+            "cuda_graph_error": run.cuda_graph_error, "engine": run.engine,
+            "final_accuracy": run.epochs[-1].test_accuracy, "final_test_loss": run.epochs[-1].test_loss}
 
 
-def time_suite(config: Path, repeats: int, stack: bool) -> dict:
-    """The default suite (all but the dataloader timing runs) with `repeats` repeats, as one fresh process."""
-    suite = load_suite(config)
-    names = [n for n, e in suite.experiments.items() if e.config.pipeline == "tensor"]
+def kernels_per_step(cfg: TrainConfig, data, device) -> float | None:
+    """GPU kernels one eager step launches (what a CUDA graph replays), counted by torch's profiler."""
+    if device.type != "cuda":
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    small = dataclasses.replace(cfg, epochs=1, max_train=cfg.batch_size * 20, cuda_graphs=False)
+    subset = prepare(data.raw, device, max_train=small.max_train, max_test=1000)
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            train([small], [0], subset, device)
+        kernels = sum(e.count for e in prof.key_averages() if e.device_type.name == "CUDA")
+    except Exception as e:  # the profiler is a nicety here; its failure must not lose the timings
+        print(f"  kernel count failed: {e}", file=sys.stderr)
+        return None
+    # 20 training steps; the warm-up (3 steps) and one evaluation of 1 chunk are counted too
+    return kernels / 23
+
+
+def time_suite(config: Path, overrides: dict, names: list[str]) -> dict:
+    """`names` of the default suite with [defaults] overridden, as one fresh process, start-up included."""
     with tempfile.TemporaryDirectory() as results:
         variant = Path(results) / "experiments.toml"
-        text = re.sub(r"(?m)^repeats\s*=\s*\d+.*$", "", config.read_text())
-        variant.write_text(re.sub(r"(?m)^\[defaults\]\s*$", f"[defaults]\nrepeats = {repeats}", text, count=1))
+        text = config.read_text()
+        for key in overrides:
+            text = re.sub(rf"(?m)^{key}\s*=.*$", "", text)
+        lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in overrides.items())
+        variant.write_text(re.sub(r"(?m)^\[defaults\]\s*$", f"[defaults]\n{lines}", text, count=1))
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "report_builder", "run", *names, "--config", str(variant),
-                               "--results-dir", results, "--no-progress", *([] if stack else ["--no-stack"])],
+                               "--results-dir", results, "--no-progress"],
                               cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"the suite run failed:\n{done.stderr}")
-        finals = {}
+        finals, stacked = {}, {}
         for name in names:
             result = json.loads((Path(results) / f"{name}.json").read_text())
             finals[name] = [r["epochs"][-1]["test_accuracy"] for r in result["runs"] if r["epochs"]]
-    return {"experiments": names, "repeats": repeats, "stacked": stack, "wall_seconds": wall,
-            "final_accuracies": finals}
+            stacked[name] = max(r.get("stacked_with", 1) for r in result["runs"])
+    return {"overrides": overrides, "wall_seconds": wall, "final_accuracies": finals, "stacked_with": stacked}
 
 
 def accuracy_gaps(stacked: dict, alone: dict) -> dict:
     """Per experiment, the largest |final accuracy stacked − alone| over seeds, in points."""
-    per = {n: max((100 * abs(a - b) for a, b in zip(stacked["final_accuracies"][n], alone["final_accuracies"][n])),
-                  default=0.0) for n in stacked["final_accuracies"]}
+    per = {n: max((100 * abs(a - b) for a, b in zip(stacked["final_accuracies"][n], alone["final_accuracies"][n])
+                   if a is not None and b is not None), default=0.0)
+           for n in stacked["final_accuracies"]}
     return {"accuracy_gap_points": per, "max_accuracy_gap_points": max(per.values(), default=0.0)}
 
 
@@ -74,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run (default 2)")
     parser.add_argument("--config", type=Path, default=REPO_DIR / "experiments.toml")
     parser.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results")
-    parser.add_argument("--no-suite", action="store_true", help="skip timing the whole default suite")
-    parser.add_argument("--no-stacking", action="store_true",
-                        help="skip the suite with 3 repeats, stacked vs unstacked (the longest part on a CPU)")
+    parser.add_argument("--no-suite", action="store_true", help="skip the default-suite timings")
+    parser.add_argument("--no-autograd-suite", action="store_true",
+                        help="skip the suite with the autograd engine (the longest part on a CPU)")
     args = parser.parse_args(argv)
 
     device = resolve_device("auto", "bench")
@@ -84,34 +126,58 @@ def main(argv: list[str] | None = None) -> int:
     raw = load_raw(resolve_data_dir(None, REPO_DIR))
     data = prepare(raw, device)
     startup = time.perf_counter() - started
-    base = TrainConfig(epochs=args.epochs)
+    base = TrainConfig(epochs=args.epochs, repeats=1)
     rows = []
     for batch_size in (16, 32, 64):
-        cfg = dataclasses.replace(base, batch_size=batch_size)
-        print(f"batch {batch_size}: assignment loop …", file=sys.stderr, flush=True)
-        theirs = time_pipeline(dataclasses.replace(cfg, pipeline="dataloader"), data, device)
-        print(f"batch {batch_size}: ours …", file=sys.stderr, flush=True)
-        ours = time_pipeline(cfg, data, device)
-        rows.append({"batch_size": batch_size, "assignment": theirs, "ours": ours,
-                     "speedup": theirs["seconds_per_epoch"] / ours["seconds_per_epoch"],
-                     "accuracy_gap_points": 100 * abs(theirs["final_accuracy"] - ours["final_accuracy"])})
-    suite = None if args.no_suite else time_suite(args.config, repeats=1, stack=False)
-    stacking = None
-    if not args.no_suite and not args.no_stacking:
-        print("default suite, 3 repeats, stacked …", file=sys.stderr, flush=True)
-        stacked = time_suite(args.config, repeats=3, stack=True)
-        print("default suite, 3 repeats, unstacked …", file=sys.stderr, flush=True)
-        alone = time_suite(args.config, repeats=3, stack=False)
-        stacking = {"stacked": stacked, "unstacked": alone, **accuracy_gaps(stacked, alone),
-                    "stacked_vs_one_repeat_unstacked": stacked["wall_seconds"] / suite["wall_seconds"],
-                    "unstacked_over_stacked": alone["wall_seconds"] / stacked["wall_seconds"]}
+        row = {"batch_size": batch_size, "variants": {}}
+        for label, overrides in variants(device).items():
+            print(f"batch {batch_size}: {label} …", file=sys.stderr, flush=True)
+            row["variants"][label] = measured = time_run(dataclasses.replace(base, batch_size=batch_size, **overrides),
+                                                         data, device)
+            print(f"  {measured['seconds_per_epoch']:.3f} s/epoch, accuracy {measured['final_accuracy']:.4f}"
+                  + (f", graph failed: {measured['cuda_graph_error']}" if measured["cuda_graph_error"] else ""),
+                  file=sys.stderr, flush=True)
+        assignment = row["variants"]["assignment loop"]
+        for v in row["variants"].values():
+            v["speedup_vs_assignment"] = assignment["seconds_per_epoch"] / v["seconds_per_epoch"]
+            v["accuracy_gap_points"] = 100 * abs(v["final_accuracy"] - assignment["final_accuracy"])
+        rows.append(row)
+    at32 = dataclasses.replace(base, batch_size=32)
+    reference = time_reference_step(data, 32, device, epochs=args.epochs)
+    engine_32 = next(r for r in rows if r["batch_size"] == 32)["variants"]
+    fastest_explicit = min(v["seconds_per_epoch"] for k, v in engine_32.items() if k.startswith("explicit"))
+    steps = {"reference_step_seconds_per_epoch": reference,
+             "explicit_over_reference": fastest_explicit / reference,
+             "kernels_per_step": {"autograd": kernels_per_step(dataclasses.replace(at32, engine="autograd"), data,
+                                                                 device),
+                                  "explicit": kernels_per_step(at32, data, device)}}
+
+    suites = None
+    if not args.no_suite:
+        suite = load_suite(args.config)
+        names = [n for n, e in suite.experiments.items() if e.config.pipeline == "tensor"]
+        plan = {"1 repeat, alone": {"repeats": 1, "stack": False},
+                "3 repeats, stacked": {"repeats": 3, "stack": True},
+                "3 repeats, alone": {"repeats": 3, "stack": False}}
+        if not args.no_autograd_suite:
+            plan["3 repeats, autograd engine (before the explicit engine)"] = {"repeats": 3, "engine": "autograd"}
+        timed = {}
+        for label, overrides in plan.items():
+            print(f"default suite, {label} …", file=sys.stderr, flush=True)
+            timed[label] = time_suite(args.config, overrides, names)
+            print(f"  {timed[label]['wall_seconds']:.1f} s", file=sys.stderr, flush=True)
+        suites = {"experiments": names, "variants": timed,
+                  **accuracy_gaps(timed["3 repeats, stacked"], timed["3 repeats, alone"]),
+                  "stacked3_over_alone1": timed["3 repeats, stacked"]["wall_seconds"]
+                  / timed["1 repeat, alone"]["wall_seconds"]}
 
     name = provenance.device_name(device)
     report = {"device": name, "cpu_model": provenance.cpu_model(), "torch_version": torch.__version__,
               "cpu_threads": torch.get_num_threads(), "date": date.today().isoformat(), "epochs": args.epochs,
-              "data_load_and_device_startup_seconds": startup, "pipelines": rows, "default_suite": suite,
-              "stacking": stacking,
-              "accuracies_agree": all(r["accuracy_gap_points"] <= ACCURACY_AGREEMENT_POINTS for r in rows)}
+              "data_load_and_device_startup_seconds": startup, "pipelines": rows, "steps": steps,
+              "suites": suites,
+              "accuracies_agree": all(v["accuracy_gap_points"] <= ACCURACY_AGREEMENT_POINTS
+                                      for r in rows for v in r["variants"].values())}
     slug = re.sub(r"[^a-z0-9]+", "-", (name if name != "CPU" else f"cpu-{provenance.cpu_model()}").lower()).strip("-")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{slug}-{report['date']}"
@@ -123,37 +189,49 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(r: dict) -> str:
+    labels = list(r["pipelines"][0]["variants"])
     lines = [f"# Training loop benchmark — {r['device']} ({r['date']})", "",
              f"CPU {r['cpu_model']} ({r['cpu_threads']} torch threads), torch {r['torch_version']}, "
-             f"{r['epochs']} epoch(s) per run, Adam lr 0.001, seed 0, same batch order in both pipelines.",
+             f"{r['epochs']} epoch(s) per run, Adam lr 0.001, seed 0, the same batch order in every variant.",
              f"Data load + device start-up (once per process): {r['data_load_and_device_startup_seconds']:.1f} s.", "",
-             "| batch | assignment loop s/epoch | ours s/epoch | speed-up | accuracy (assignment / ours) | CUDA graphs |",
-             "|---|---|---|---|---|---|"]
+             "Seconds per training epoch (speed-up against the assignment loop):", "",
+             "| batch | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for row in r["pipelines"]:
-        a, o = row["assignment"], row["ours"]
-        lines.append(f"| {row['batch_size']} | {a['seconds_per_epoch']:.3f} | {o['seconds_per_epoch']:.3f} | "
-                     f"{row['speedup']:.1f}× | {a['final_accuracy']:.4f} / {o['final_accuracy']:.4f} | "
-                     f"{'yes' if o['cuda_graphs'] else 'no'} |")
-    if r["default_suite"]:
-        s = r["default_suite"]
-        lines += ["", f"Whole default suite ({len(s['experiments'])} experiments, 1 repeat, a fresh process, "
-                      f"start-up included): {s['wall_seconds']:.1f} s."]
-    if r.get("stacking"):
-        st = r["stacking"]
-        lines += ["", "Default suite with 3 repeats (fresh process each):", "",
-                  "| variant | wall s |", "|---|---|",
-                  f"| 1 repeat, unstacked | {r['default_suite']['wall_seconds']:.1f} |",
-                  f"| 3 repeats, stacked | {st['stacked']['wall_seconds']:.1f} |",
-                  f"| 3 repeats, unstacked | {st['unstacked']['wall_seconds']:.1f} |", "",
-                  f"3 repeats stacked ÷ 1 repeat unstacked: {st['stacked_vs_one_repeat_unstacked']:.2f}× "
-                  f"(target ≤ 2× on a GPU); unstacked ÷ stacked: {st['unstacked_over_stacked']:.2f}×; "
-                  f"largest final-accuracy gap between a stacked run and the same seed alone: "
-                  f"{st['max_accuracy_gap_points']:.2f} points (target ≤ 0.5). Per experiment (largest over seeds; "
-                  f"0.00 where the experiment trains alone in both):", "",
-                  "| experiment | gap, points |", "|---|---|"]
-        lines += [f"| {n} | {g:.2f} |" for n, g in st["accuracy_gap_points"].items()]
-    lines += ["", f"Final accuracies agree within {ACCURACY_AGREEMENT_POINTS} points: "
-                  f"{'yes' if r['accuracies_agree'] else 'NO'}.", ""]
+        cells = [f"{v['seconds_per_epoch']:.3f} ({v['speedup_vs_assignment']:.1f}×)" for v in row["variants"].values()]
+        lines.append(f"| {row['batch_size']} | " + " | ".join(cells) + " |")
+    lines += ["", "Final test accuracy of the same runs:", "",
+              "| batch | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for row in r["pipelines"]:
+        lines.append(f"| {row['batch_size']} | " + " | ".join(f"{v['final_accuracy']:.4f}"
+                                                            for v in row["variants"].values()) + " |")
+    failed = {(row["batch_size"], k): v["cuda_graph_error"] for row in r["pipelines"]
+              for k, v in row["variants"].items() if v.get("cuda_graph_error")}
+    if failed:
+        lines += ["", "CUDA graph capture failed (these ran eagerly): "
+                  + "; ".join(f"batch {b} {k}: {e}" for (b, k), e in failed.items())]
+    s = r["steps"]
+    lines += ["", f"Bare written-out step (benchmarks/reference_step.py) at batch 32: "
+                  f"{s['reference_step_seconds_per_epoch']:.3f} s/epoch; the explicit engine takes "
+                  f"{s['explicit_over_reference']:.2f}× that (target ≤ 1.3×)."]
+    if None not in s["kernels_per_step"].values():
+        k = s["kernels_per_step"]
+        lines.append(f"GPU kernels per eager step (what a CUDA graph replays): autograd {k['autograd']:.0f}, "
+                     f"explicit {k['explicit']:.0f}.")
+    if r.get("suites"):
+        su = r["suites"]
+        lines += ["", f"Default suite ({len(su['experiments'])} tensor-pipeline experiments: "
+                      f"{', '.join(su['experiments'])}), each variant a fresh process, start-up included:", "",
+                  "| variant | wall s |", "|---|---|"]
+        lines += [f"| {label} | {v['wall_seconds']:.1f} |" for label, v in su["variants"].items()]
+        lines += ["", f"3 repeats stacked ÷ 1 repeat alone: {su['stacked3_over_alone1']:.2f}× (target ≤ 2× on a "
+                      f"GPU). Largest final-accuracy gap between a stacked run and the same seed alone: "
+                      f"{su['max_accuracy_gap_points']:.2f} points. Per experiment (largest over seeds; 0.00 where "
+                      f"the experiment trains alone in both, as timing-group members do):", "",
+                  "| experiment | stacked with | gap, points |", "|---|---|---|"]
+        stacked = su["variants"]["3 repeats, stacked"]["stacked_with"]
+        lines += [f"| {n} | {stacked[n]} | {g:.2f} |" for n, g in su["accuracy_gap_points"].items()]
+    lines += ["", f"Final accuracies of every variant agree with the assignment loop's within "
+                  f"{ACCURACY_AGREEMENT_POINTS} points: {'yes' if r['accuracies_agree'] else 'NO'}.", ""]
     return "\n".join(lines)
 
 

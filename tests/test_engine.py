@@ -254,3 +254,31 @@ def test_autograd_runs_are_never_stacked(tmp_path):
     suite = load_suite(write_config(tmp_path / "e.toml", text))
     (stack,) = [t for t in tasks_of(suite) if isinstance(t, StackTask)]
     assert sorted(m.label for m in stack.members) == ["lr_low[0]", "lr_low[1]"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_captured_stack_matches_eager_and_autograd_on_gpu(tiny):
+    """The stacked engine as CUDA graphs (a full and a short last batch) against its eager steps and
+    against each model trained alone by the autograd engine, on the GPU."""
+    gpu = torch.device("cuda")
+    data = prepare(tiny.raw, gpu)
+    for batch_size in (32, 7):
+        configs = [dataclasses.replace(c, batch_size=batch_size) for c in MIXED]
+        graphed = train_stacked(configs, [0] * len(configs), data, gpu)
+        eager = train_stacked([dataclasses.replace(c, cuda_graphs=False) for c in configs], [0] * len(configs),
+                              data, gpu)
+        assert all(r.cuda_graphs for r in graphed) and not any(r.cuda_graphs for r in eager)
+        for cfg, g, e in zip(configs, graphed, eager):
+            assert_same_run(g, e)
+            assert_same_run(g, train_run(dataclasses.replace(cfg, engine="autograd", cuda_graphs=False), data, 0, gpu))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_alone_as_a_cuda_graph_matches_autograd_on_gpu(tiny):
+    gpu = torch.device("cuda")
+    data = prepare(tiny.raw, gpu)
+    for overrides in ({}, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}, {"zero_grad": False},
+                      {"probes": ("relu_active", "relu_grad_sq"), "batch_size": 7}):
+        (ours,) = train_stacked([config(**overrides)], [0], data, gpu)
+        assert ours.cuda_graphs, ours.cuda_graph_error
+        assert_same_run(ours, train_run(config(engine="autograd", **overrides), data, 0, gpu))

@@ -331,3 +331,20 @@ def test_slurm_jobs_get_the_gpus_they_ask_for(tiny_config, tmp_path):
         assert provenance["slurm_job_id"]
         # Slurm pins the job to one (here fake) GPU; torch then sees it, or on this CPU machine none.
         assert provenance["cuda_visible_devices"] in {"0", "1"}
+
+
+def test_local_gpus_worker_on_a_real_gpu_matches_local_on_gpu(tiny_config, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    text = tiny_config.read_text().replace('device = "cpu"', 'device = "cuda"')
+    write_config(tiny_config, text + '\n[executor]\nkind = "local-gpus"\ngpus = [0]\n')
+    lines = run_with(tiny_config, tmp_path / "gpus")
+    assert lines[2] == "local-gpus: 1 worker(s) on GPU(s) 0"
+    run_with(tiny_config, tmp_path / "local", executor="local")
+    for name in ("baseline", "sgd"):
+        result = store.read_result(tmp_path / "gpus" / f"{name}.json")
+        assert result["provenance"]["device_kind"] == "cuda"
+        flat = [[v for run in numbers(tmp_path / d, name) for epoch in run for v in epoch] for d in ("gpus", "local")]
+        assert flat[0] == pytest.approx(flat[1], rel=1e-6)
