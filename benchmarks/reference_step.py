@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from report_builder.model import build_model
+from report_builder.training.model import build_model
 
 
 def time_reference_step(data, batch_size: int, device: torch.device, epochs: int = 1) -> float:

@@ -57,7 +57,7 @@ def _progress(args):
 
 def cmd_run(args) -> int:
     from report_builder.config import load_suite
-    from report_builder.runner import run_suite
+    from report_builder.execution.runner import run_suite
 
     suite = load_suite(args.config)
     outcomes = run_suite(suite, args.names, args.results_dir, force=args.force, progress=_progress(args),
@@ -72,7 +72,7 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     from report_builder.config import load_suite
-    from report_builder.status import describe
+    from report_builder.results.status import describe
 
     suite = load_suite(args.config)
     for line in describe(suite, args.results_dir):
@@ -82,7 +82,7 @@ def cmd_list(args) -> int:
 
 def cmd_render(args) -> int:
     from report_builder.config import load_suite
-    from report_builder.render import render_report
+    from report_builder.report.render import render_report
 
     suite = load_suite(args.config)
     written = render_report(suite, args.results_dir, args.build_dir, args.templates, pdf=not args.no_pdf,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from report_builder.errors import ConfigError
-from report_builder.probes import PROBES
+from report_builder.training.probes import PROBES
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")

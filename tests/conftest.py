@@ -91,7 +91,7 @@ def tiny_config(tmp_path: Path, tiny_data_dir: Path) -> Path:
 
 def real_data_dir() -> Path | None:
     """The real Fashion-MNIST from $REPORT_BUILDER_DATA_DIR or ../shared/datasets, if present."""
-    from report_builder.data import find_files
+    from report_builder.training.data import find_files
 
     for candidate in (os.environ.get("REPORT_BUILDER_DATA_DIR"), SHARED_DATA_DIR):
         if candidate and find_files(Path(candidate)):
@@ -103,7 +103,7 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                    repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
                    device_name: str = "CPU") -> dict:
     """A results document with chosen numbers, for experiment `name` of the suite at suite_path."""
-    from report_builder import store
+    from report_builder.results import store
     from report_builder.config import load_suite
 
     exp = load_suite(suite_path).experiments[name]
@@ -134,7 +134,7 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
 
 
 def write_fixture_results(suite_path: Path, results_dir: Path, specs: dict[str, dict]) -> None:
-    from report_builder import store
+    from report_builder.results import store
 
     for name, spec in specs.items():
         store.write_result(results_dir, {k: v for k, v in fixture_result(suite_path, name, **spec).items()

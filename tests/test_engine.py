@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from report_builder import store
-from report_builder.autograd import train_run
+from report_builder.results import store
+from report_builder.training.autograd import train_run
 from report_builder.config import TrainConfig, load_suite
-from report_builder.data import load_raw, prepare
-from report_builder.engine import Gradients, Optimizers, Probes, StackedMLP, forward_backward, train_stack
-from report_builder.model import build_model
-from report_builder.probes import ProbeRecorder
+from report_builder.training.data import load_raw, prepare
+from report_builder.training.engine import Gradients, Optimizers, Probes, StackedMLP, forward_backward, train_stack
+from report_builder.training.model import build_model
+from report_builder.training.probes import ProbeRecorder
 from report_builder.progress import Progress
-from report_builder.runner import Plan, build_tasks, run_suite
-from report_builder.tasks import StackTask
+from report_builder.execution.runner import Plan, build_tasks, run_suite
+from report_builder.execution.tasks import StackTask
 
 from conftest import write_config, write_dataset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from report_builder.config import TrainConfig
-from report_builder.store import SUMMARY_COLUMNS
+from report_builder.results.store import SUMMARY_COLUMNS
 
 from conftest import REPO_DIR
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from report_builder.cli import main
-from report_builder import store
+from report_builder.results import store
 
 from conftest import real_data_dir, write_config
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from report_builder import store
+from report_builder.results import store
 from report_builder.cli import main
 from report_builder.errors import OutputError
 

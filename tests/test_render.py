@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from report_builder.cli import main
 from report_builder.config import load_suite
 from report_builder.errors import RenderError
-from report_builder.render import render_report
+from report_builder.report.render import render_report
 
 from conftest import REPO_DIR, write_config, write_fixture_results
 

@@ -7,10 +7,10 @@ import json
 
 import pandas as pd
 
-from report_builder import store
+from report_builder.results import store
 from report_builder.config import load_suite
 from report_builder.progress import Progress
-from report_builder.runner import run_suite
+from report_builder.execution.runner import run_suite
 
 from conftest import write_config
 

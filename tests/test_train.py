@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from report_builder.config import TrainConfig
-from report_builder.data import load_raw, prepare
-from report_builder.model import build_model
-from report_builder.probes import ProbeRecorder
-from report_builder.autograd import make_train_step, train_run
+from report_builder.training.data import load_raw, prepare
+from report_builder.training.model import build_model
+from report_builder.training.probes import ProbeRecorder
+from report_builder.training.autograd import make_train_step, train_run
 
 from conftest import write_dataset
 
@@ -135,7 +135,7 @@ def test_run_records_setup_time_apart_from_epochs(tiny):
 
 def test_graph_capture_restores_the_starting_state():
     """What GraphedSteps undoes after its warm-up steps, checked on the CPU with the same helpers."""
-    from report_builder.graphs import _restore, optimizer_state
+    from report_builder.training.graphs import _restore, optimizer_state
 
     model = build_model(8, 0, CPU)
     untouched = build_model(8, 0, CPU)
@@ -156,7 +156,7 @@ def test_graph_capture_restores_the_starting_state():
 
 def test_restored_optimizer_continues_like_a_fresh_one():
     """Zeroed Adam/SGD state after warm-up gives the same next steps as an optimizer that never stepped."""
-    from report_builder.graphs import _restore, optimizer_state
+    from report_builder.training.graphs import _restore, optimizer_state
 
     x, y = torch.randn(16, 784), torch.randint(0, 10, (16,))
     for make in (lambda p: torch.optim.Adam(p, lr=0.01), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)):
@@ -198,7 +198,7 @@ def test_a_warm_up_that_fails_waits_for_queued_work_then_restores(monkeypatch):
     the restore must come after a device-wide wait, or those kernels could overwrite it."""
     import contextlib
 
-    from report_builder import graphs
+    from report_builder.training import graphs
 
     events = []
     weight = torch.ones(3)

@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from report_builder.config import TrainConfig
-from report_builder.data import Dataset
-from report_builder.graphs import GraphedSteps, optimizer_state, warm_up
-from report_builder.model import build_model
-from report_builder.pipelines import assignment_loaders
-from report_builder.probes import ProbeRecorder
-from report_builder.records import (EVAL_CHUNK, PROGRESS_EVERY, EpochRecord, ProgressFn, RunRecord, finite,
+from report_builder.training.data import Dataset
+from report_builder.training.graphs import GraphedSteps, optimizer_state, warm_up
+from report_builder.training.model import build_model
+from report_builder.training.pipelines import assignment_loaders
+from report_builder.training.probes import ProbeRecorder
+from report_builder.training.records import (EVAL_CHUNK, PROGRESS_EVERY, EpochRecord, ProgressFn, RunRecord, finite,
                                     run_batches, synchronize)
 
 def _fused(optimizer_class, params, **settings) -> torch.optim.Optimizer:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from report_builder import store
+from report_builder.results import store
 from report_builder.config import Experiment
-from report_builder.data import DataCache
+from report_builder.training.data import DataCache
 from report_builder.errors import ReportBuilderError
 from report_builder.progress import Progress
 
@@ -104,7 +104,7 @@ def identity_of(experiment: Experiment, data_fingerprint: str, device_kind: str)
 
 
 def _run_provenance(device, repo_dir: Path, data, started_at: str, seconds: float, **extra) -> dict[str, Any]:
-    from report_builder import provenance
+    from report_builder.execution import provenance
 
     return {
         **provenance.collect(device, repo_dir),
@@ -154,9 +154,9 @@ def _label(exp: Experiment, repeat: int) -> str:
 
 def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any]:
     """Run one repeat alone and write its repeat file; a training error is recorded, not raised."""
-    from report_builder import provenance
-    from report_builder.runner import resolve_device
-    from report_builder.train import train
+    from report_builder.execution import provenance
+    from report_builder.execution.runner import resolve_device
+    from report_builder.training.train import train
 
     exp = task.experiment
     device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
@@ -181,9 +181,9 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
 
 def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Train the members of a stack together and write one repeat file per member."""
-    from report_builder import provenance
-    from report_builder.runner import resolve_device
-    from report_builder.train import train
+    from report_builder.execution import provenance
+    from report_builder.execution.runner import resolve_device
+    from report_builder.training.train import train
 
     members = task.members
     first = members[0].experiment

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.analysis import ExperimentView, Stat
+from report_builder.results.analysis import ExperimentView, Stat
 
 DASH = "—"
 MINUS = "−"

@@ -18,8 +18,8 @@ import sys
 import traceback
 
 from report_builder.errors import ReportBuilderError
-from report_builder.executors import ANSWER_PREFIX, failed_doc
-from report_builder.tasks import execute_task
+from report_builder.execution.executors import ANSWER_PREFIX, failed_doc
+from report_builder.execution.tasks import execute_task
 
 EXIT_AFTER_ERROR = 3
 

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.progress import Progress
-from report_builder.tasks import RepeatTask, Task, execute_task
+from report_builder.execution.tasks import RepeatTask, Task, execute_task
 
 OnDone = Callable[[RepeatTask, dict], None]
 
@@ -34,7 +34,7 @@ class Executor(Protocol):
 
 def failed_doc(task: RepeatTask, error: str, log: str | None = None) -> dict:
     """The document of a task that died without writing its own (crashed worker, failed job)."""
-    from report_builder import provenance
+    from report_builder.execution import provenance
 
     now = provenance.now()
     return {"experiment": task.experiment.name, "repeat": task.repeat, "status": "failed", "run": None,
@@ -148,9 +148,9 @@ An answer is {"docs": [one document per member repeat], "last": true when the wo
 
 
 class ProcessWorker:
-    """A `python -m report_builder.worker` process that sees one GPU and runs one task at a time."""
+    """A `python -m report_builder.execution.worker` process that sees one GPU and runs one task at a time."""
 
-    COMMAND = (sys.executable, "-m", "report_builder.worker")
+    COMMAND = (sys.executable, "-m", "report_builder.execution.worker")
 
     def __init__(self, device: str, results: "queue.Queue[tuple[ProcessWorker, list | None]]",
                  command: tuple[str, ...] = COMMAND):
@@ -257,7 +257,7 @@ def make_executor(config: ExecutorConfig, progress: Progress, results_dir: Path)
         return LocalExecutor(progress)
     if config.kind == "local-gpus":
         return LocalGpusExecutor(config, progress)
-    from report_builder.slurm import SlurmExecutor
+    from report_builder.execution.slurm import SlurmExecutor
 
     return SlurmExecutor(config, progress, results_dir)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from report_builder import store
+from report_builder.results import store
 from report_builder.config import Suite, TrainConfig
 from report_builder.errors import ResultsError
 

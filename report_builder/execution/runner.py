@@ -8,14 +8,14 @@ from pathlib import Path
 
 import torch
 
-from report_builder import store
+from report_builder.results import store
 from report_builder.config import Experiment, ExecutorConfig, Suite
 from report_builder.errors import ConfigError, ResultsError
-from report_builder.executors import make_executor, with_kind
-from report_builder.lock import results_lock
+from report_builder.execution.executors import make_executor, with_kind
+from report_builder.execution.lock import results_lock
 from report_builder.progress import Progress
-from report_builder.engine import STACK_KEYS
-from report_builder.tasks import (RepeatTask, StackTask, Task, clear_repeats, datasets, identity_of, merge,
+from report_builder.training.engine import STACK_KEYS
+from report_builder.execution.tasks import (RepeatTask, StackTask, Task, clear_repeats, datasets, identity_of, merge,
                                   read_repeat)
 
 

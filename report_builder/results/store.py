@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,18 +31,23 @@ TMP_SUFFIX = ".tmp"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
-PACKAGE_DIR = Path(__file__).resolve().parent
-# The modules whose code decides what training computes; a change to any of them invalidates cached results.
-TRAINING_MODULES = ("autograd.py", "data.py", "engine.py", "graphs.py", "model.py", "pipelines.py", "probes.py",
-                    "records.py", "train.py")
+# The training layer's code decides what training computes; a change to any of its modules invalidates cached
+# results. It is read as files, not imported: this layer must not import torch.
+TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
+# Where a module lives is not what it computes: the package path in report_builder's own import lines is
+# left out, so moving a module (and rewriting the imports that name it) keeps every cached result valid.
+_OWN_IMPORT = re.compile(r"^(\s*(?:from|import)\s+)report_builder(?:\.\w+)*\.(\w+)", re.M)
 
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A short hash of the training code (as loaded by this process), part of every result's identity."""
+    """A short hash of the training code, part of every result's identity: sha256 over the training layer's
+    modules in name order, each as its name and its source with report_builder's package paths
+    stripped from import lines."""
     digest = hashlib.sha256()
-    for name in TRAINING_MODULES:
-        digest.update((PACKAGE_DIR / name).read_bytes())
+    for path in sorted(TRAINING_DIR.rglob("*.py"), key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(_OWN_IMPORT.sub(r"\1\2", path.read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:12]
 
 

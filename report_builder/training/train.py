@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from report_builder.config import TrainConfig
-from report_builder.data import Dataset
-from report_builder.records import ProgressFn, RunRecord
+from report_builder.training.data import Dataset
+from report_builder.training.records import ProgressFn, RunRecord
 
 
 def train(configs: list[TrainConfig], repeats: list[int], data: Dataset, device: torch.device,
@@ -19,11 +19,11 @@ def train(configs: list[TrainConfig], repeats: list[int], data: Dataset, device:
     """One record per (config, repeat), in order. Several configs train as one stack (explicit engine)."""
     engines = {c.effective_engine for c in configs}
     if engines == {"explicit"}:
-        from report_builder.engine import train_stack
+        from report_builder.training.engine import train_stack
 
         return train_stack(configs, repeats, data, device, progress)
     if len(configs) != 1:
         raise ValueError("only the explicit engine trains a stack; autograd runs train alone")
-    from report_builder.autograd import train_run
+    from report_builder.training.autograd import train_run
 
     return [train_run(configs[0], data, repeats[0], device, progress)]
