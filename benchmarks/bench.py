@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.reference_step import time_reference_step
-from report_builder.execution import provenance
 from report_builder.config import TrainConfig, load_suite
+from report_builder.execution import provenance
 from report_builder.training.data import load_raw, prepare, resolve_data_dir
-from report_builder.execution.runner import resolve_device
+from report_builder.training.device import resolve_device
 from report_builder.training.train import train
 
 REPO_DIR = Path(__file__).resolve().parent.parent

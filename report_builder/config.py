@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from report_builder.errors import ConfigError
-from report_builder.training.probes import PROBES
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PIPELINES = ("tensor", "dataloader")
 ENGINES = ("explicit", "autograd")
+# The per-epoch measurements of the ReLU layer (the writeup's Problem 2, approaches 1 and 2) and what each means.
+PROBES = {
+    "relu_active": "Number of positive ReLU inputs over the epoch's training batches: where the ReLU's "
+                   "derivative is 1 (approach 1 of the writeup: counting, since 1² = 1).",
+    "relu_grad_sq": "Sum of squares of the loss gradient with respect to the ReLU's input, as a backward "
+                    "hook on the ReLU module receives it, over the epoch's training batches (approach 2).",
+}
+
 STACK_CHOICES = ("auto", True, False)
 
 

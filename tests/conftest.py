@@ -103,8 +103,8 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                    repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
                    device_name: str = "CPU") -> dict:
     """A results document with chosen numbers, for experiment `name` of the suite at suite_path."""
-    from report_builder.results import store
     from report_builder.config import load_suite
+    from report_builder.results import store
 
     exp = load_suite(suite_path).experiments[name]
     runs = []

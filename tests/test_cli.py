@@ -7,10 +7,9 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO_DIR, write_config
 
 from report_builder.cli import main
-
-from conftest import REPO_DIR, write_config
 
 
 def test_unknown_name_lists_the_experiments(tiny_config, tmp_path, capsys):

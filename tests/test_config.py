@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import REPO_DIR
 
 from report_builder.config import TrainConfig, load_suite, parse_suite
 from report_builder.errors import ConfigError
-
-from conftest import REPO_DIR
 
 
 def problems_of(text: str) -> list[str]:

@@ -6,11 +6,17 @@ import gzip
 
 import pytest
 import torch
-
-from report_builder.training.data import find_files, load_raw, normalize, prepare, read_idx, resolve_data_dir
-from report_builder.errors import DataError
-
 from conftest import idx_bytes, write_dataset
+
+from report_builder.errors import DataError
+from report_builder.training.data import (
+    find_files,
+    load_raw,
+    normalize,
+    prepare,
+    read_idx,
+    resolve_data_dir,
+)
 
 
 def test_reads_raw_idx_files(tmp_path):

@@ -8,20 +8,27 @@ import io
 
 import pytest
 import torch
+from conftest import write_config, write_dataset
 from torch.nn import functional as F
 
+from report_builder.config import TrainConfig, load_suite
+from report_builder.execution.plan import Plan, build_tasks
+from report_builder.execution.runner import run_suite
+from report_builder.execution.tasks import StackTask
+from report_builder.progress import Progress
 from report_builder.results import store
 from report_builder.training.autograd import train_run
-from report_builder.config import TrainConfig, load_suite
 from report_builder.training.data import load_raw, prepare
-from report_builder.training.engine import Gradients, Optimizers, Probes, StackedMLP, forward_backward, train_stack
+from report_builder.training.engine import (
+    Gradients,
+    Optimizers,
+    Probes,
+    StackedMLP,
+    forward_backward,
+    train_stack,
+)
 from report_builder.training.model import build_model
 from report_builder.training.probes import ProbeRecorder
-from report_builder.progress import Progress
-from report_builder.execution.runner import Plan, build_tasks, run_suite
-from report_builder.execution.tasks import StackTask
-
-from conftest import write_config, write_dataset
 
 CPU = torch.device("cpu")
 
@@ -116,7 +123,6 @@ def test_optimizer_steps_equal_torch_optimizers():
 def test_without_zero_grad_gradients_accumulate_as_autograd_accumulates(tiny):
     """zero_grad = false beside zero_grad = true in one stack: the first keeps adding, the second clears."""
     batches = [torch.arange(i * 32, (i + 1) * 32) for i in range(4)]
-    cfgs = [config(zero_grad=False, optimizer="sgd", lr=1e-9), config(optimizer="sgd", lr=1e-9)]
     model = StackedMLP(32, [0, 0], CPU)
     grads = Gradients(model, [True, False])
     reference = build_model(32, 0, CPU)

@@ -13,17 +13,16 @@ import threading
 import time
 
 import pytest
+from conftest import REPO_DIR, write_config
 
-from report_builder.results import store
 from report_builder.config import ExecutorConfig, load_suite
-from report_builder.execution.executors import run_queue
-from report_builder.progress import Progress
-from report_builder.report.render import render_report
+from report_builder.execution.local_gpus import run_queue
 from report_builder.execution.runner import run_suite
 from report_builder.execution.slurm import sbatch_parameters
 from report_builder.execution.tasks import RepeatTask
-
-from conftest import REPO_DIR, write_config
+from report_builder.progress import Progress
+from report_builder.report.render import render_report
+from report_builder.results import store
 
 
 class FakeWorker:
@@ -114,7 +113,7 @@ def test_timing_group_tasks_run_with_nothing_else_in_flight(tiny_config):
 
 
 def test_workers_are_named_by_the_gpus_this_process_sees():
-    from report_builder.execution.executors import chosen_gpus, visible_gpus
+    from report_builder.execution.local_gpus import chosen_gpus, visible_gpus
 
     assert visible_gpus(2, {}) == ["0", "1"]
     # a shared server: this process was given physical GPUs 2 and 3
@@ -126,7 +125,7 @@ def test_workers_are_named_by_the_gpus_this_process_sees():
 
 def test_a_gpu_index_this_process_does_not_see_is_an_error():
     from report_builder.errors import ConfigError
-    from report_builder.execution.executors import chosen_gpus
+    from report_builder.execution.local_gpus import chosen_gpus
 
     with pytest.raises(ConfigError, match=r"gpus: 2 not a GPU this process sees \(it sees 2: 0, 1\)"):
         chosen_gpus((0, 2), ["0", "1"])
@@ -147,7 +146,7 @@ def numbers(results_dir, name):
 def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp_path, monkeypatch):
     # Two "GPUs" on a CPU machine: the workers are real processes pinned with CUDA_VISIBLE_DEVICES, and
     # train on the CPU as the config asks.
-    monkeypatch.setattr("report_builder.execution.executors.visible_gpus", lambda: ["0", "1"])
+    monkeypatch.setattr("report_builder.execution.local_gpus.visible_gpus", lambda: ["0", "1"])
     write_config(tiny_config, tiny_config.read_text() + "\n[executor]\nkind = \"local-gpus\"\ngpus = [0, 1]\n"
                  .replace("[experiments.sgd]", "") )
     text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
@@ -168,7 +167,7 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
 def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, monkeypatch):
     import signal
 
-    from report_builder.execution import executors
+    from report_builder.execution import local_gpus as executors
 
     # "long" trains for minutes unless killed; its worker is killed with SIGKILL a few seconds into it
     write_config(tiny_config, tiny_config.read_text() + '\n[experiments.long]\nepochs = 5000\n'
@@ -192,7 +191,7 @@ def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, mo
 
 
 def test_stray_output_of_a_worker_does_not_stop_the_driver():
-    from report_builder.execution.executors import ANSWER_PREFIX, ProcessWorker
+    from report_builder.execution.local_gpus import ANSWER_PREFIX, ProcessWorker
 
     script = ("import sys, json; sys.stdin.readline(); print('a library says hello'); "
               f"print({ANSWER_PREFIX!r} + json.dumps({{'docs': [{{'status': 'done'}}], 'last': False}}), flush=True)")

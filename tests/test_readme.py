@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from conftest import REPO_DIR
+
 from report_builder.config import TrainConfig
 from report_builder.results.store import SUMMARY_COLUMNS
-
-from conftest import REPO_DIR
 
 README = (REPO_DIR / "README.md").read_text(encoding="utf-8")
 

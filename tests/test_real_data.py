@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import real_data_dir, write_config
 
 from report_builder.cli import main
 from report_builder.results import store
-
-from conftest import real_data_dir, write_config
 
 
 @pytest.mark.slow

@@ -11,12 +11,11 @@ import sys
 import time
 
 import pytest
+from conftest import REPO_DIR, write_config, write_dataset
 
-from report_builder.results import store
 from report_builder.cli import main
 from report_builder.errors import OutputError
-
-from conftest import REPO_DIR, write_config, write_dataset
+from report_builder.results import store
 
 
 def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):

@@ -6,14 +6,13 @@ import shutil
 import socket
 
 import pytest
+from conftest import REPO_DIR, write_config, write_fixture_results
 from pypdf import PdfReader
 
 from report_builder.cli import main
 from report_builder.config import load_suite
 from report_builder.errors import RenderError
 from report_builder.report.render import render_report
-
-from conftest import REPO_DIR, write_config, write_fixture_results
 
 SUITE = """
 [report]

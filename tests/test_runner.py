@@ -6,13 +6,12 @@ import io
 import json
 
 import pandas as pd
-
-from report_builder.results import store
-from report_builder.config import load_suite
-from report_builder.progress import Progress
-from report_builder.execution.runner import run_suite
-
 from conftest import write_config
+
+from report_builder.config import load_suite
+from report_builder.execution.runner import run_suite
+from report_builder.progress import Progress
+from report_builder.results import store
 
 
 def run(config_path, results_dir, names=(), force=False) -> list[str]:

@@ -7,14 +7,13 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import write_dataset
 
 from report_builder.config import TrainConfig
+from report_builder.training.autograd import make_train_step, train_run
 from report_builder.training.data import load_raw, prepare
 from report_builder.training.model import build_model
 from report_builder.training.probes import ProbeRecorder
-from report_builder.training.autograd import make_train_step, train_run
-
-from conftest import write_dataset
 
 CPU = torch.device("cpu")
 
@@ -219,11 +218,11 @@ def test_a_warm_up_that_fails_waits_for_queued_work_then_restores(monkeypatch):
         if len(events) > 3:
             raise torch.OutOfMemoryError("CUDA out of memory")
 
-    for prepare in (graphs.warm_up, graphs.GraphedSteps):
+    for get_ready in (graphs.warm_up, graphs.GraphedSteps):
         events.clear()
         weight.fill_(1.0)
         with pytest.raises(torch.OutOfMemoryError):
-            prepare(step_on, [4], lambda size: (size,), CPU, params=[weight], zero=[])
+            get_ready(step_on, [4], lambda size: (size,), CPU, params=[weight], zero=[])
         steps = events.count("step")
         assert steps > 1 and events[-1] == f"synchronize while weight = {[1.0 + steps] * 3}"  # waited, then undid
         assert weight.tolist() == [1.0, 1.0, 1.0]  # then undone

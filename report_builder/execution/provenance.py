@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+
 @functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
     try:

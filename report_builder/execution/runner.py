@@ -1,4 +1,9 @@
-"""Config → training runs → results on disk, re-running only what is missing or out of date."""
+"""Config → training runs → results on disk, re-running only what is missing or out of date.
+
+run_suite is the one entry: it plans (plan.py), hands the tasks to an executor (local.py, local_gpus.py,
+slurm.py), which runs each task (tasks.py → training) and writes its repeat file; as repeats arrive, the
+driver merges them into results/NAME.json and finally rebuilds summary.csv (results/store.py).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,25 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from report_builder.results import store
-from report_builder.config import Experiment, ExecutorConfig, Suite
-from report_builder.errors import ConfigError, ResultsError
-from report_builder.execution.executors import make_executor, with_kind
+from report_builder.config import EXECUTORS, ExecutorConfig, Suite
+from report_builder.errors import ConfigError
+from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
+from report_builder.execution.plan import (
+    Plan,
+    build_tasks,
+    plan_experiment,
+    planned_device_kind,
+)
+from report_builder.execution.tasks import (
+    RepeatTask,
+    clear_repeats,
+    datasets,
+    identity_of,
+    merge,
+)
 from report_builder.progress import Progress
-from report_builder.training.engine import STACK_KEYS
-from report_builder.execution.tasks import (RepeatTask, StackTask, Task, clear_repeats, datasets, identity_of, merge,
-                                  read_repeat)
+from report_builder.results import store
 
 
 @dataclass(frozen=True)
@@ -25,16 +38,6 @@ class Outcome:
     status: str
     """"cached", "done", "diverged" or "failed"."""
     message: str
-
-
-def resolve_device(wish: str, where: str) -> torch.device:
-    """The device an experiment trains on; asking for CUDA where there is none is a config error."""
-    if wish == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{where} device = \"cuda\", but torch sees no CUDA GPU on this machine "
-                          f"(torch {torch.__version__}); use device = \"auto\" or \"cpu\"")
-    if wish == "auto":
-        wish = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(wish)
 
 
 def _final_accuracy(runs: list[dict]) -> str:
@@ -56,92 +59,6 @@ def _outcome(name: str, result: dict) -> Outcome:
     return Outcome(name, "done", f"{name}: done in {seconds:.1f} s, {_final_accuracy(runs)}")
 
 
-def planned_device_kind(wish: str, executor: ExecutorConfig, where: str) -> str:
-    """The device kind an experiment will train on, as far as the driver can tell before it runs."""
-    if executor.kind == "slurm":
-        return "cuda" if wish == "cuda" or (wish == "auto" and executor.gpus_per_job > 0) else "cpu"
-    return resolve_device(wish, where).type
-
-
-@dataclass
-class Plan:
-    """What one experiment still needs, and the repeat documents it has so far."""
-
-    experiment: Experiment
-    header: dict
-    docs: list[dict]
-    pending: list[int]
-
-
-def _plan(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
-    """None when the stored results are current; else the repeats still to run."""
-    try:
-        stored = store.read_result(store.result_path(results_dir, exp.name))
-    except FileNotFoundError:
-        stored = None
-    except ResultsError as e:
-        stored = {"status": f"damaged ({e})"}
-    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
-    if not reasons:
-        progress.say(f"{exp.name}: cached")
-        return None
-    if force:
-        clear_repeats(results_dir, exp.name)
-    finished = []
-    for repeat in range(exp.config.repeats):
-        doc = read_repeat(results_dir, exp.name, repeat)
-        if doc and doc.get("status") == "done" and doc.get("identity") == identity:
-            finished.append(doc)
-    if finished:
-        progress.say(f"{exp.name}: resuming, {len(finished)} of {exp.config.repeats} repeats already done")
-    else:
-        progress.say(f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}")
-    header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
-              "identity": identity, "config": dataclasses.asdict(exp.config)}
-    done = {d["repeat"] for d in finished}
-    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done])
-
-
-MAX_STACK = 64
-
-
-def may_stack(cfg, device_kind: str) -> bool:
-    """Whether a run may train in a stack: `stack = "auto"` stacks on a GPU, where one small MLP leaves the
-    device idle and K models cost about what one does, and not on a CPU, where a stack of K costs K times
-    one model and saves nothing."""
-    if cfg.effective_engine != "explicit":
-        return False
-    return cfg.stack is True or (cfg.stack == "auto" and device_kind == "cuda")
-
-
-def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool,
-                device_kinds: dict[str, str] | None = None) -> list[Task]:
-    """One task per pending repeat, except that compatible repeats are stacked into one task.
-
-    Members of timing groups always train alone, so that the times they are compared by are honest.
-    """
-    device_kinds = device_kinds or {}
-    timed = {n for g in suite.groups.values() if g.timing for n in g.experiments}
-    alone: list[Task] = []
-    stacks: dict[tuple, list[RepeatTask]] = {}
-    for plan in plans:
-        cfg = plan.experiment.config
-        for repeat in plan.pending:
-            task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir),
-                              timed=plan.experiment.name in timed)
-            kind = device_kinds.get(plan.experiment.name, "cpu")
-            if stack and may_stack(cfg, kind) and plan.experiment.name not in timed:
-                stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)
-            else:
-                alone.append(task)
-    tasks: list[Task] = list(alone)
-    for members in stacks.values():
-        for start in range(0, len(members), MAX_STACK):
-            chunk = members[start:start + MAX_STACK]
-            tasks.append(StackTask(tuple(chunk)) if len(chunk) > 1 else chunk[0])
-    return tasks
-
-
 def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = False,
               progress: Progress | None = None, executor_kind: str | None = None,
               stack: bool = True) -> list[Outcome]:
@@ -160,7 +77,7 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
         plans: dict[str, Plan] = {}
         for exp in selected:
             identity = identity_of(exp, data.raw(exp.config).fingerprint, kinds[exp.name])
-            plan = _plan(exp, identity, results_dir, force, progress)
+            plan = plan_experiment(exp, identity, results_dir, force, progress)
             if plan is None:
                 outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
             elif not plan.pending:  # every repeat finished before an interruption: only the merge is left
@@ -194,3 +111,24 @@ def _finish(plan: Plan, results_dir: Path, progress: Progress) -> Outcome:
     outcome = _outcome(plan.experiment.name, result)
     progress.say(outcome.message)
     return outcome
+
+
+def make_executor(config: ExecutorConfig, progress: Progress, results_dir: Path) -> Executor:
+    if config.kind == "local":
+        return LocalExecutor(progress)
+    if config.kind == "local-gpus":
+        from report_builder.execution.local_gpus import LocalGpusExecutor
+
+        return LocalGpusExecutor(config, progress)
+    from report_builder.execution.slurm import SlurmExecutor
+
+    return SlurmExecutor(config, progress, results_dir)
+
+
+def with_kind(config: ExecutorConfig, kind: str | None) -> ExecutorConfig:
+    """The executor settings with `kind` from the command line, if given."""
+    if kind is None:
+        return config
+    if kind not in EXECUTORS:
+        raise ConfigError(f"--executor {kind}: unknown executor; valid: {', '.join(EXECUTORS)}")
+    return dataclasses.replace(config, kind=kind)

@@ -13,12 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from report_builder.results import store
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
-from report_builder.execution.executors import OnDone, failed_doc
-from report_builder.progress import Progress
+from report_builder.execution.local import OnDone, failed_doc
 from report_builder.execution.tasks import Task, execute_task
+from report_builder.progress import Progress
+from report_builder.results import store
 
 SLURM_DIR = ".slurm"
 LOG_TAIL_LINES = 12

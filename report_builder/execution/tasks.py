@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from report_builder.results import store
 from report_builder.config import Experiment
-from report_builder.training.data import DataCache
 from report_builder.errors import ReportBuilderError
 from report_builder.progress import Progress
+from report_builder.results import store
+from report_builder.training.data import DataCache
 
 REPEATS_DIR = ".repeats"
 # The "dataloader" pipeline asks for the assignment's 4 workers on purpose, whatever the core count.
@@ -155,7 +155,7 @@ def _label(exp: Experiment, repeat: int) -> str:
 def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any]:
     """Run one repeat alone and write its repeat file; a training error is recorded, not raised."""
     from report_builder.execution import provenance
-    from report_builder.execution.runner import resolve_device
+    from report_builder.training.device import resolve_device
     from report_builder.training.train import train
 
     exp = task.experiment
@@ -182,7 +182,7 @@ def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any
 def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Train the members of a stack together and write one repeat file per member."""
     from report_builder.execution import provenance
-    from report_builder.execution.runner import resolve_device
+    from report_builder.training.device import resolve_device
     from report_builder.training.train import train
 
     members = task.members

@@ -7,12 +7,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from report_builder.config import PROBES, Suite
+from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
 from report_builder.results import store
-from report_builder.results.analysis import Comparison, ExperimentView, compare, experiment_view
-from report_builder.config import Suite
-from report_builder.errors import RenderError, ResultsError
-from report_builder.training.probes import PROBES
+from report_builder.results.analysis import (
+    Comparison,
+    ExperimentView,
+    compare,
+    experiment_view,
+)
 
 OTHER_GROUP = "other"
 

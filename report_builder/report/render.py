@@ -11,11 +11,11 @@ from urllib.request import url2pathname
 
 import jinja2
 
-from report_builder.results import store
 from report_builder.config import Suite
-from report_builder.report.context import build_context, load_views
 from report_builder.errors import RenderError
+from report_builder.report.context import build_context, load_views
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
+from report_builder.results import store
 
 PACKAGE_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 ENTRY_TEMPLATE = "report.html.j2"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from report_builder.results import store
 from report_builder.config import Suite, TrainConfig
 from report_builder.errors import ResultsError
+from report_builder.results import store
 
 _DEFAULTS = TrainConfig()
 

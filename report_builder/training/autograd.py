@@ -19,8 +19,17 @@ from report_builder.training.graphs import GraphedSteps, optimizer_state, warm_u
 from report_builder.training.model import build_model
 from report_builder.training.pipelines import assignment_loaders
 from report_builder.training.probes import ProbeRecorder
-from report_builder.training.records import (EVAL_CHUNK, PROGRESS_EVERY, EpochRecord, ProgressFn, RunRecord, finite,
-                                    run_batches, synchronize)
+from report_builder.training.records import (
+    EVAL_CHUNK,
+    PROGRESS_EVERY,
+    EpochRecord,
+    ProgressFn,
+    RunRecord,
+    finite,
+    run_batches,
+    synchronize,
+)
+
 
 def _fused(optimizer_class, params, **settings) -> torch.optim.Optimizer:
     """The fused implementation where this torch and device have one (one kernel per step), else the default."""

@@ -26,7 +26,15 @@ from report_builder.config import TrainConfig
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import GraphedSteps, warm_up
 from report_builder.training.model import build_model
-from report_builder.training.records import EVAL_CHUNK, EpochRecord, ProgressFn, RunRecord, finite, run_batches, synchronize
+from report_builder.training.records import (
+    EVAL_CHUNK,
+    EpochRecord,
+    ProgressFn,
+    RunRecord,
+    finite,
+    run_batches,
+    synchronize,
+)
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8

@@ -1,4 +1,4 @@
-"""Per-epoch measurements of the ReLU layer (the writeup's Problem 2, approaches 1 and 2).
+"""The autograd engine's probes: hooks on the ReLU module (config.PROBES says what each one means).
 
 Both are accumulated as tensors on the training device, so recording them never waits for the GPU.
 """
@@ -7,13 +7,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-PROBES = {
-    "relu_active": "Number of positive ReLU inputs over the epoch's training batches: where the ReLU's "
-                   "derivative is 1 (approach 1 of the writeup: counting, since 1² = 1).",
-    "relu_grad_sq": "Sum of squares of the loss gradient with respect to the ReLU's input, as a backward "
-                    "hook on the ReLU module receives it, over the epoch's training batches (approach 2).",
-}
 
 
 class ProbeRecorder:

@@ -1,9 +1,4 @@
-"""Executors run repeat tasks and hand each finished task's document back to the driver.
-
-- local: one after another in this process (progress bars, CUDA start-up and data load paid once);
-- local-gpus: one worker process per GPU, pinned with CUDA_VISIBLE_DEVICES, fed from one queue;
-- slurm: one job per task through submitit, as a job array, re-attached after a driver restart.
-"""
+"""The local-gpus executor: one worker process per GPU, pinned with CUDA_VISIBLE_DEVICES, fed from one queue."""
 
 from __future__ import annotations
 
@@ -16,45 +11,14 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from pathlib import Path
 from typing import Callable, Protocol
 
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
+from report_builder.execution.local import LocalExecutor, OnDone, failed_doc
+from report_builder.execution.tasks import Task
 from report_builder.progress import Progress
-from report_builder.execution.tasks import RepeatTask, Task, execute_task
 
-OnDone = Callable[[RepeatTask, dict], None]
-
-
-class Executor(Protocol):
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
-        """Run every task; call on_done(member, document) for each member repeat as it finishes."""
-
-
-def failed_doc(task: RepeatTask, error: str, log: str | None = None) -> dict:
-    """The document of a task that died without writing its own (crashed worker, failed job)."""
-    from report_builder.execution import provenance
-
-    now = provenance.now()
-    return {"experiment": task.experiment.name, "repeat": task.repeat, "status": "failed", "run": None,
-            "error": error, "log": log, "identity": None,
-            "provenance": {"started_at": now, "finished_at": now, "wall_seconds": 0.0}}
-
-
-class LocalExecutor:
-    """Tasks in this process, in order, with a live progress bar each."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
-        for task in tasks:
-            for member, doc in zip(task.members, execute_task(task, self.progress)):
-                on_done(member, doc)
-
-
-# ---- local-gpus ---------------------------------------------------------------------------------
 
 class Worker(Protocol):
     device: str
@@ -250,26 +214,3 @@ class LocalGpusExecutor:
         results: queue.Queue = queue.Queue()
         run_queue(tasks, devices, lambda device: ProcessWorker(device, results), results, on_done,
                   self.progress.say)
-
-
-def make_executor(config: ExecutorConfig, progress: Progress, results_dir: Path) -> Executor:
-    if config.kind == "local":
-        return LocalExecutor(progress)
-    if config.kind == "local-gpus":
-        return LocalGpusExecutor(config, progress)
-    from report_builder.execution.slurm import SlurmExecutor
-
-    return SlurmExecutor(config, progress, results_dir)
-
-
-def with_kind(config: ExecutorConfig, kind: str | None) -> ExecutorConfig:
-    """The executor settings with `kind` from the command line, if given."""
-    import dataclasses
-
-    from report_builder.config import EXECUTORS
-
-    if kind is None:
-        return config
-    if kind not in EXECUTORS:
-        raise ConfigError(f"--executor {kind}: unknown executor; valid: {', '.join(EXECUTORS)}")
-    return dataclasses.replace(config, kind=kind)
