@@ -99,10 +99,15 @@ def real_data_dir() -> Path | None:
     return None
 
 
-def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds: float = 1.0,
+def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds: float | list[float] = 1.0,
                    repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
-                   device_name: str = "CPU") -> dict:
-    """A results document with chosen numbers, for experiment `name` of the suite at suite_path."""
+                   device_name: str = "CPU", spread: float = 0.002, test_losses: list[float] | None = None,
+                   stacked_with: int = 1, stack: list[str] | None = None, disturbed: tuple[int, ...] = (),
+                   engine: str = "explicit") -> dict:
+    """A results document with chosen numbers, for experiment `name` of the suite at suite_path.
+
+    Repeat r adds r × `spread` to every accuracy; `seconds` is per epoch (one value, or one per epoch);
+    epochs listed in `disturbed` are marked as timed while the machine was busy."""
     from report_builder.config import load_suite
     from report_builder.results import store
 
@@ -112,11 +117,16 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
         epochs = []
         for i, accuracy in enumerate(accuracies):
             epochs.append({
-                "epoch": i + 1, "train_loss": 1.0 / (i + 1) + 0.01 * repeat, "test_loss": 1.1 / (i + 1),
-                "test_accuracy": accuracy + 0.002 * repeat, "train_seconds": seconds, "eval_seconds": 0.01,
+                "epoch": i + 1, "train_loss": 1.0 / (i + 1) + 0.01 * repeat,
+                "test_loss": test_losses[i] if test_losses else 1.1 / (i + 1),
+                "test_accuracy": accuracy + spread * repeat,
+                "train_seconds": seconds[i] if isinstance(seconds, list) else seconds, "eval_seconds": 0.01,
                 "probes": {p: values[i] for p, values in (probes or {}).items()},
+                "timing_disturbed": (i + 1) in disturbed,
+                "timing_evidence": {"others_cpu_share": 0.5 if (i + 1) in disturbed else 0.01},
             })
-        runs.append({"repeat": repeat, "seed": exp.config.seed + repeat, "diverged_at": None, "epochs": epochs})
+        runs.append({"repeat": repeat, "seed": exp.config.seed + repeat, "diverged_at": None, "epochs": epochs,
+                     "stacked_with": stacked_with, "engine": engine, "cuda_graphs": device_name != "CPU"})
     return {
         "format": store.FORMAT, "experiment": name, "title": exp.title, "description": exp.description,
         "status": status, "error": "RuntimeError: boom" if status == "failed" else None,
@@ -129,7 +139,9 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                        "python_version": "3.11", "platform": "test", "git_commit": "abc1234def", "git_dirty": False,
                        "data_source": "/data", "train_examples": 256, "test_examples": 128,
                        "started_at": "2026-11-26T10:00:00+00:00", "finished_at": "2026-11-26T10:01:00+00:00",
-                       "wall_seconds": 60.0},
+                       "wall_seconds": 60.0,
+                       **({"stacked_with": stacked_with, "stacked_experiments": sorted(stack or [name])}
+                          if stacked_with > 1 else {})},
     }
 
 

@@ -38,6 +38,7 @@ probes = ["relu_active", "relu_grad_sq"]
 title = "Batch size study"
 experiments = ["baseline", "fast"]
 baseline = "baseline"
+timing = true
 
 [groups.relu_gradient]
 title = "ReLU gradient"
@@ -111,8 +112,8 @@ def test_repeats_show_mean_and_spread(project):
     write_fixture_results(project / "experiments.toml", project / "results",
                           {"baseline": {"accuracies": [0.80, 0.85, 0.86], "repeats": 3}})
     html = html_of(project)
-    assert "0.862 ± 0.002" in html
-    assert "mean ± standard deviation over 3" in html
+    assert "0.8620 ± 0.0020" in html
+    assert "the mean ± the sample standard deviation over seeds (Baseline run: seeds 0, 1, 2" in html
 
 
 def test_cross_references_match_numbering(project):
@@ -120,7 +121,7 @@ def test_cross_references_match_numbering(project):
     # "See Figure N for accuracy" in the batch-size section points at that section's accuracy figure
     assert 'href="#fig:batch_size-accuracy">Figure 1</a>' in html
     assert '<figure id="fig:batch_size-accuracy">' in html
-    assert "Figure 1.</span> Test accuracy after each epoch: batch size study" in html
+    assert "Figure 1.</span> Test accuracy after each epoch: Batch size study" in html
 
 
 def test_pdf_has_every_section_and_numbers(project):

@@ -16,7 +16,10 @@ from report_builder.results.analysis import (
     ExperimentView,
     compare,
     experiment_view,
+    final_difference,
+    timed_alike,
 )
+from report_builder.results.statistics import LEVEL, Difference
 
 OTHER_GROUP = "other"
 
@@ -31,6 +34,12 @@ class GroupView:
     comparisons: list[Comparison]
     figures: dict[str, plots.Figure]
     """"accuracy", "loss", "epoch_time" (2+ timed members) and "probes:NAME" per probed member."""
+    timing: bool = False
+    """A comparison of speed (`timing = true`): its members trained alone so that their seconds compare."""
+    timed_alike: bool = True
+    """Whether the members' seconds were measured alike (one device; all alone, or all in one stack)."""
+    accuracy_spread: Difference | None = None
+    """Final test accuracy of the most accurate member minus the least accurate's, over shared seeds."""
 
     @property
     def trained(self) -> list[ExperimentView]:
@@ -40,6 +49,13 @@ class GroupView:
     @property
     def probed(self) -> list[ExperimentView]:
         return [m for m in self.members if m.probe_names and m.epochs]
+
+    @property
+    def speed_compared(self) -> bool:
+        """Whether the report may rank these members by speed: a timing group, timed alike, each member
+        with epochs whose timing was not disturbed."""
+        timed = [m for m in self.trained if m.mean_epoch_seconds is not None]
+        return self.timing and self.timed_alike and len(timed) > 1 and len(timed) == len(self.trained)
 
 
 def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[dict[str, ExperimentView], list[str]]:
@@ -113,11 +129,18 @@ def environment(views: list[ExperimentView]) -> dict[str, Any]:
         "first_started": min((p["started_at"] for p in prov if p.get("started_at")), default=None),
         "last_finished": max((p["finished_at"] for p in prov if p.get("finished_at")), default=None),
         "seeds": {v.name: v.seeds for v in views},
+        "engines": _distinct(v.timing.engine for v in views if v.timing),
+        "stack_settings": _distinct(v.config.get("stack") for v in views),
+        "stacked": [v for v in views if v.stacked_with > 1],
+        "largest_stack": max((v.stacked_with for v in views), default=1),
+        "disturbed": [{"experiment": v.title, **d} for v in views for d in v.disturbed_epochs],
+        "timing_checked": any(v.timed_epochs or v.disturbed_epochs for v in views),
     }
 
 
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
-                baseline: ExperimentView | None, colors: dict[str, str], figures_dir: Path) -> GroupView:
+                baseline: ExperimentView | None, colors: dict[str, str], figures_dir: Path,
+                timing: bool = False) -> GroupView:
     trained = [m for m in members if m.epochs]
     figures: dict[str, plots.Figure] = {}
     if trained:
@@ -129,8 +152,16 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
         if member.probe_names:
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, colors,
                                                                   figures_dir)
+    alike = timed_alike(trained)
+    scored = [m for m in trained if m.final is not None and m.final.test_accuracy is not None]
+    spread = None
+    if len(scored) > 1:
+        top = max(scored, key=lambda v: v.final.test_accuracy.mean)
+        bottom = min(scored, key=lambda v: v.final.test_accuracy.mean)
+        spread = final_difference(top, bottom)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
-                     comparisons=[compare(m, baseline) for m in members], figures=figures)
+                     comparisons=[compare(m, baseline, speed=timing) for m in members], figures=figures,
+                     timing=timing, timed_alike=alike, accuracy_spread=spread)
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path,
@@ -139,7 +170,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     colors = plots.colors_for(list(suite.experiments))
     groups = [
         _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
-                    views.get(g.baseline) if g.baseline else None, colors, figures_dir)
+                    views.get(g.baseline) if g.baseline else None, colors, figures_dir, timing=g.timing)
         for g in suite.groups.values() if any(n in views for n in g.experiments)
     ]
     grouped = {n for g in suite.groups.values() for n in g.experiments}
@@ -157,4 +188,5 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "missing": missing or [],
         "diverged": [v for v in ordered if v.status == "diverged"],
         "probe_descriptions": PROBES,
+        "noise_level": LEVEL,
     }

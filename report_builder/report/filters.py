@@ -6,14 +6,55 @@ Every name here is documented in templates/README.md.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results.analysis import ExperimentView, Stat
+from report_builder.results.analysis import ExperimentView, Stat, probe_change, seed_range
 
 DASH = "—"
 MINUS = "−"
+
+
+AUTO_DIGITS_DEFAULT = 3
+"""Decimals for a value with no spread to go by (one run)."""
+
+
+def _decimals(stat: Stat | None, scale: float = 1.0) -> int | None:
+    """Decimals that show the spread with one significant digit, two where it starts with 1 or 2
+    (0.0123 ± 0.0008: 4; 0.867 ± 0.015: 3); None for no spread."""
+    if stat is None or not stat.std:
+        return None
+    spread = abs(stat.std * scale)
+    exponent = math.floor(math.log10(spread))
+    leading = spread / 10 ** exponent
+    return -exponent + (1 if leading < 3 else 0)
+
+
+def _plain_decimals(value: float | None) -> int:
+    """Decimals for three significant digits of a value without a known spread (at most 6, at least 0)."""
+    if not value:
+        return AUTO_DIGITS_DEFAULT
+    return max(0, min(6, 2 - math.floor(math.log10(abs(value)))))
+
+
+def digits_for(stats: Iterable[Stat | None], scale: float = 1.0) -> int:
+    """One number of decimals for a whole table column: enough for the column's smallest spread (or, with
+    no spread known, three significant digits of its smallest value), so that digits are consistent
+    within the column."""
+    stats = [s for s in stats if s is not None]
+    found = [d for d in (_decimals(s, scale) for s in stats) if d is not None]
+    if found:
+        return max(0, max(found))
+    return max((_plain_decimals(s.mean * scale) for s in stats), default=AUTO_DIGITS_DEFAULT)
+
+
+def _fixed(value: float, digits: int) -> str:
+    """value with `digits` decimals; negative digits round to tens, hundreds, … with thousands separators."""
+    if digits < 0:
+        return f"{round(value, digits):,.0f}"
+    return f"{value:,.{digits}f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
 
 
 def num(value: float | Stat | None, digits: int = 3) -> str:
@@ -25,13 +66,20 @@ def num(value: float | Stat | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}".replace("-", MINUS)
 
 
-def pm(stat: Stat | None, digits: int = 3, scale: float = 1.0) -> str:
-    """A Stat as "mean ± std" (just the mean for one run); scale=100 shows fractions as percent points."""
+def pm(stat: Stat | None, digits: int | None = None, scale: float = 1.0) -> str:
+    """A Stat as "mean ± SD" (just the mean for one run). Without `digits`, the SD gets one significant
+    digit (two from 1 to 2.9) and the mean as many decimals (0.0123 ± 0.0008); scale=100 shows fractions
+    as percent points."""
     if stat is None:
         return DASH
-    text = f"{stat.mean * scale:.{digits}f}"
-    if stat.std is not None:
-        text += f" ± {stat.std * scale:.{digits}f}"
+    if digits is None:
+        digits = _decimals(stat, scale)
+        digits = _plain_decimals(stat.mean * scale) if digits is None else min(digits, 8)
+    text = _fixed(stat.mean * scale, digits)
+    if stat.std == 0:
+        text += " ± 0"
+    elif stat.std is not None:
+        text += f" ± {_fixed(stat.std * scale, digits)}"
     return text.replace("-", MINUS)
 
 
@@ -42,11 +90,30 @@ def pct(value: float | Stat | None, digits: int = 1) -> str:
     return DASH if value is None else f"{100 * value:.{digits}f}%"
 
 
-def seconds(value: float | Stat | None, digits: int = 2) -> str:
-    """2.137 → "2.14 s"; a Stat with spread → "2.14 ± 0.05 s"."""
+def pct_pm(stat: Stat | None) -> str:
+    """A fraction's Stat in percent with the precision its spread supports: "86.7 ± 0.3%"."""
+    if stat is None:
+        return DASH
+    digits = _decimals(stat, 100)
+    return pm(stat, 1 if digits is None else max(0, min(digits, 4)), 100) + "%"
+
+
+def seconds(value: float | Stat | None, digits: int | None = None) -> str:
+    """2.137 → "2.14 s"; a Stat → "2.14 ± 0.05 s", "0.0123 ± 0.0008 s" (decimals from its spread)."""
+    if value is None:
+        return DASH
     if isinstance(value, Stat):
-        return DASH if value is None else pm(value, digits) + " s"
-    return DASH if value is None else f"{value:.{digits}f} s"
+        return pm(value, digits) + " s"
+    if digits is None:
+        digits = 2 if abs(value) >= 0.1 else max(2, 1 - math.floor(math.log10(abs(value) or 1)))
+    return f"{value:.{digits}f} s"
+
+
+def pvalue(value: float | None) -> str:
+    """A p-value as a reader expects it: "p = 0.62", "p = 0.003", "p < 0.001"."""
+    if value is None:
+        return DASH
+    return "p < 0.001" if value < 0.001 else f"p = {value:.2g}" if value < 0.1 else f"p = {value:.2f}"
 
 
 def times(value: float | None, digits: int = 1) -> str:
@@ -75,8 +142,14 @@ def sig(value: float | Stat | None, digits: int = 4) -> str:
     return DASH if value is None else f"{value:.{digits}g}"
 
 
-FILTERS = {"num": num, "pm": pm, "pct": pct, "seconds": seconds, "times": times, "signed": signed,
-           "count": count, "sig": sig}
+def seeds(values: Iterable[int]) -> str:
+    """[0, 1, 2] → "seeds 0, 1, 2"; [0] → "seed 0"."""
+    values = list(values)
+    return ("seed " if len(values) == 1 else "seeds ") + ", ".join(str(v) for v in values)
+
+
+FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
+           "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds}
 
 
 # ---- helpers: choose and compare experiments -------------------------------------------------
@@ -177,6 +250,7 @@ class Numbering:
         return key in self.known or key in self.assigned
 
 
-HELPERS = {"fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
+HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
            "least_accurate": least_accurate, "speedup": speedup, "accuracy_gap": accuracy_gap,
-           "relative_change": relative_change, "epochs_where_falling": epochs_where_falling}
+           "relative_change": relative_change, "epochs_where_falling": epochs_where_falling,
+           "probe_change": probe_change, "seed_range": seed_range, "ln": math.log}

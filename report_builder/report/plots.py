@@ -14,11 +14,29 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 from report_builder.results.analysis import ExperimentView  # noqa: E402
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#7f7f7f", "#bcbd22"]
+# Okabe–Ito's colour-blind-safe palette (black left out: it is the text's colour), then darker extras.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C6D1F", "#5D3A9B", "#7F7F7F",
+           "#1B7837"]
+# Series are told apart without colour too (greyscale print, colour blindness): each experiment also gets
+# its own marker and, past the markers, its own line style.
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINESTYLES = ["-", "--", "-.", ":"]
+LEGEND_INSIDE_MAX = 4
+"""More series than this and the legend goes beside the axes, where it cannot cover data."""
 WIDTH, HEIGHT = 6.4, 2.5
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
          "legend.frameon": False, "svg.fonttype": "none", "figure.dpi": 100}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line or bar of a figure, as numbers: what the figure's text alternative and data table say."""
+
+    label: str
+    panel: str
+    """Which quantity (axis) of the figure it belongs to, e.g. "test accuracy"."""
+    x: tuple[float, ...]
+    y: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -28,14 +46,38 @@ class Figure:
     """Inline-ready SVG markup (no XML prolog), ids unique to this figure."""
     svg_path: Path
     png_path: Path
+    kind: str = "line"
+    """"line" (a value per epoch) or "bar" (one value per experiment)."""
+    x_label: str = "epoch"
+    series: tuple[Series, ...] = ()
 
 
-def colors_for(names: list[str]) -> dict[str, str]:
-    """One colour per experiment, the same in every figure of the report."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+@dataclass(frozen=True)
+class Style:
+    color: str
+    marker: str
+    linestyle: str
 
 
-def _save(fig, key: str, figures_dir: Path) -> Figure:
+def styles_for(names: list[str]) -> dict[str, Style]:
+    """One colour, marker and line style per experiment, the same in every figure of the report."""
+    return {name: Style(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)],
+                        LINESTYLES[(i // len(MARKERS)) % len(LINESTYLES)]) for i, name in enumerate(names)}
+
+
+def colors_for(names: list[str]) -> dict[str, Style]:
+    return styles_for(names)
+
+
+def _legend(ax, count: int) -> None:
+    if count > LEGEND_INSIDE_MAX:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(loc="best")
+
+
+def _save(fig, key: str, figures_dir: Path, series: list[Series] | None = None, kind: str = "line",
+          x_label: str = "epoch") -> Figure:
     figures_dir.mkdir(parents=True, exist_ok=True)
     svg_path, png_path = figures_dir / f"{key}.svg", figures_dir / f"{key}.png"
     # A per-figure salt keeps matplotlib's generated ids unique when several SVGs share one HTML page.
@@ -49,7 +91,8 @@ def _save(fig, key: str, figures_dir: Path) -> Figure:
     inline = _unique_ids(svg[svg.index("<svg"):], key)
     inline = re.sub(r'<svg ([^>]*?)height="[^"]*"', r'<svg \1', inline, count=1)
     inline = inline.replace("<svg ", f'<svg role="img" class="plot" aria-label="{key}" ', 1)
-    return Figure(key=key, svg=inline, svg_path=svg_path, png_path=png_path)
+    return Figure(key=key, svg=inline, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label,
+                  series=tuple(series or ()))
 
 
 def _unique_ids(svg: str, prefix: str) -> str:
@@ -75,13 +118,15 @@ def _series(view: ExperimentView, metric: str):
     return xs, means, lows, highs
 
 
-def _line(ax, view: ExperimentView, metric: str, color: str, label: str, style: str = "-") -> None:
+def _line(ax, view: ExperimentView, metric: str, style: Style, label: str, panel: str,
+          found: list[Series]) -> None:
     xs, means, lows, highs = _series(view, metric)
     if not xs:
         return
-    ax.plot(xs, means, style, color=color, marker="o", markersize=3, label=label)
+    ax.plot(xs, means, linestyle=style.linestyle, color=style.color, marker=style.marker, markersize=4, label=label)
     if view.repeats > 1:
-        ax.fill_between(xs, lows, highs, color=color, alpha=0.18, linewidth=0)
+        ax.fill_between(xs, lows, highs, color=style.color, alpha=0.18, linewidth=0)
+    found.append(Series(label, panel, tuple(xs), tuple(means)))
 
 
 def _epoch_axis(ax, views: list[ExperimentView]) -> None:
@@ -91,59 +136,80 @@ def _epoch_axis(ax, views: list[ExperimentView]) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def accuracy_figure(key: str, views: list[ExperimentView], colors: dict[str, str], figures_dir: Path) -> Figure:
+def accuracy_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
+    found: list[Series] = []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, HEIGHT))
         for view in views:
-            _line(ax, view, "test_accuracy", colors[view.name], view.title)
+            _line(ax, view, "test_accuracy", styles[view.name], view.title, "test accuracy", found)
         _epoch_axis(ax, views)
         ax.set_ylabel("test accuracy")
-        ax.legend(loc="best")
-        return _save(fig, key, figures_dir)
+        _legend(ax, len(views))
+        return _save(fig, key, figures_dir, series=found)
 
 
-def loss_figure(key: str, views: list[ExperimentView], colors: dict[str, str], figures_dir: Path) -> Figure:
+def loss_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
+    found: list[Series] = []
     with plt.rc_context(STYLE):
         fig, (train_ax, test_ax) = plt.subplots(1, 2, figsize=(WIDTH, HEIGHT), sharey=True)
         for view in views:
-            _line(train_ax, view, "train_loss", colors[view.name], view.title)
-            _line(test_ax, view, "test_loss", colors[view.name], view.title)
+            _line(train_ax, view, "train_loss", styles[view.name], view.title, "training loss", found)
+            _line(test_ax, view, "test_loss", styles[view.name], view.title, "test loss", found)
         for ax, title in ((train_ax, "training loss"), (test_ax, "test loss")):
             _epoch_axis(ax, views)
             ax.set_title(title)
         train_ax.set_ylabel("cross-entropy")
-        test_ax.legend(loc="best")
-        return _save(fig, key, figures_dir)
+        _legend(test_ax, len(views))
+        return _save(fig, key, figures_dir, series=found)
 
 
-def epoch_time_figure(key: str, views: list[ExperimentView], colors: dict[str, str], figures_dir: Path) -> Figure:
+def epoch_time_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
     timed = [v for v in views if v.mean_epoch_seconds is not None]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(timed) + 0.9))
         positions = list(range(len(timed)))[::-1]
         means = [v.mean_epoch_seconds.mean for v in timed]
         errors = [v.mean_epoch_seconds.std or 0.0 for v in timed]
-        ax.barh(positions, means, xerr=errors, color=[colors[v.name] for v in timed], height=0.6, capsize=3)
+        bars = ax.barh(positions, means, xerr=errors, color=[styles[v.name].color for v in timed], height=0.6,
+                       capsize=3, edgecolor="#333333", linewidth=0.6)
+        for bar, v in zip(bars, timed):  # hatching tells the bars apart in greyscale
+            bar.set_hatch(HATCHES[list(styles).index(v.name) % len(HATCHES)])
         ax.set_yticks(positions, [v.title for v in timed])
-        for y, m in zip(positions, means):
-            ax.text(m + 0.02 * max(means), y, f"{m:.2f} s", va="center", fontsize=8)
+        for y, mean in zip(positions, means):
+            ax.text(mean + 0.02 * max(means), y, f"{mean:.3g} s", va="center", fontsize=8)
         ax.set_xlabel("training seconds per epoch")
         ax.set_xlim(0, max(means, default=1) * 1.25)
         ax.grid(True, axis="x", alpha=0.3)
-        return _save(fig, key, figures_dir)
+        series = tuple(Series(v.title, "training seconds per epoch", (), (m,)) for v, m in zip(timed, means))
+        return _save(fig, key, figures_dir, series=list(series), kind="bar", x_label="")
 
 
-PROBE_LABELS = {"relu_active": "active ReLU inputs (count)", "relu_grad_sq": "Σ (∂loss/∂ReLU input)²"}
+HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
+PROBE_LABELS = {"relu_active": "active ReLU inputs (count)", "relu_grad_sq": "Σ (∂loss/∂ReLU input)²",
+                "per_active": "Σ (∂loss/∂ReLU input)² per active input"}
 
 
-def probe_figure(key: str, view: ExperimentView, colors: dict[str, str], figures_dir: Path) -> Figure:
-    names = view.probe_names
+def probe_figure(key: str, view: ExperimentView, styles: dict[str, Style], figures_dir: Path) -> Figure:
+    names = list(view.probe_names)
+    per_active = "relu_active" in names and "relu_grad_sq" in names
+    found: list[Series] = []
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(names), figsize=(WIDTH, HEIGHT), squeeze=False)
+        panels = len(names) + (1 if per_active else 0)
+        fig, axes = plt.subplots(1, panels, figsize=(WIDTH * (1.2 if panels > 2 else 1.0), HEIGHT), squeeze=False)
         for ax, name in zip(axes[0], names):
-            _line(ax, view, name, colors[view.name], view.title)
-            _epoch_axis(ax, [view])
+            _line(ax, view, name, styles[view.name], view.title, PROBE_LABELS.get(name, name), found)
             ax.set_title(PROBE_LABELS.get(name, name))
+        if per_active:
+            ax = axes[0][-1]
+            xs = [e.epoch for e in view.epochs if e.probes.get("relu_active") and e.probes.get("relu_grad_sq")]
+            ys = [e.probes["relu_grad_sq"].mean / e.probes["relu_active"].mean for e in view.epochs
+                  if e.probes.get("relu_active") and e.probes.get("relu_grad_sq")]
+            style = styles[view.name]
+            ax.plot(xs, ys, linestyle=style.linestyle, color=style.color, marker=style.marker, markersize=4)
+            ax.set_title(PROBE_LABELS["per_active"])
+            found.append(Series(view.title, PROBE_LABELS["per_active"], tuple(xs), tuple(ys)))
+        for ax in axes[0]:
+            _epoch_axis(ax, [view])
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
         fig.tight_layout()
-        return _save(fig, key, figures_dir)
+        return _save(fig, key, figures_dir, series=found)

@@ -10,6 +10,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from report_builder.results.statistics import Difference, difference
+
 METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
 
 
@@ -39,6 +41,20 @@ class EpochStats:
     train_seconds: Stat | None
     eval_seconds: Stat | None
     probes: dict[str, Stat | None]
+
+
+@dataclass(frozen=True)
+class TimingSetup:
+    """How an experiment's seconds were measured: two experiments' times compare only where these agree."""
+
+    device: str
+    pipeline: str
+    engine: str
+    cuda_graphs: bool
+    stacked_with: int
+    """1: each run trained alone; K: in a stack of K models, whose time is shared out per model."""
+    stack: tuple[str, ...] = ()
+    """The experiments of that stack (empty when alone)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,16 @@ class ExperimentView:
     cuda_graph_error: str | None = None
     """Why graph capture failed where it was wanted (the run then trained eagerly)."""
     provenance: dict[str, Any] = field(default_factory=dict)
+    final_by_seed: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    """The final epoch's train_loss, test_loss and test_accuracy of each healthy run, by seed."""
+    timing: TimingSetup | None = None
+    disturbed_epochs: list[dict[str, Any]] = field(default_factory=list)
+    """[{"seed", "epoch", "evidence"}] for epochs timed while something else loaded the machine; they are
+    left out of mean_epoch_seconds."""
+    timed_epochs: int = 0
+    """Epochs (over all repeats) whose timing was not disturbed, the ones mean_epoch_seconds uses."""
+    per_seed: dict[int, list[dict[str, float | None]]] = field(default_factory=dict)
+    """Each run's epochs (train_loss, test_loss, test_accuracy), by seed: for like-for-like comparisons."""
 
     @property
     def repeats(self) -> int:
@@ -102,6 +128,9 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
     if healthy:
         last = min(r["epochs"][-1]["epoch"] for r in healthy)
         final = _epoch_stats(last, [r["epochs"][last - 1] for r in healthy])
+    clean = [[e["train_seconds"] for e in r["epochs"] if not e.get("timing_disturbed")] for r in healthy]
+    disturbed = [{"seed": r["seed"], "epoch": e["epoch"], "evidence": e.get("timing_evidence") or {}}
+                 for r in runs for e in r["epochs"] if e.get("timing_disturbed")]
     scored = [e for e in epochs if e.test_accuracy is not None]
     best = max(scored, key=lambda e: e.test_accuracy.mean) if scored else None
     status = result["status"]
@@ -112,7 +141,7 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         description=result.get("description") or "", status=status, error=result.get("error"),
         config=result["config"], seeds=[r["seed"] for r in runs], epochs=epochs,
         probe_names=list(result["config"].get("probes", [])), diverged=diverged, final=final, best=best,
-        mean_epoch_seconds=Stat.of(statistics.fmean(e["train_seconds"] for e in r["epochs"]) for r in healthy),
+        mean_epoch_seconds=Stat.of(statistics.fmean(c) for c in clean if c),
         total_seconds=Stat.of(sum(e["train_seconds"] + e["eval_seconds"] for e in r["epochs"]) for r in healthy),
         code_version=result.get("identity", {}).get("code_version"),
         stacked_with=max((r.get("stacked_with", 1) for r in runs), default=1),
@@ -120,7 +149,38 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         cuda_graphs=any(r.get("cuda_graphs") for r in runs),
         cuda_graph_error=next((r["cuda_graph_error"] for r in runs if r.get("cuda_graph_error")), None),
         provenance=result.get("provenance", {}),
+        final_by_seed={r["seed"]: {m: r["epochs"][final.epoch - 1].get(m) for m in ("train_loss", "test_loss", "test_accuracy")}
+                       for r in healthy} if final else {},
+        timing=_timing_setup(result),
+        disturbed_epochs=disturbed,
+        timed_epochs=sum(len(c) for c in clean),
+        per_seed={r["seed"]: [{m: e.get(m) for m in ("train_loss", "test_loss", "test_accuracy")} for e in r["epochs"]]
+                  for r in runs},
     )
+
+
+def _timing_setup(result: dict[str, Any]) -> TimingSetup | None:
+    runs = [r for r in result["runs"] if r["epochs"]]
+    if not runs:
+        return None
+    prov = result.get("provenance", {})
+    stacked_with = max(r.get("stacked_with", 1) for r in runs)
+    return TimingSetup(device=prov.get("device_name", ""), pipeline=result["config"].get("pipeline", "tensor"),
+                       engine=runs[0].get("engine", "autograd"), cuda_graphs=all(r.get("cuda_graphs") for r in runs),
+                       stacked_with=stacked_with,
+                       stack=tuple(prov.get("stacked_experiments") or ()) if stacked_with > 1 else ())
+
+
+def timed_alike(views: list[ExperimentView]) -> bool:
+    """Whether these experiments' seconds compare: one device, and every run alone or all in one stack."""
+    setups = [v.timing for v in views if v.timing is not None]
+    if len(setups) < 2:
+        return True
+    if len({s.device for s in setups}) > 1:
+        return False
+    alone = all(s.stacked_with == 1 for s in setups)
+    one_stack = len({(s.stacked_with, s.stack) for s in setups}) == 1 and setups[0].stacked_with > 1
+    return alone or one_stack
 
 
 @dataclass(frozen=True)
@@ -129,16 +189,72 @@ class Comparison:
 
     experiment: ExperimentView
     speedup: float | None
-    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline)."""
+    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline); None where
+    the two were not timed alike or the group is no comparison of speed."""
     accuracy_delta_points: float | None
-    """Final test accuracy minus the baseline's, in percentage points."""
+    """Final test accuracy minus the baseline's, in percentage points, over the seeds both trained with."""
+    accuracy: Difference | None = None
+    """The same difference (as a fraction) with its test against seed noise."""
 
 
-def compare(member: ExperimentView, baseline: ExperimentView | None) -> Comparison:
-    speedup = delta = None
-    if baseline is not None and member.mean_epoch_seconds and baseline.mean_epoch_seconds:
+def final_difference(a: ExperimentView, b: ExperimentView, metric: str = "test_accuracy") -> Difference | None:
+    """a − b in a final-epoch metric, over the seeds both trained with (see statistics.difference)."""
+    return difference({s: m[metric] for s, m in a.final_by_seed.items()},
+                      {s: m[metric] for s, m in b.final_by_seed.items()})
+
+
+def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True) -> Comparison:
+    speedup = None
+    if (speed and baseline is not None and member.mean_epoch_seconds and baseline.mean_epoch_seconds
+            and timed_alike([member, baseline])):
         speedup = baseline.mean_epoch_seconds.mean / member.mean_epoch_seconds.mean
-    if (baseline is not None and member.final and baseline.final and member.final.test_accuracy
-            and baseline.final.test_accuracy):
-        delta = 100 * (member.final.test_accuracy.mean - baseline.final.test_accuracy.mean)
-    return Comparison(member, speedup, delta)
+    accuracy = final_difference(member, baseline) if baseline is not None else None
+    return Comparison(member, speedup, None if accuracy is None else 100 * accuracy.delta, accuracy)
+
+
+@dataclass(frozen=True)
+class ProbeChange:
+    """How relu_grad_sq changed from the first to the last epoch, split into its two factors:
+    relu_grad_sq = relu_active × (squared gradient per active input)."""
+
+    epochs: tuple[int, int]
+    total: float
+    """Relative change of relu_grad_sq (−0.31: fell by 31%)."""
+    active: float
+    """Relative change of relu_active."""
+    per_active: float
+    """Relative change of relu_grad_sq ÷ relu_active."""
+
+    @property
+    def driver(self) -> str:
+        """"active" or "per_active": the factor whose change is the larger share of the total's (on a log
+        scale, where the two add up); "both" when they are within 10% of each other."""
+        a, p = abs(math.log1p(self.active)), abs(math.log1p(self.per_active))
+        if max(a, p) == 0 or abs(a - p) <= 0.1 * max(a, p):
+            return "both"
+        return "active" if a > p else "per_active"
+
+    @property
+    def opposite(self) -> bool:
+        """Whether the two factors moved in opposite directions."""
+        return self.active * self.per_active < 0
+
+
+def probe_change(view: ExperimentView) -> ProbeChange | None:
+    """None unless both probes were recorded over at least two epochs."""
+    epochs = [e for e in view.epochs if e.probes.get("relu_active") and e.probes.get("relu_grad_sq")]
+    if len(epochs) < 2 or not epochs[0].probes["relu_active"].mean or not epochs[-1].probes["relu_active"].mean:
+        return None
+    first, last = epochs[0].probes, epochs[-1].probes
+    per_first = first["relu_grad_sq"].mean / first["relu_active"].mean
+    per_last = last["relu_grad_sq"].mean / last["relu_active"].mean
+    return ProbeChange(epochs=(epochs[0].epoch, epochs[-1].epoch),
+                       total=last["relu_grad_sq"].mean / first["relu_grad_sq"].mean - 1,
+                       active=last["relu_active"].mean / first["relu_active"].mean - 1,
+                       per_active=per_last / per_first - 1)
+
+
+def seed_range(view: ExperimentView, metric: str = "test_accuracy") -> tuple[float, float] | None:
+    """(lowest, highest) final value of a metric over the experiment's seeds."""
+    values = [m[metric] for m in view.final_by_seed.values() if m.get(metric) is not None]
+    return (min(values), max(values)) if values else None

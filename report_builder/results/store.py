@@ -29,7 +29,8 @@ FORMAT = 1
 SUMMARY_NAME = "summary.csv"
 TMP_SUFFIX = ".tmp"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
-                   "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device"]
+                   "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device",
+                   "timing_disturbed"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
 # The training layer's code decides what training computes; a change to any of its modules invalidates cached
 # results. It is read as files, not imported: this layer must not import torch.
@@ -144,6 +145,11 @@ def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> li
     return rerun_reasons(result, {**result["identity"], "config": config_identity, "code_version": code_version()})
 
 
+def _flag(value: bool | None) -> str:
+    """Booleans in summary.csv: "true" / "false", empty where unknown (pandas reads them as booleans)."""
+    return "" if value is None else "true" if value else "false"
+
+
 def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per repeat × epoch of one experiment, with the columns of SUMMARY_COLUMNS."""
     rows = []
@@ -157,7 +163,8 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "test_accuracy": record["test_accuracy"], "train_seconds": record["train_seconds"],
                 "eval_seconds": record["eval_seconds"], "relu_grad_sq": probes.get("relu_grad_sq"),
                 "relu_active": probes.get("relu_active"),
-                "diverged": run.get("diverged_at") == record["epoch"], "device": device,
+                "diverged": _flag(run.get("diverged_at") == record["epoch"]), "device": device,
+                "timing_disturbed": _flag(record.get("timing_disturbed")),
             })
     return rows
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.training.data import Dataset
+from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.graphs import GraphedSteps, optimizer_state, warm_up
 from report_builder.training.model import build_model
 from report_builder.training.pipelines import assignment_loaders
@@ -139,6 +140,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
                                      cfg.loader_workers, shuffle)
     synchronize(device)
+    clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
     run = RunRecord(repeat=repeat, seed=seed, epochs=[], setup_seconds=time.perf_counter() - setup_started,
                     cuda_graphs=graphed is not None, cuda_graph_error=graph_error,
                     engine="autograd")
@@ -148,6 +150,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         probes.reset()
         probes.recording = True
         synchronize(device)
+        clock.start()
         started = time.perf_counter()
         if loaders is not None:
             for batch, (images, labels) in enumerate(loaders[0]):
@@ -161,6 +164,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             run_batches(order, cfg.batch_size, graphed.run if graphed is not None else step_on, progress)
         synchronize(device)
         train_seconds = time.perf_counter() - started
+        disturbed, evidence = clock.stop()
         probes.recording = False
 
         started = time.perf_counter()
@@ -179,6 +183,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             test_accuracy=None if diverged else test_accuracy,
             train_seconds=train_seconds, eval_seconds=eval_seconds,
             probes={name: finite(v) for name, v in probes.read().items()},
+            timing_disturbed=disturbed, timing_evidence=evidence,
         ))
         if diverged:
             run.diverged_at = epoch

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from report_builder.config import TrainConfig
 from report_builder.training.data import Dataset
+from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.graphs import GraphedSteps, warm_up
 from report_builder.training.model import build_model
 from report_builder.training.records import (
@@ -279,6 +280,7 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
             # Lazy kernel loading and cuBLAS set-up happen here, not in the first timed epoch.
             warm_up(step, sizes, lambda size: (k, size), device, **restore)
     synchronize(device)
+    clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
     setup_seconds = time.perf_counter() - setup_started
     runs = [RunRecord(repeat=r, seed=s, epochs=[], setup_seconds=setup_seconds / k, stacked_with=k,
                       cuda_graphs=graphed is not None, cuda_graph_error=graph_error)
@@ -288,10 +290,12 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         probes.reset()
         order = torch.stack([torch.randperm(n_train, generator=g) for g in shuffles]).to(device)
         synchronize(device)
+        clock.start()
         started = time.perf_counter()
         run_batches(order, batch_size, graphed.run if graphed is not None else step, progress)
         synchronize(device)
         train_seconds = (time.perf_counter() - started) / k
+        disturbed, evidence = clock.stop()
         started = time.perf_counter()
         test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
         synchronize(device)
@@ -308,7 +312,8 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
                 epoch=epoch, train_loss=finite(train_losses[i]), test_loss=finite(test_losses[i]),
                 test_accuracy=None if diverged else accuracies[i],
                 train_seconds=train_seconds, eval_seconds=eval_seconds,
-                probes={name: finite(values[name]) for name in configs[i].probes}))
+                probes={name: finite(values[name]) for name in configs[i].probes},
+                timing_disturbed=disturbed, timing_evidence=evidence))
             if diverged:
                 run.diverged_at = epoch
                 if progress is not None and k == 1:

@@ -23,6 +23,10 @@ class EpochRecord:
     train_seconds: float
     eval_seconds: float
     probes: dict[str, float] = field(default_factory=dict)
+    timing_disturbed: bool | None = None
+    """Whether other work loaded the machine while train_seconds was measured (None: unknown)."""
+    timing_evidence: dict = field(default_factory=dict)
+    """What contention.EpochClock read: other processes' CPU share, load average, other GPU processes."""
 
 
 @dataclass

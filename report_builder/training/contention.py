@@ -1,0 +1,179 @@
+"""Was the machine busy with other work while an epoch was timed?
+
+A timing is honest wall clock, so another program that competes for the CPU (or the GPU) inflates it.
+Around every timed epoch this reads, where Linux lets it:
+- the CPU time that every other process used, as a share of the machine's capacity over the epoch:
+  system-wide busy time (/proc/stat) minus this process tree's own (this process, its live children
+  such as DataLoader workers, and children that ended);
+- the 1-minute load average before and after;
+- on a GPU, how many other processes hold a context on it (nvidia-smi), once per run, where this
+  process can see itself in that list.
+
+An epoch is flagged as disturbed when other processes used more than OTHERS_SHARE_LIMIT of the CPUs,
+or another process used the GPU. The limit comes from measurements on a 2-core machine (README, "Busy
+machines"): idle, other processes used at most 4% of it during an epoch; beside a program that kept both
+cores busy, 44–52%.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+OTHERS_SHARE_LIMIT = 0.2
+GPU_CHECK_SECONDS = 30.0
+"""nvidia-smi is asked at most this often (a run of many short runs would otherwise wait on it)."""
+_LINUX = os.path.isdir("/proc/self/task")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _system_busy_seconds() -> float | None:
+    """CPU seconds spent busy by the whole machine since boot (all cores), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int] | None:
+    """Direct children of `pid` from /proc/PID/task/*/children; None where the kernel does not list them."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    found = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                found += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _process_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _descendant_pids(pid: int) -> list[int]:
+    """Every live descendant of `pid` (DataLoader workers, say)."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = _children(frontier.pop())
+        if children is None:
+            return _descendants_by_scan(pid)
+        found += children
+        frontier += children
+    return found
+
+
+def _descendants_by_scan(pid: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [c for c, p in parents.items() if p == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    live = sum(_process_seconds(child) for child in _descendant_pids(os.getpid())) if _LINUX else 0.0
+    return t.user + t.system + t.children_user + t.children_system + live
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+@dataclass
+class _Snapshot:
+    wall: float
+    busy: float | None
+    own: float
+    load: float | None
+
+
+class EpochClock:
+    """start() before an epoch's clock starts, stop() after it stops: the evidence, and the verdict."""
+
+    def __init__(self, gpu_others: int | None = None):
+        self.gpu_others = gpu_others
+        self.cpus = os.cpu_count() or 1
+        self._start: _Snapshot | None = None
+
+    def start(self) -> None:
+        self._start = _Snapshot(time.perf_counter(), _system_busy_seconds(), _own_seconds(), _load())
+
+    def stop(self) -> tuple[bool | None, dict]:
+        """(disturbed — None where nothing could be read, evidence)."""
+        end = _Snapshot(time.perf_counter(), _system_busy_seconds(), _own_seconds(), _load())
+        start = self._start
+        evidence: dict = {"load_before": start.load, "load_after": end.load}
+        verdicts = []
+        if start.busy is not None and end.busy is not None and end.wall > start.wall:
+            others = (end.busy - start.busy) - (end.own - start.own)
+            share = max(0.0, others) / ((end.wall - start.wall) * self.cpus)
+            evidence["others_cpu_share"] = round(share, 3)
+            verdicts.append(share > OTHERS_SHARE_LIMIT)
+        if self.gpu_others is not None:
+            evidence["gpu_other_processes"] = self.gpu_others
+            verdicts.append(self.gpu_others > 0)
+        return (any(verdicts) if verdicts else None), evidence
+
+
+_gpu_cache: tuple[float, int | None] | None = None
+
+
+def other_gpu_processes() -> int | None:
+    """Processes other than this one with a compute context on the visible GPUs; None if unknown."""
+    global _gpu_cache
+    if _gpu_cache is not None and time.monotonic() - _gpu_cache[0] < GPU_CHECK_SECONDS:
+        return _gpu_cache[1]
+    _gpu_cache = (time.monotonic(), _ask_nvidia_smi())
+    return _gpu_cache[1]
+
+
+def _ask_nvidia_smi() -> int | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    pids = {line.strip() for line in done.stdout.splitlines() if line.strip().isdigit()}
+    ours = {str(os.getpid())} | {str(p) for p in _descendant_pids(os.getpid())}
+    if not pids & ours:
+        # We hold a context, yet are not listed: a container shows other process ids (or none) than
+        # ours, so nothing can be said about the others.
+        return None
+    return len(pids - ours)

@@ -1,0 +1,234 @@
+"""Every generated sentence is a claim: each conditional sentence is rendered with numbers that make it
+true and with numbers that point the other way."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from conftest import REPO_DIR, write_config, write_fixture_results
+
+from report_builder.config import load_suite
+from report_builder.report.render import render_report
+
+SUITE = """
+[report]
+title = "Claims"
+
+[defaults]
+epochs = 3
+device = "cpu"
+repeats = 3
+
+[experiments.base]
+title = "Base"
+[experiments.other]
+title = "Other"
+lr = 0.01
+[experiments.third]
+title = "Third"
+lr = 0.0001
+
+[groups.speed]
+title = "Speed study"
+experiments = ["base", "other"]
+baseline = "base"
+timing = true
+
+[groups.accuracy]
+title = "Accuracy study"
+experiments = ["base", "third"]
+baseline = "base"
+"""
+
+
+def render(tmp_path, specs: dict, suite: str = SUITE) -> str:
+    config = write_config(tmp_path / "experiments.toml", suite)
+    write_fixture_results(config, tmp_path / "results", specs)
+    if not (tmp_path / "templates").exists():
+        shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    html = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
+    return re.sub(r"\s+", " ", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))
+
+
+def section(html: str, title: str) -> str:
+    start = html.index(f". {title}</h2>")
+    end = html.find("<h2>", start)
+    return html[start:end]
+
+
+ALONE = {"accuracies": [0.80, 0.84, 0.86], "repeats": 3}
+
+
+# ---- speed ------------------------------------------------------------------------------------
+
+def test_a_timing_group_timed_alike_names_the_fastest(tmp_path):
+    html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0}, "other": {**ALONE, "seconds": 1.0},
+                             "third": ALONE})
+    speed = section(html, "Speed study")
+    assert "Other trained fastest, 2.0× faster per epoch than Base" in speed
+    assert "each run alone on CPU" in speed and "<th scope=\"col\">Speed-up</th>" in speed
+
+
+def test_a_group_that_is_no_timing_comparison_never_ranks_by_speed(tmp_path):
+    # "third" trained in a stack of 15, per-model share 0.1 s; "base" alone, 2 s: no speed claim either way
+    html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0}, "other": ALONE,
+                             "third": {**ALONE, "seconds": 0.1, "stacked_with": 15, "stack": ["third", "other"]}})
+    accuracy = section(html, "Accuracy study")
+    for claim in ("fastest", "faster", "slower", "Speed-up"):
+        assert claim not in accuracy
+    assert "not a comparison of speed: Base alone; Third in a stack of 15 models" in accuracy
+
+
+def test_a_timing_group_on_two_devices_is_not_ranked_by_speed(tmp_path):
+    html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0}, "other": {**ALONE, "seconds": 0.1,
+                                                                           "device_name": "NVIDIA H100"},
+                             "third": ALONE})
+    speed = section(html, "Speed study")
+    assert "fastest" not in speed and "Speed-up" not in speed
+    assert "These settings are not ranked by speed: their runs were not timed alike (Base on CPU, alone; " \
+           "Other on NVIDIA H100, alone)" in speed
+
+
+def test_disturbed_epochs_are_flagged_and_left_out_of_speed_ups(tmp_path):
+    # epoch 2 of "other" was timed on a busy machine at 10 s: without it "other" is 1 s per epoch
+    html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0},
+                             "other": {**ALONE, "seconds": [1.0, 10.0, 1.0], "disturbed": (2,)}, "third": ALONE})
+    assert "Some timings were taken while other work loaded the machine" in html
+    assert "Other, seed 0, epoch 2: other processes used 50% of the CPUs" in html
+    assert "Other trained fastest, 2.0× faster per epoch than Base" in section(html, "Speed study")
+
+
+# ---- accuracy against seed noise ----------------------------------------------------------------
+
+def test_a_gap_within_seed_noise_is_called_so(tmp_path):
+    html = render(tmp_path, {"base": {**ALONE, "spread": 0.02}, "other": ALONE,
+                             "third": {"accuracies": [0.80, 0.84, 0.865], "repeats": 3, "spread": 0.02}})
+    accuracy = section(html, "Accuracy study")
+    assert "a gap of 0.5 points that is within seed noise (Welch's t-test over seeds 0, 1, 2, p = 0.77, at the 5% " \
+           "level)" in accuracy
+    assert "reached the highest" not in accuracy
+
+
+def test_a_gap_beyond_seed_noise_names_the_most_accurate(tmp_path):
+    html = render(tmp_path, {"base": {**ALONE, "spread": 0.001}, "other": ALONE,
+                             "third": {"accuracies": [0.70, 0.75, 0.80], "repeats": 3, "spread": 0.0015}})
+    accuracy = section(html, "Accuracy study")
+    assert "Base reached the highest final test accuracy, 86.1%, 6.0 points above Third (80.2%): more than the " \
+           "seed-to-seed spread" in accuracy
+    assert "within seed noise" not in accuracy.split("<table")[0]
+
+
+def test_one_seed_gives_no_estimate_of_noise(tmp_path):
+    one = {"accuracies": [0.80, 0.84, 0.86]}
+    html = render(tmp_path, {"base": one, "other": one, "third": {"accuracies": [0.70, 0.75, 0.80]}},
+                  SUITE.replace("repeats = 3", "repeats = 1"))
+    assert "seed 0 alone gives no estimate of seed noise, so the gap may be noise" in section(html, "Accuracy study")
+
+
+def test_numbers_carry_the_precision_of_their_spread(tmp_path):
+    html = render(tmp_path, {"base": {**ALONE, "seconds": 0.0123}, "other": ALONE, "third": ALONE})
+    assert "0.0123 ± 0.0000" not in html and "0.01 ± 0.00" not in html
+    assert "0.0123 ± 0 s" in html  # the same value for every seed: its spread is exactly 0
+
+
+# ---- the ReLU section ---------------------------------------------------------------------------
+
+RELU_SUITE = """
+[defaults]
+epochs = 3
+device = "cpu"
+[experiments.probed]
+title = "Probed"
+probes = ["relu_active", "relu_grad_sq"]
+[groups.relu_gradient]
+title = "ReLU"
+experiments = ["probed"]
+"""
+
+
+def test_relu_section_says_the_count_drives_the_fall_when_it_does(tmp_path):
+    # count falls 40%; squared gradient per active input rises 24%; the total falls 26%
+    probes = {"relu_active": [1000, 800, 600], "relu_grad_sq": [1.0, 0.85, 0.744]}
+    html = section(render(tmp_path, {"probed": {"accuracies": [0.8, 0.84, 0.86], "probes": probes}}, RELU_SUITE),
+                   "ReLU")
+    assert "changed by −25.6%" in html and "count of active inputs changed by −40.0%" in html
+    assert "per active input by +24.0%" in html
+    assert "comes mostly from how many inputs are active" in html and "opposite directions" in html
+    assert "smaller updates reach the first layer" not in html
+
+
+def test_relu_section_says_the_per_input_gradient_drives_it_when_it_does(tmp_path):
+    probes = {"relu_active": [1000, 990, 980], "relu_grad_sq": [1.0, 0.6, 0.3]}
+    html = section(render(tmp_path, {"probed": {"accuracies": [0.8, 0.84, 0.86], "probes": probes}}, RELU_SUITE),
+                   "ReLU")
+    assert "comes mostly from the gradient each active input receives" in html
+    assert "opposite directions" not in html
+
+
+# ---- the zero_grad section ----------------------------------------------------------------------
+
+ZERO_SUITE = """
+[defaults]
+epochs = 3
+device = "cpu"
+repeats = 3
+[experiments.base]
+title = "Base"
+[experiments.nozero]
+title = "No zero_grad"
+zero_grad = false
+[groups.zero_grad]
+title = "Zero grad"
+experiments = ["base", "nozero"]
+baseline = "base"
+"""
+
+
+def test_zero_grad_section_compares_the_loss_with_a_uniform_guess(tmp_path):
+    worse = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.2, 0.15, 0.12], "repeats": 3,
+                                                        "spread": 0.04, "test_losses": [2.5, 3.0, 3.69]}},
+                   ZERO_SUITE)
+    text = section(worse, "Zero grad")
+    assert "worse than that uniform guess" in text and "its final accuracy, 16 ± 4%, against 10% for guessing" in text
+    assert "its seeds from 12.0% to 20.0%" in text
+    assert text.count("points lower") == 1  # the gap is stated once
+    better = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.6, 0.65, 0.7], "repeats": 3,
+                                                         "test_losses": [1.2, 1.1, 1.0]}}, ZERO_SUITE)
+    text = section(better, "Zero grad")
+    assert "still better than that uniform guess" in text
+
+
+# ---- the pipeline section -----------------------------------------------------------------------
+
+PIPE_SUITE = """
+[defaults]
+epochs = 2
+device = "cpu"
+repeats = 3
+[experiments.dataloader]
+title = "DataLoader"
+pipeline = "dataloader"
+repeats = 1
+[experiments.base]
+title = "Tensors"
+[groups.pipeline]
+title = "Pipeline"
+experiments = ["dataloader", "base"]
+baseline = "dataloader"
+timing = true
+"""
+
+
+def test_pipeline_section_compares_the_same_seed(tmp_path):
+    same = render(tmp_path, {"dataloader": {"accuracies": [0.84, 0.8578], "seconds": 8.0, "engine": "autograd"},
+                             "base": {"accuracies": [0.84, 0.8578], "repeats": 3, "spread": 0.003}}, PIPE_SUITE)
+    text = section(same, "Pipeline")
+    assert "with the same seed 0 and after 2 epochs, DataLoader reached 85.78%" in text
+    assert "the same to the digits shown" in text and "Tensors took 1.00 ± 0 s and DataLoader 8.00 s" in text
+    apart = render(tmp_path, {"dataloader": {"accuracies": [0.84, 0.8500], "seconds": 8.0, "engine": "autograd"},
+                              "base": {"accuracies": [0.84, 0.8578], "repeats": 3}}, PIPE_SUITE)
+    text = section(apart, "Pipeline")
+    assert "+0.78 points apart" in text and "the same to the digits shown" not in text
