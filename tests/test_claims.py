@@ -232,3 +232,19 @@ def test_pipeline_section_compares_the_same_seed(tmp_path):
                               "base": {"accuracies": [0.84, 0.8578], "repeats": 3}}, PIPE_SUITE)
     text = section(apart, "Pipeline")
     assert "+0.78 points apart" in text and "the same to the digits shown" not in text
+
+
+# ---- the reference --------------------------------------------------------------------------------
+
+def test_reference_results_are_judged_by_the_stated_band(tmp_path):
+    (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\n"
+                                      "base,3,0.862,20.0\nother,3,0.80,19.0\n")
+    suite = SUITE + '\n[reference]\nfile = "ref.csv"\nlabel = "2021 writeup"\nhardware = "Colab GPU"\n'
+    html = render(tmp_path, {"base": {**ALONE, "spread": 0.002}, "other": {**ALONE, "spread": 0.002},
+                             "third": ALONE}, suite)
+    table = section(html, "Reproduction of the 2021 writeup")
+    assert "By that rule 1 of 2 experiments reproduce it; Other does not." in table
+    # base: ours 86.2 ± 0.2 (3 seeds) → band 2 × 0.2 × √(4/3) = 0.46 points around 86.2: 86.2 is inside
+    assert "<td>+0.0</td> <td>0.5</td> <td class=\"text\">yes</td> <td>20.00 s</td>" in table
+    assert "<strong>no</strong>" in table and "speed-up" not in table.lower()
+    assert "Other does not reproduce its 80.0% (ours +6.2 points, outside ± 0.5)" in section(html, "Speed study")

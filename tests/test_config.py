@@ -11,9 +11,9 @@ from report_builder.config import TrainConfig, load_suite, parse_suite
 from report_builder.errors import ConfigError
 
 
-def problems_of(text: str) -> list[str]:
+def problems_of(text: str, folder: Path | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_suite(text, Path("experiments.toml"))
+        parse_suite(text, (folder or Path(".")) / "experiments.toml")
     return caught.value.problems
 
 
@@ -116,7 +116,7 @@ def test_every_problem_is_reported_at_once():
 def test_unknown_top_level_table_suggests_nearest():
     assert problems_of("[experiment.a]\n") == [
         "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
-        "experiments, groups, executor"]
+        "experiments, groups, executor, reference"]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -131,3 +131,24 @@ def test_unknown_name_on_selection_lists_experiments():
         suite.select(["sdg"])
     assert str(caught.value) == ("unknown experiment 'sdg' (did you mean 'sgd'?); "
                                  "experiments.toml declares: baseline, sgd")
+
+
+def test_reference_file_is_read_and_checked_at_load_time(tmp_path):
+    (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,speed\na,1,0.8,3\na,x,0.9,3\n")
+    problems = problems_of('[experiments.a]\n[reference]\nfile = "ref.csv"\nlabl = "x"\n', tmp_path)
+    assert "experiments.toml: [reference] unknown key 'labl' (did you mean 'label'?)" in problems
+    assert any("unknown column(s) speed" in p for p in problems)
+    assert any("ref.csv line 3: not a number" in p for p in problems)
+
+
+def test_a_missing_reference_file_is_named(tmp_path):
+    problems = problems_of('[experiments.a]\n[reference]\nfile = "nowhere.csv"\n', tmp_path)
+    assert problems == [f"experiments.toml: [reference] file: no such file {tmp_path / 'nowhere.csv'}"]
+
+
+def test_the_shipped_reference_maps_the_2021_numbers_to_our_experiments():
+    suite = load_suite(REPO_DIR / "experiments.toml")
+    assert suite.reference.label == "2021 writeup"
+    assert set(suite.reference.values) <= set(suite.experiments)
+    assert suite.reference.final("sgd") == (5, {"train_loss": 0.572, "test_loss": 0.58, "test_accuracy": 0.795,
+                                                "train_seconds": 19.402})

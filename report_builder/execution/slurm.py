@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from report_builder import paths
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.execution.local import OnDone, failed_doc
@@ -20,7 +21,6 @@ from report_builder.execution.tasks import Task, execute_task
 from report_builder.progress import Progress
 from report_builder.results import store
 
-SLURM_DIR = ".slurm"
 LOG_TAIL_LINES = 12
 _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
 
@@ -51,7 +51,7 @@ class SlurmExecutor:
     def __init__(self, config: ExecutorConfig, progress: Progress, results_dir: Path):
         self.config = config
         self.progress = progress
-        self.slurm_dir = Path(results_dir) / SLURM_DIR
+        self.slurm_dir = paths.slurm_dir(results_dir)
         self.jobs_path = self.slurm_dir / "jobs.json"
         self.log_folder = self.slurm_dir / "logs" / "%j"
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from report_builder import paths
 from report_builder.config import Experiment
 from report_builder.errors import ReportBuilderError
 from report_builder.progress import Progress
 from report_builder.results import store
 from report_builder.training.data import DataCache
 
-REPEATS_DIR = ".repeats"
 # The "dataloader" pipeline asks for the assignment's 4 workers on purpose, whatever the core count.
 warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
 
@@ -63,7 +63,7 @@ Task = RepeatTask | StackTask
 
 
 def repeat_path(results_dir: Path, name: str, repeat: int) -> Path:
-    return Path(results_dir) / REPEATS_DIR / name / f"repeat-{repeat}.json"
+    return paths.repeat_file(results_dir, name, repeat)
 
 
 def read_repeat(results_dir: Path, name: str, repeat: int) -> dict[str, Any] | None:
@@ -75,7 +75,7 @@ def read_repeat(results_dir: Path, name: str, repeat: int) -> dict[str, Any] | N
 
 
 def clear_repeats(results_dir: Path, name: str) -> None:
-    folder = Path(results_dir) / REPEATS_DIR / name
+    folder = paths.repeats_dir(results_dir, name)
     if folder.is_dir():
         for path in folder.iterdir():
             path.unlink(missing_ok=True)

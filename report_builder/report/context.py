@@ -19,6 +19,7 @@ from report_builder.results.analysis import (
     final_difference,
     timed_alike,
 )
+from report_builder.results.reproduction import reproduction
 from report_builder.results.statistics import LEVEL, Difference
 
 OTHER_GROUP = "other"
@@ -178,15 +179,26 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     if ungrouped:
         groups.append(_group_view(OTHER_GROUP, "Other experiments", "", ungrouped, None, colors, figures_dir))
     ordered = list(views.values())
+    reproductions = []
+    if suite.reference is not None:
+        reproductions = [r for r in (reproduction(v, suite.reference) for v in ordered) if r is not None]
+    failed = [v for v in ordered if v.status == "failed"]
+    diverged = [v for v in ordered if v.status == "diverged"]
+    section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
+                   + (["failures"] if failed or diverged else []) + ["provenance"])
     return {
         "report": {"title": suite.title, "author": suite.author, "config_file": suite.path.name,
                    "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
         "environment": environment(ordered),
         "experiments": views,
         "groups": groups,
-        "failed": [v for v in ordered if v.status == "failed"],
+        "failed": failed,
         "missing": missing or [],
-        "diverged": [v for v in ordered if v.status == "diverged"],
+        "diverged": diverged,
+        "reference": suite.reference,
+        "reproductions": reproductions,
+        "reproduction_of": {r.experiment.name: r for r in reproductions},
+        "section_number": {sid: i + 1 for i, sid in enumerate(section_ids)},
         "probe_descriptions": PROBES,
         "noise_level": LEVEL,
     }

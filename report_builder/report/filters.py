@@ -11,7 +11,12 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results.analysis import ExperimentView, Stat, probe_change, seed_range
+from report_builder.results.analysis import (
+    ExperimentView,
+    Stat,
+    probe_change,
+    seed_range,
+)
 
 DASH = "—"
 MINUS = "−"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +14,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib import font_manager, ft2font  # noqa: E402
 
+from report_builder import paths  # noqa: E402
 from report_builder.results.analysis import ExperimentView  # noqa: E402
 
 # Okabe–Ito's colour-blind-safe palette (black left out: it is the text's colour), then darker extras.
@@ -26,6 +31,61 @@ LEGEND_INSIDE_MAX = 4
 WIDTH, HEIGHT = 6.4, 2.5
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
          "legend.frameon": False, "svg.fonttype": "none", "figure.dpi": 100}
+# Fonts tried after DejaVu Sans for characters it lacks (titles in Chinese, Japanese, Korean, …): the first
+# installed ones join matplotlib's fallback list.
+FALLBACK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR", "Noto Sans CJK TC", "Source Han Sans SC",
+                  "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "NanumGothic", "UnDotum",
+                  "Noto Sans", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Devanagari", "Noto Sans Thai"]
+FONT_PACKAGE_HINT = "a font that has them, e.g. Debian's fonts-noto-cjk (Chinese, Japanese, Korean) or fonts-noto"
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+_warned_missing: set[str] = set()
+
+
+@functools.lru_cache(maxsize=1)
+def font_families() -> list[str]:
+    """DejaVu Sans, then every installed fallback font (matplotlib draws each glyph with the first that has it)."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans"] + [name for name in FALLBACK_FONTS if name in installed]
+
+
+@functools.lru_cache(maxsize=None)
+def _charmap(family: str) -> frozenset[int]:
+    try:
+        path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+        return frozenset(ft2font.FT2Font(path).get_charmap())
+    except (ValueError, RuntimeError, OSError):
+        return frozenset()
+
+
+def _missing(texts: list[str]) -> list[str]:
+    covered = frozenset().union(*(_charmap(f) for f in font_families()))
+    return sorted({c for text in texts for c in text if not c.isspace() and ord(c) not in covered})
+
+
+def _add_new_system_fonts() -> None:
+    """Fonts installed after matplotlib cached its font list are unknown to it until added."""
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (RuntimeError, OSError, ValueError):
+                continue
+    font_families.cache_clear()
+
+
+def check_glyphs(texts: list[str]) -> None:
+    """Warn once (per character set) when no installed font can draw some characters of these texts."""
+    missing = _missing(texts)
+    if missing and not getattr(check_glyphs, "rescanned", False):
+        check_glyphs.rescanned = True
+        _add_new_system_fonts()
+        missing = _missing(texts)
+    new = [c for c in missing if c not in _warned_missing]
+    if new:
+        _warned_missing.update(new)
+        print(f"warning: figures: no installed font has the characters {''.join(new)!r} ({len(new)} missing, drawn as "
+              f"boxes); install {FONT_PACKAGE_HINT}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -79,7 +139,7 @@ def _legend(ax, count: int) -> None:
 def _save(fig, key: str, figures_dir: Path, series: list[Series] | None = None, kind: str = "line",
           x_label: str = "epoch") -> Figure:
     figures_dir.mkdir(parents=True, exist_ok=True)
-    svg_path, png_path = figures_dir / f"{key}.svg", figures_dir / f"{key}.png"
+    svg_path, png_path = paths.figure_file(figures_dir, key, "svg"), paths.figure_file(figures_dir, key, "png")
     # A per-figure salt keeps matplotlib's generated ids unique when several SVGs share one HTML page.
     with plt.rc_context({"svg.hashsalt": key}):
         buffer = io.StringIO()
@@ -136,9 +196,15 @@ def _epoch_axis(ax, views: list[ExperimentView]) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def _drawing(views: list[ExperimentView]):
+    """matplotlib's settings for one figure, with fonts for every script in its experiments' titles."""
+    check_glyphs([v.title for v in views])
+    return plt.rc_context({**STYLE, "font.family": font_families()})
+
+
 def accuracy_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
     found: list[Series] = []
-    with plt.rc_context(STYLE):
+    with _drawing(views):
         fig, ax = plt.subplots(figsize=(WIDTH, HEIGHT))
         for view in views:
             _line(ax, view, "test_accuracy", styles[view.name], view.title, "test accuracy", found)
@@ -150,7 +216,7 @@ def accuracy_figure(key: str, views: list[ExperimentView], styles: dict[str, Sty
 
 def loss_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
     found: list[Series] = []
-    with plt.rc_context(STYLE):
+    with _drawing(views):
         fig, (train_ax, test_ax) = plt.subplots(1, 2, figsize=(WIDTH, HEIGHT), sharey=True)
         for view in views:
             _line(train_ax, view, "train_loss", styles[view.name], view.title, "training loss", found)
@@ -165,7 +231,7 @@ def loss_figure(key: str, views: list[ExperimentView], styles: dict[str, Style],
 
 def epoch_time_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path) -> Figure:
     timed = [v for v in views if v.mean_epoch_seconds is not None]
-    with plt.rc_context(STYLE):
+    with _drawing(timed):
         fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(timed) + 0.9))
         positions = list(range(len(timed)))[::-1]
         means = [v.mean_epoch_seconds.mean for v in timed]
@@ -193,7 +259,7 @@ def probe_figure(key: str, view: ExperimentView, styles: dict[str, Style], figur
     names = list(view.probe_names)
     per_active = "relu_active" in names and "relu_grad_sq" in names
     found: list[Series] = []
-    with plt.rc_context(STYLE):
+    with _drawing([view]):
         panels = len(names) + (1 if per_active else 0)
         fig, axes = plt.subplots(1, panels, figsize=(WIDTH * (1.2 if panels > 2 else 1.0), HEIGHT), squeeze=False)
         for ax, name in zip(axes[0], names):

@@ -11,8 +11,10 @@ from urllib.request import url2pathname
 
 import jinja2
 
+from report_builder import paths
 from report_builder.config import Suite
 from report_builder.errors import RenderError
+from report_builder.report import publish
 from report_builder.report.context import build_context, load_views
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
@@ -128,28 +130,43 @@ def pdf_available() -> bool:
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
                   pdf: bool = True, partial: bool = False) -> list[Path]:
-    """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone."""
+    """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone, published together
+    (publish.py): a render that fails or is killed leaves the previous report as it was."""
     templates_dir = templates_dir or default_templates_dir()
     views, missing = load_views(suite, results_dir, partial)
     if not views:
         raise RenderError(f"nothing to render: no experiment has current results in {results_dir}", missing)
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
-        figures_dir = build_dir / "figures"
-        context = build_context(suite, views, figures_dir, missing)
-        html = render_html(context, templates_dir)
-        html_path = build_dir / "report.html"
-        store.write_atomic(html_path, html)
-        written = [html_path, figures_dir]
-        if pdf and not pdf_available():
-            # Machines that only train (a GPU box without WeasyPrint) still get the HTML; the PDF can be
-            # rendered later anywhere from the same results.
-            print(f"warning: no PDF: WeasyPrint is not installed here (pip install weasyprint); the HTML is in "
-                  f"{html_path}, and `make render` on a machine with WeasyPrint makes the PDF", file=sys.stderr)
-        elif pdf:
-            pdf_path = build_dir / "report.pdf"
-            write_pdf(html, pdf_path, build_dir, [build_dir, templates_dir])
-            written.append(pdf_path)
+        version = publish.stage(build_dir)
     except OSError as e:
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
+    try:
+        context = build_context(suite, views, version / "figures", missing)
+        html = render_html(context, templates_dir)
+        store.write_atomic(paths.build_file(version, "report.html"), html)
+        pdf_note = None
+        if pdf and not pdf_available():
+            pdf_note = ("WeasyPrint is not installed here (pip install weasyprint); `make render` on a machine with "
+                        "WeasyPrint makes the PDF from the same results")
+        elif pdf:
+            try:
+                write_pdf(html, paths.build_file(version, "report.pdf"), version, [version, templates_dir])
+            except Exception as e:  # WeasyPrint's own errors have no common base; none may replace the report
+                raise RenderError(f"the PDF could not be made ({e.__class__.__name__}: {e}); the previous report "
+                                  f"in {build_dir} is unchanged") from e
+        else:
+            pdf_note = "--no-pdf"
+        publish.publish(build_dir, version)
+    except BaseException:
+        publish.discard(version)
+        raise
+    if pdf_note is not None:
+        # Machines that only train (a GPU box without WeasyPrint) still get the HTML; no older PDF is left
+        # beside it, since it would say something else.
+        print(f"warning: no PDF ({pdf_note}); {paths.build_file(build_dir, 'report.html')} is the report, and no "
+              f"older report.pdf is left beside it", file=sys.stderr)
+    written = [paths.build_file(build_dir, "report.html"), paths.build_file(build_dir, "figures")]
+    if (version / "report.pdf").exists():
+        written.append(paths.build_file(build_dir, "report.pdf"))
     return written

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from report_builder import paths
 from report_builder.errors import OutputError, ResultsError
 
 FORMAT = 1
@@ -53,7 +54,7 @@ def code_version() -> str:
 
 
 def result_path(results_dir: Path, name: str) -> Path:
-    return results_dir / f"{name}.json"
+    return paths.result_file(results_dir, name)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -62,6 +63,9 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        # mkstemp makes the file private (0600); a new file should get what the user's umask gives any
+        # other new file, so that a teammate or a web server can read results and reports.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -72,6 +76,13 @@ def write_atomic(path: Path, text: str) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def remove_leftovers(results_dir: Path) -> None:

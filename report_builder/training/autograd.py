@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from report_builder.config import TrainConfig
-from report_builder.training.data import Dataset
 from report_builder.training.contention import EpochClock, other_gpu_processes
+from report_builder.training.data import Dataset
 from report_builder.training.graphs import GraphedSteps, optimizer_state, warm_up
 from report_builder.training.model import build_model
 from report_builder.training.pipelines import assignment_loaders

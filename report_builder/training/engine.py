@@ -23,8 +23,8 @@ import torch
 from torch.nn import functional as F
 
 from report_builder.config import TrainConfig
-from report_builder.training.data import Dataset
 from report_builder.training.contention import EpochClock, other_gpu_processes
+from report_builder.training.data import Dataset
 from report_builder.training.graphs import GraphedSteps, warm_up
 from report_builder.training.model import build_model
 from report_builder.training.records import (

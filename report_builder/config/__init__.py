@@ -1,0 +1,21 @@
+"""The configuration: experiments.toml validated into frozen dataclasses. The package's lowest layer:
+it imports nothing of report_builder but errors."""
+
+from report_builder.config.parse import load_suite, parse_suite
+from report_builder.config.schema import (
+                                          DEVICES,
+                                          ENGINES,
+                                          EXECUTORS,
+                                          OPTIMIZERS,
+                                          PIPELINES,
+                                          PROBES,
+                                          STACK_CHOICES,
+                                          ExecutorConfig,
+                                          Experiment,
+                                          Group,
+                                          Suite,
+                                          TrainConfig,
+)
+
+__all__ = ["DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES", "STACK_CHOICES", "ExecutorConfig",
+           "Experiment", "Group", "Suite", "TrainConfig", "load_suite", "parse_suite"]
