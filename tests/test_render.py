@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from conftest import REPO_DIR, write_config, write_fixture_results
@@ -173,7 +174,29 @@ def test_missing_experiment_names_it_and_how_to_run_it(project):
     (project / "results" / "fast.json").unlink()
     with pytest.raises(RenderError) as caught:
         render(project)
-    assert caught.value.problems == [f"fast: no results in {project / 'results'} — run `make experiment NAME=fast`"]
+    assert caught.value.problems == [f"fast: no results in {project / 'results'} — run `python -m report_builder run fast "
+                                     f"--config {project / 'experiments.toml'} --results-dir {project / 'results'}`"]
+
+
+def test_the_hint_is_the_make_target_where_the_paths_are_the_defaults(project, monkeypatch):
+    monkeypatch.chdir(project)
+    (project / "results" / "fast.json").unlink()
+    with pytest.raises(RenderError) as caught:
+        render_report(load_suite("experiments.toml"), Path("results"), Path("build"), Path("templates"), pdf=False)
+    assert caught.value.problems == ["fast: no results in results — run `make experiment NAME=fast`"]
+    assert "`make report` runs everything that is missing" in str(caught.value)
+
+
+def test_numbers_edited_by_hand_are_never_shown_as_measured(project):
+    path = project / "results" / "fast.json"
+    path.write_text(path.read_text().replace('"test_accuracy": 0.8534', '"test_accuracy": 0.99'))
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert caught.value.problems[0].startswith("fast: its numbers were edited after the run")
+    render_report(load_suite(project / "experiments.toml"), project / "results", project / "build",
+                  project / "templates", pdf=False, partial=True)
+    html = (project / "build" / "report.html").read_text()
+    assert "0.99" not in html and "its numbers were edited after the run" in html
 
 
 def test_stale_results_are_not_rendered(project):
@@ -223,4 +246,4 @@ def test_render_command_reports_missing_results_with_status_2(project, capsys):
                    str(project / "templates"), "--no-pdf"])
     err = capsys.readouterr().err
     assert status == 2
-    assert "cannot render" in err and "make experiment NAME=baseline" in err and "Traceback" not in err
+    assert "cannot render" in err and "python -m report_builder run baseline --config" in err and "Traceback" not in err

@@ -107,3 +107,44 @@ def test_writes_leave_no_temporary_files(tiny_config, tmp_path):
     run(tiny_config, tmp_path / "results")
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [".lock", "baseline.json", "sgd.json",
                                                                         "summary.csv"]
+
+
+def test_results_edited_by_hand_are_run_again(tiny_config, tmp_path):
+    run(tiny_config, tmp_path / "results", ["sgd"])
+    path = tmp_path / "results" / "sgd.json"
+    result = json.loads(path.read_text())
+    result["runs"][0]["epochs"][-1]["test_accuracy"] = 0.99
+    path.write_text(json.dumps(result))
+    again = run(tiny_config, tmp_path / "results", ["sgd"])
+    assert again[0] == "sgd: re-run, its numbers were edited after the run (the digest written with them does not match)"
+    assert json.loads(path.read_text())["runs"][0]["epochs"][-1]["test_accuracy"] != 0.99
+
+
+def test_summary_booleans_are_true_and_false(tiny_config, tmp_path):
+    run(tiny_config, tmp_path / "results", ["sgd"])
+    text = (tmp_path / "results" / "summary.csv").read_text()
+    assert ",false," in text and "False" not in text
+    assert pd.read_csv(tmp_path / "results" / "summary.csv")["diverged"].dtype == bool
+
+
+def test_list_shows_a_diverged_experiment_as_diverged(tiny_config, tmp_path):
+    from report_builder.results.status import describe
+
+    write_config(tiny_config, tiny_config.read_text().replace("lr = 0.05", "lr = 1e20"))
+    run(tiny_config, tmp_path / "results", ["sgd"])
+    (line,) = [line for line in describe(load_suite(tiny_config), tmp_path / "results") if line.startswith("sgd ")]
+    assert "diverged" in line
+
+
+def test_the_git_commit_is_the_codes_even_with_an_experiments_file_elsewhere(tiny_config, tmp_path):
+    import subprocess
+
+    from conftest import REPO_DIR
+
+    run(tiny_config, tmp_path / "results", ["sgd"])  # tiny_config lives in a temporary folder, not a checkout
+    commit = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if commit.returncode != 0:
+        import pytest
+
+        pytest.skip("the code is not a git checkout here")
+    assert json.loads((tmp_path / "results" / "sgd.json").read_text())["provenance"]["git_commit"] == commit.stdout.strip()

@@ -49,8 +49,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def collect(device: torch.device, repo_dir: Path) -> dict[str, object]:
-    """Everything about the environment that a reader of the report may want to check."""
+CODE_DIR = Path(__file__).resolve().parent.parent.parent
+"""Where the running code lives: its git state is the code's, wherever the experiments file is."""
+
+
+def collect(device: torch.device, repo_dir: Path | None = None) -> dict[str, object]:
+    """Everything about the environment that a reader of the report may want to check. The git commit is
+    the code's (CODE_DIR), not the experiments file's folder's (`repo_dir` is kept for callers)."""
     return {
         "device_kind": device.type,
         "device_name": device_name(device),
@@ -61,5 +66,5 @@ def collect(device: torch.device, repo_dir: Path) -> dict[str, object]:
         "python_version": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": platform.node(),
-        **git_state(Path(repo_dir)),
+        **git_state(CODE_DIR),
     }

@@ -66,7 +66,7 @@ def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[
     """
     views, problems = {}, []
     for name, exp in suite.experiments.items():
-        how = f"run `make experiment NAME={name}`"
+        how = f"run `{store.rerun_command(suite.path, results_dir, name)}`"
         path = store.result_path(results_dir, name)
         try:
             result = store.read_result(path)
@@ -80,6 +80,10 @@ def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[
             problems.append(f"{name}: unfinished ({len(result['runs'])} of {exp.config.repeats} repeats) — {how} "
                             f"to finish it")
             continue
+        if store.edited(result):
+            problems.append(f"{name}: its numbers were edited after the run (the digest written with them does not "
+                            f"match), so they are not shown as measured — {how} to measure them again")
+            continue
         if result["status"] == "done":
             stale = store.stale_reasons(result, exp.config.identity())
             if stale:
@@ -88,7 +92,8 @@ def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[
         views[name] = experiment_view({**result, "title": exp.title, "description": exp.description})
     if problems and not partial:
         raise RenderError(f"cannot render: {len(problems)} experiment(s) lack current results "
-                          f"(`make report` runs everything that is missing; `render --partial` renders the rest)",
+                          f"(`{store.rerun_command(suite.path, results_dir)}` runs everything that is missing; "
+                          f"`render --partial` renders the rest)",
                           problems)
     return views, problems
 

@@ -23,17 +23,22 @@ def overrides(cfg: TrainConfig) -> str:
 
 
 def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
-    """missing / failed / damaged / stale (config changed) / done — judged from the file alone."""
+    """not run / failed / partial / damaged / edited / stale (config changed) / diverged / done — judged from
+    the file alone."""
     try:
         result = store.read_result(store.result_path(results_dir, name))
     except FileNotFoundError:
         return "not run"
     except ResultsError:
         return "damaged results file"
+    if store.edited(result):
+        return "edited after the run"
     if result["status"] != "done":
         return result["status"]
     stale = store.stale_reasons(result, cfg.identity())
-    return f"stale ({', '.join(stale)})" if stale else "done"
+    if stale:
+        return f"stale ({', '.join(stale)})"
+    return "diverged" if any(r.get("diverged_at") for r in result["runs"]) else "done"
 
 
 def describe(suite: Suite, results_dir: Path) -> list[str]:

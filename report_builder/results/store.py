@@ -9,7 +9,8 @@ A results file holds everything the report needs, so rendering never touches the
      "runs": [{"repeat": 0, "seed": 0, "diverged_at": null,
                "epochs": [{"epoch": 1, "train_loss": ..., "test_loss": ..., "test_accuracy": ...,
                            "train_seconds": ..., "eval_seconds": ..., "probes": {"relu_active": ...}}]}],
-     "provenance": {... see provenance.collect ...}}
+     "provenance": {... see provenance.collect ...},
+     "digest": "sha256 of experiment, status, identity, config and runs as written"}
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -91,9 +93,26 @@ def remove_leftovers(results_dir: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+DIGESTED = ("experiment", "status", "identity", "config", "runs")
+"""What a results file's digest covers: everything that decides the numbers the report shows."""
+
+
+def digest_of(result: dict[str, Any]) -> str:
+    """sha256 of the measured part of a results document, as written: an edit by hand changes it."""
+    measured = {key: result.get(key) for key in DIGESTED}
+    return hashlib.sha256(json.dumps(measured, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def edited(result: dict[str, Any]) -> bool:
+    """Whether the measured part was changed after the run wrote it (or has no digest to check)."""
+    return result.get("digest") != digest_of(result)
+
+
 def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     path = result_path(results_dir, result["experiment"])
-    write_atomic(path, json.dumps({"format": FORMAT, **result}, indent=1, allow_nan=False) + "\n")
+    document = {"format": FORMAT, **{k: v for k, v in result.items() if k != "digest"}}
+    document["digest"] = digest_of(document)
+    write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
     return path
 
 
@@ -133,6 +152,8 @@ def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> li
         return ["no results yet"]
     if stored.get("status") != "done":
         return [f"previous run {stored.get('status', 'did not finish')}"]
+    if edited(stored):
+        return ["its numbers were edited after the run (the digest written with them does not match)"]
     old = stored["identity"]
     reasons = []
     old_cfg, new_cfg = old.get("config", {}), identity["config"]
@@ -148,6 +169,15 @@ def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> li
     if old.get("device_kind") != identity["device_kind"]:
         reasons.append(f"device changed {old.get('device_kind')} → {identity['device_kind']}")
     return reasons
+
+
+def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> str:
+    """The command that brings one experiment (or, without a name, every one) up to date, for this user's
+    experiments file and results folder: the make target where both are the defaults, else the CLI."""
+    if Path(config) == Path("experiments.toml") and Path(results_dir) == Path("results"):
+        return f"make experiment NAME={name}" if name else "make report"
+    where = f"--config {shlex.quote(str(config))} --results-dir {shlex.quote(str(results_dir))}"
+    return f"python -m report_builder run {name} {where}" if name else f"python -m report_builder report {where}"
 
 
 def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> list[str]:
