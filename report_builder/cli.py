@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from report_builder.errors import Interrupted, ReportBuilderError
+from report_builder.errors import Interrupted, ReportBuilderError, SetupError
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -102,6 +102,23 @@ def cmd_report(args) -> int:
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report}
 
+# The packages each command imports (by import name), checked before it starts, so that a Python without
+# them (`PYTHON=python3 make report` on a bare machine) gets one line saying what to install.
+NEEDS = {"run": ("torch", "pandas", "tqdm"), "report": ("torch", "pandas", "tqdm", "jinja2", "matplotlib"),
+         "render": ("jinja2", "matplotlib"), "list": (), "preview": ("jinja2", "matplotlib", "watchfiles")}
+PIP_NAMES = {"torch": "torch torchvision"}
+
+
+def check_packages(command: str) -> None:
+    import importlib.util
+
+    missing = [name for name in NEEDS.get(command, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SetupError(f"this Python ({sys.executable}) lacks {', '.join(missing)}, which `{command}` needs: "
+                         f"install {'it' if len(missing) == 1 else 'them'} (python -m pip install "
+                         f"{' '.join(PIP_NAMES.get(m, m) for m in missing)}), or run make without PYTHON= to get a "
+                         f".venv with everything")
+
 
 def _terminate(signum, frame):
     raise Interrupted()
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        check_packages(args.command)
         return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()

@@ -17,6 +17,10 @@ class ReportBuilderError(Exception):
         return [str(self)] + [f"  - {p}" for p in self.problems]
 
 
+class SetupError(ReportBuilderError):
+    """This Python lacks a package the command needs."""
+
+
 class ConfigError(ReportBuilderError):
     """experiments.toml is malformed or invalid."""
 

@@ -72,3 +72,14 @@ def test_module_entry_point_exits_2_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=REPO_DIR)
     assert done.returncode == 2
     assert "malformed TOML" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_python_without_the_packages_says_what_to_install(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "pandas") else real(name, *a))
+    status = main(["run", "--config", str(tmp_path / "experiments.toml")])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "lacks torch, pandas, which `run` needs: install them (python -m pip install torch torchvision pandas)" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pytest
 import torch
@@ -120,3 +121,21 @@ def test_relative_configured_dir_is_relative_to_the_experiments_file(tmp_path):
 def test_default_dir_is_data_beside_the_config(monkeypatch, tmp_path):
     monkeypatch.delenv("REPORT_BUILDER_DATA_DIR", raising=False)
     assert resolve_data_dir(None, tmp_path) == tmp_path / "data"
+
+
+def test_a_failed_download_leaves_nothing_behind_and_says_so_in_one_line(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.delenv("REPORT_BUILDER_NO_DOWNLOAD", raising=False)
+
+    def offline(root, train, download):
+        (Path(root) / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)  # as torchvision does first
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://a, got:\n<urlopen error>")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    target = tmp_path / "data"
+    with pytest.raises(DataError) as caught:
+        load_raw(target)
+    assert "download failed: RuntimeError: Error downloading train-images-idx3-ubyte.gz:" in str(caught.value)
+    assert "\n" not in str(caught.value) and "Tried http" not in str(caught.value)
+    assert not target.exists()

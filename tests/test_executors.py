@@ -221,28 +221,35 @@ def test_sbatch_parameters_come_from_the_executor_table():
                       "slurm_account": "lab", "slurm_additional_parameters": {"qos": "short"}}
 
 
-def slurm_available() -> bool:
-    if shutil.which("sbatch") and shutil.which("sinfo"):
-        return True
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI must run the Slurm tests: start the cluster with ../shared/slurm/start-local-slurm.sh")
-    return False
+def slurm_unavailable() -> str | None:
+    """Why the Slurm tests cannot run here (None: they can): no sbatch, or no controller answers."""
+    from report_builder.errors import ConfigError
+    from report_builder.execution.slurm import controller_check
+
+    try:
+        controller_check()
+    except ConfigError as e:
+        return str(e)
+    return None
 
 
-def use_slurm(config, epochs: int) -> None:
+def use_slurm(config, epochs: int, extra: str = "") -> None:
     """Point the tiny suite at the local Slurm cluster, with `epochs` per run."""
-    if not slurm_available():
-        pytest.skip("no Slurm here (sbatch not found)")
+    why = slurm_unavailable()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Slurm tests (../shared/slurm/start-local-slurm.sh): {why}")
+        pytest.skip(f"Slurm tests need a cluster: {why}")
     text = config.read_text().replace("epochs = 2", f"epochs = {epochs}")
     write_config(config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
-                                 'mem_gb = 1\npoll_seconds = 0.5\n')
+                                 'mem_gb = 1\npoll_seconds = 0.5\n' + extra)
 
 
 @pytest.mark.slurm
 def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, tmp_path):
     use_slurm(tiny_config, epochs=1)
     lines = run_with(tiny_config, tmp_path / "slurm")
-    assert any(line.startswith("slurm: submitted 1 job(s) as array") for line in lines), lines  # one stack
+    assert any(re.match(r"slurm: submitted \d job\(s\) for 2 task\(s\) as array", line) for line in lines), lines
     slurm_result = store.read_result(tmp_path / "slurm" / "sgd.json")
     assert slurm_result["status"] == "done"
     assert slurm_result["provenance"]["slurm_job_id"]
@@ -256,16 +263,14 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
     render_report(suite, tmp_path / "local", tmp_path / "build-local", REPO_DIR / "templates", pdf=False)
     slurm_html = (tmp_path / "build-slurm" / "report.html").read_text()
     local_html = (tmp_path / "build-local" / "report.html").read_text()
-    for name in ("baseline", "sgd"):  # the same numbers, to the digit, in both reports
-        for record in store.read_result(tmp_path / "local" / f"{name}.json")["runs"][0]["epochs"]:
-            for key in ("train_loss", "test_loss", "test_accuracy"):
-                shown = f"{record[key]:.3f}"
-                assert shown in slurm_html and shown in local_html
+    # the same numbers, to the digit, in both reports: every epoch row's losses and accuracy
+    row = re.compile(r"<tr><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>")
+    assert row.findall(slurm_html) and row.findall(slurm_html) == row.findall(local_html)
 
 
 @pytest.mark.slurm
 def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config, tmp_path):
-    use_slurm(tiny_config, epochs=300)
+    use_slurm(tiny_config, epochs=300, extra="tasks_per_job = 1\n")
     cancelled = []
 
     def cancel_first_running_job():
@@ -287,7 +292,37 @@ def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config,
     assert len(failed) == 1 and [r["status"] for r in statuses.values()].count("done") == 1
     assert f"Slurm job {cancelled[0]}" in failed[0]["error"] and "CANCELLED" in failed[0]["error"]
     assert "log: " in failed[0]["error"]
-    assert any(f"Slurm job {cancelled[0]} failed" in line for line in lines)
+    assert any(line.startswith(f"slurm: job {cancelled[0]} failed (CANCELLED") for line in lines)
+
+
+@pytest.mark.slurm
+def test_a_job_killed_halfway_keeps_the_runs_it_finished(tiny_config, tmp_path):
+    # one job trains baseline (1 epoch) and then sgd (minutes); it is cancelled once baseline's file is written
+    use_slurm(tiny_config, epochs=1, extra="tasks_per_job = 2\n")
+    write_config(tiny_config, tiny_config.read_text().replace('lr = 0.05', 'lr = 0.05\nepochs = 3000'))
+    cancelled = []
+
+    def cancel_after_the_first_task():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not cancelled:
+            if (tmp_path / "r" / ".repeats" / "baseline" / "repeat-0.json").exists() or \
+                    (tmp_path / "r" / "baseline.json").exists():
+                out = subprocess.run(["squeue", "-h", "-n", "report_builder", "-o", "%i"], capture_output=True,
+                                     text=True).stdout.split()
+                if out:
+                    subprocess.run(["scancel", out[0]], check=True)
+                    cancelled.append(out[0])
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=cancel_after_the_first_task)
+    killer.start()
+    lines = run_with(tiny_config, tmp_path / "r", stack=False)
+    killer.join()
+    assert any(re.match(r"slurm: submitted 1 job\(s\) for 2 task\(s\)", line) for line in lines), lines
+    assert store.read_result(tmp_path / "r" / "baseline.json")["status"] == "done"
+    sgd = store.read_result(tmp_path / "r" / "sgd.json")
+    assert sgd["status"] == "failed" and "CANCELLED" in sgd["error"]
+    assert any("1 of 2 task(s) had finished and are kept, failed: sgd[0]" in line for line in lines), lines
 
 
 @pytest.mark.slurm
@@ -318,7 +353,7 @@ def cluster_gpus() -> int:
 
 @pytest.mark.slurm
 def test_slurm_jobs_get_the_gpus_they_ask_for(tiny_config, tmp_path):
-    use_slurm(tiny_config, epochs=1)
+    use_slurm(tiny_config, epochs=1, extra="tasks_per_job = 1\n")
     if cluster_gpus() < 1:
         if os.environ.get("CI") == "true":
             pytest.fail("CI starts the cluster with LOCAL_SLURM_FAKE_GPUS=2")
@@ -347,3 +382,46 @@ def test_local_gpus_worker_on_a_real_gpu_matches_local_on_gpu(tiny_config, tmp_p
         assert result["provenance"]["device_kind"] == "cuda"
         flat = [[v for run in numbers(tmp_path / d, name) for epoch in run for v in epoch] for d in ("gpus", "local")]
         assert flat[0] == pytest.approx(flat[1], rel=1e-6)
+
+
+def test_tasks_are_packed_into_as_many_jobs_as_the_partition_has_room_for(tiny_config):
+    from report_builder.execution.slurm import plan_jobs
+
+    tasks = fake_tasks(tiny_config, 12)
+    auto = ExecutorConfig(kind="slurm")
+    assert [len(j) for j in plan_jobs(tasks, auto, idle_cpus=2)] == [6, 6]
+    assert [len(j) for j in plan_jobs(tasks, auto, idle_cpus=500)] == [1] * 12
+    assert [len(j) for j in plan_jobs(tasks, ExecutorConfig(kind="slurm", cpus_per_job=4), idle_cpus=8)] == [6, 6]
+    assert [len(j) for j in plan_jobs(tasks, auto, idle_cpus=None)] == [1] * 12  # room unknown: as before
+    assert [len(j) for j in plan_jobs(tasks, ExecutorConfig(kind="slurm", tasks_per_job=5), 2)] == [5, 5, 2]
+    assert [t.label for j in plan_jobs(tasks, auto, 3) for t in j] == [t.label for t in tasks]
+
+
+def test_one_task_failing_inside_a_job_fails_only_that_task(tiny_config, tmp_path):
+    from report_builder.execution.slurm import execute_job
+
+    text = tiny_config.read_text().replace('[experiments.sgd]', '[experiments.sgd]\ndevice = "cuda"')
+    suite = load_suite(write_config(tiny_config, text))
+    tasks = [RepeatTask(suite.experiments[n], 0, str(tmp_path / "r"), str(tmp_path)) for n in ("sgd", "baseline")]
+    import torch
+
+    answers = execute_job(tasks)
+    if not torch.cuda.is_available():
+        assert answers[0][0]["status"] == "failed" and "no CUDA GPU" in answers[0][0]["error"]
+    assert answers[1][0]["status"] == "done"
+
+
+def test_no_slurm_controller_is_one_line(tmp_path, monkeypatch):
+    from report_builder.errors import ConfigError
+    from report_builder.execution.slurm import controller_check
+
+    for tool, script in (("sbatch", "exit 0"),
+                         ("sinfo", "echo 'sinfo: error: Unable to contact slurm controller (connect failure)' >&2; "
+                                   "exit 1")):
+        (tmp_path / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(ConfigError) as caught:
+        controller_check()
+    assert str(caught.value) == ('[executor] kind = "slurm", but the Slurm controller does not answer (sinfo: error: '
+                                 'Unable to contact slurm controller (connect failure))')

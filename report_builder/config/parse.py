@@ -82,7 +82,10 @@ def _check_value(cls: type, name: str, value: Any, where: str, problems: list[st
     meta = spec.metadata
     items = value if isinstance(value, tuple) else (value,)
     if meta["choices"]:
+        numbers_allowed = int in typing.get_args(hints[name])  # e.g. tasks_per_job: a number or "auto"
         for item in items:
+            if numbers_allowed and isinstance(item, int) and not isinstance(item, bool):
+                continue
             if item not in meta["choices"]:
                 valid = [_plain(c) for c in meta["choices"]]
                 shown = repr(item) if isinstance(item, str) else _plain(item)

@@ -103,6 +103,10 @@ class ExecutorConfig:
     cpus_per_job: int = _key(1, "slurm: CPUs per job.", minimum=1)
     mem_gb: float = _key(4.0, "slurm: memory per job, in GB.", exclusive_minimum=0.0)
     array_parallelism: int = _key(64, "slurm: at most this many jobs of one array run at once.", minimum=1)
+    tasks_per_job: int | str = _key("auto", "slurm: tasks (a repeat, or a stack of runs) one job trains, one after "
+                                    "another, paying start-up once: \"auto\" packs them into as many jobs as the "
+                                    "partition has free room for now; 1: a job per task.", minimum=1,
+                                    choices=("auto",))
     sbatch: dict | None = _key(None, "slurm: extra sbatch options, e.g. { qos = \"short\", constraint = \"a100\" }.")
     cancel_on_interrupt: bool = _key(True, "slurm: cancel the submitted jobs when the driver is interrupted.")
     poll_seconds: float = _key(2.0, "slurm: how often the driver checks its jobs.", exclusive_minimum=0.0)

@@ -89,11 +89,12 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
             plan = plans[task.experiment.name]
             plan.docs.append(doc)
             wanted = plan.experiment.config.repeats
-            if len(plan.docs) < wanted:
+            if len(plan.docs) < wanted:  # saved before it is announced: what is announced is on disk
                 store.write_result(results_dir, merge(plan.header, plan.docs, wanted))
+            if wanted > 1:
                 progress.say(f"{task.experiment.name}: repeat {len(plan.docs)} of {wanted} {doc['status']} "
                              f"(seed {plan.experiment.config.seed + task.repeat})")
-            else:
+            if len(plan.docs) == wanted:
                 outcomes[task.experiment.name] = _finish(plan, results_dir, progress)
 
         tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)

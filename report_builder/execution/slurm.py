@@ -1,15 +1,23 @@
-"""The slurm executor: one job per experiment × repeat, submitted as a job array through submitit.
+"""The slurm executor: tasks packed into jobs, submitted as one job array through submitit.
 
-Job ids are kept in results/.slurm/jobs.json, so a restarted driver re-attaches to jobs that are still
-queued or running instead of submitting them again; finished repeats are never resubmitted because
-their repeat files exist. Job logs are in results/.slurm/logs/JOBID/.
+A job trains its tasks one after another in one process, so the interpreter, torch, CUDA and the data
+load are paid once per job, not once per repeat (plan_jobs decides the packing). Every task writes its
+own repeat file as it finishes: a job killed halfway keeps its finished runs, and the driver fails only
+the rest. Job ids are kept in results/.slurm/jobs.json, so a restarted driver re-attaches to jobs that
+are still queued or running instead of submitting them again; finished repeats are never resubmitted
+because their repeat files exist. Job logs are in results/.slurm/logs/JOBID/.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import platform
+import shutil
+import subprocess
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +25,7 @@ from report_builder import paths
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.execution.local import OnDone, failed_doc
-from report_builder.execution.tasks import Task, execute_task
+from report_builder.execution.tasks import Task, execute_task, read_repeat
 from report_builder.progress import Progress
 from report_builder.results import store
 
@@ -30,6 +38,58 @@ def task_key(task: Task) -> str:
     text = json.dumps([[m.experiment.config.identity(), m.repeat] for m in task.members] + [store.code_version()],
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def controller_check(partition: str | None = None) -> int | None:
+    """Idle CPUs of the partition, as the controller reports them (None when it does not say); a ConfigError
+    in one line when there is no Slurm here or no controller answers."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise ConfigError("[executor] kind = \"slurm\", but there is no Slurm here (sbatch not found on PATH)")
+    command = ["sinfo", "-h", "-o", "%C"] + (["-p", partition] if partition else [])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigError(f"[executor] kind = \"slurm\", but the Slurm controller does not answer ({e})") from e
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["sinfo failed"])[-1]
+        raise ConfigError(f"[executor] kind = \"slurm\", but the Slurm controller does not answer ({why})")
+    idle = 0
+    for line in done.stdout.split():
+        try:  # allocated/idle/other/total
+            idle += int(line.split("/")[1])
+        except (IndexError, ValueError):
+            return None
+    return idle
+
+
+def plan_jobs(tasks: list[Task], config: ExecutorConfig, idle_cpus: int | None) -> list[list[Task]]:
+    """Tasks packed into jobs, in order. `tasks_per_job = N` puts N in each; "auto" makes as many jobs as
+    the partition can run at once now (idle CPUs ÷ cpus_per_job, at most array_parallelism), so that
+    start-up is paid once per job while the free room is used; unknown room: one job per task."""
+    if not tasks:
+        return []
+    if config.tasks_per_job == "auto":
+        if idle_cpus is None:
+            per_job = 1
+        else:
+            slots = max(1, min(config.array_parallelism, idle_cpus // config.cpus_per_job))
+            per_job = math.ceil(len(tasks) / slots)
+    else:
+        per_job = int(config.tasks_per_job)
+    return [tasks[i:i + per_job] for i in range(0, len(tasks), per_job)]
+
+
+def execute_job(tasks: list[Task]) -> list[list[dict]]:
+    """What a Slurm job runs: its tasks one after another, one answer (a document per member) each. A task
+    that fails outside training fails alone; the job goes on with the next."""
+    answers = []
+    for task in tasks:
+        try:
+            answers.append(execute_task(task))
+        except Exception as e:
+            error = "".join(traceback.format_exception_only(e)).strip()
+            answers.append([failed_doc(m, f"{error} (on {platform.node()})") for m in task.members])
+    return answers
 
 
 def sbatch_parameters(config: ExecutorConfig) -> dict:
@@ -51,17 +111,14 @@ class SlurmExecutor:
     def __init__(self, config: ExecutorConfig, progress: Progress, results_dir: Path):
         self.config = config
         self.progress = progress
+        self.results_dir = Path(results_dir)
         self.slurm_dir = paths.slurm_dir(results_dir)
         self.jobs_path = self.slurm_dir / "jobs.json"
         self.log_folder = self.slurm_dir / "logs" / "%j"
 
     def _executor(self):
-        import shutil
-
         import submitit
 
-        if shutil.which("sbatch") is None:
-            raise ConfigError("[executor] kind = \"slurm\", but there is no Slurm here (sbatch not found on PATH)")
         executor = submitit.AutoExecutor(folder=str(self.log_folder), cluster="slurm")
         executor.update_parameters(**sbatch_parameters(self.config))
         return executor
@@ -78,31 +135,35 @@ class SlurmExecutor:
     def run(self, tasks: list[Task], on_done: OnDone) -> None:
         import submitit
 
+        idle = controller_check(self.config.partition)
         executor = self._executor()
         known = self._known_jobs()
-        watching: dict[str, tuple[Task, object]] = {}
+        # job id → (job, {position in the job: task}); a re-attached job may hold tasks that are done
+        watching: dict[str, tuple[object, dict[int, Task]]] = {}
         to_submit = []
         for task in tasks:
             record = known.get(task.label)
             if record and record["key"] == task_key(task):
                 job = submitit.SlurmJob(folder=str(self.log_folder), job_id=record["job_id"])
                 if job.state in _ALIVE or job.done():
-                    watching[task.label] = (task, job)
+                    watching.setdefault(job.job_id, (job, {}))[1][record.get("position", 0)] = task
                     self.progress.say(f"{task.label}: re-attached to Slurm job {job.job_id} ({job.state})")
                     continue
             to_submit.append(task)
         if to_submit:
-            jobs = executor.map_array(execute_task, to_submit)
-            for task, job in zip(to_submit, jobs):
-                watching[task.label] = (task, job)
-                known[task.label] = {"job_id": job.job_id, "key": task_key(task)}
+            packed = plan_jobs(to_submit, self.config, idle)
+            jobs = executor.map_array(execute_job, packed)
+            for chunk, job in zip(packed, jobs):
+                watching[job.job_id] = (job, dict(enumerate(chunk)))
+                for position, task in enumerate(chunk):
+                    known[task.label] = {"job_id": job.job_id, "key": task_key(task), "position": position}
             self._remember(known)
-            self.progress.say(f"slurm: submitted {len(jobs)} job(s) as array {jobs[0].job_id.split('_')[0]}; "
-                              f"logs in {self.slurm_dir / 'logs'}")
+            self.progress.say(f"slurm: submitted {len(jobs)} job(s) for {len(to_submit)} task(s) as array "
+                              f"{jobs[0].job_id.split('_')[0]}; logs in {self.slurm_dir / 'logs'}")
         try:
             self._watch(watching, on_done)
         except KeyboardInterrupt:
-            unfinished = [job for _, job in watching.values() if not job.done()]
+            unfinished = [job for job, _ in watching.values() if not job.done()]
             if self.config.cancel_on_interrupt and unfinished:
                 for job in unfinished:
                     job.cancel(check=False)
@@ -114,17 +175,18 @@ class SlurmExecutor:
     def _watch(self, watching: dict, on_done: OnDone) -> None:
         last = None
         while watching:
-            for label, (task, job) in list(watching.items()):
+            for job_id, (job, held) in list(watching.items()):
                 if not job.done():
                     continue
-                del watching[label]
+                del watching[job_id]
                 try:
-                    docs = job.result()
+                    answers = job.result()
                 except Exception as e:  # the job failed, was cancelled or timed out
-                    docs = self._failure(task, job, e)
-                for member, doc in zip(task.members, docs):
-                    on_done(member, doc)
-            counts = Counter(job.state for _, job in watching.values())
+                    answers = self._failure(job, held, e)
+                for position, task in held.items():
+                    for member, doc in zip(task.members, answers[position]):
+                        on_done(member, doc)
+            counts = Counter(job.state for job, _ in watching.values())
             summary = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
             if watching and summary != last:
                 self.progress.say(f"slurm: {summary}")
@@ -132,14 +194,37 @@ class SlurmExecutor:
             if watching:
                 time.sleep(self.config.poll_seconds)
 
-    def _failure(self, task: Task, job, error: Exception) -> list[dict]:
+    def _finished(self, task: Task) -> list[dict] | None:
+        """The task's documents from its repeat files, if the job finished it before it died."""
+        docs = []
+        for member in task.members:
+            doc = read_repeat(self.results_dir, member.experiment.name, member.repeat)
+            identity = (doc or {}).get("identity") or {}
+            if (not doc or doc.get("status") != "done" or identity.get("config") != member.experiment.config.identity()
+                    or identity.get("code_version") != store.code_version()):
+                return None
+            docs.append(doc)
+        return docs
+
+    def _failure(self, job, held: dict[int, Task], error: Exception) -> list[list[dict]]:
+        """Answers for a job that died: what it finished stands (its repeat files); the rest fail, with its log."""
         log = job.paths.stderr
         try:
             tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
         except OSError:
             tail = "(no log)"
         first = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
-        self.progress.say(f"{task.label}: Slurm job {job.job_id} failed ({job.state}): {first}\n"
+        answers: list[list[dict]] = [[] for _ in range(max(held) + 1)]
+        lost = []
+        for position, task in held.items():
+            finished = self._finished(task)
+            if finished is None:
+                lost.append(task)
+                finished = [failed_doc(m, f"Slurm job {job.job_id} {job.state}: {first} (log: {log})", log=str(log))
+                            for m in task.members]
+            answers[position] = finished
+        kept = len(held) - len(lost)
+        self.progress.say(f"slurm: job {job.job_id} failed ({job.state}): {first}; {kept} of {len(held)} task(s) "
+                          f"had finished and are kept, failed: {', '.join(t.label for t in lost) or 'none'}\n"
                           f"  log {log}, last lines:\n" + "\n".join(f"  | {line}" for line in tail.splitlines()))
-        return [failed_doc(m, f"Slurm job {job.job_id} {job.state}: {first} (log: {log})", log=str(log))
-                for m in task.members]
+        return answers

@@ -98,6 +98,10 @@ class ExperimentView:
     left out of mean_epoch_seconds."""
     timed_epochs: int = 0
     """Epochs (over all repeats) whose timing was not disturbed, the ones mean_epoch_seconds uses."""
+    hosts: list[str] = field(default_factory=list)
+    """The machines its repeats ran on."""
+    slurm: bool = False
+    """Whether its repeats ran as Slurm jobs (whose nodes other jobs may share)."""
     per_seed: dict[int, list[dict[str, float | None]]] = field(default_factory=dict)
     """Each run's epochs (train_loss, test_loss, test_accuracy), by seed: for like-for-like comparisons."""
 
@@ -154,9 +158,16 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         timing=_timing_setup(result),
         disturbed_epochs=disturbed,
         timed_epochs=sum(len(c) for c in clean),
+        hosts=sorted({p.get("hostname") for p in _repeat_provenance(result) if p.get("hostname")}),
+        slurm=any(p.get("slurm_job_id") for p in _repeat_provenance(result)),
         per_seed={r["seed"]: [{m: e.get(m) for m in ("train_loss", "test_loss", "test_accuracy")} for e in r["epochs"]]
                   for r in runs},
     )
+
+
+def _repeat_provenance(result: dict[str, Any]) -> list[dict[str, Any]]:
+    prov = result.get("provenance", {})
+    return prov.get("repeat_provenance") or [prov]
 
 
 def _timing_setup(result: dict[str, Any]) -> TimingSetup | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,15 +132,36 @@ def _missing_message(data_dir: Path, reason: str) -> str:
 
 
 def _download(data_dir: Path) -> None:
+    """Download through torchvision into a temporary folder, then move the files into data_dir: a failed
+    download leaves nothing behind (no empty FashionMNIST/raw folders to mistake for a dataset)."""
     if os.environ.get(NO_DOWNLOAD_ENV):
         raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}"))
+    created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]
+    staging = data_dir / f".download-{os.getpid()}"
     try:
         import torchvision
 
-        torchvision.datasets.FashionMNIST(root=str(data_dir), train=True, download=True)
-        torchvision.datasets.FashionMNIST(root=str(data_dir), train=False, download=True)
+        staging.mkdir(parents=True, exist_ok=True)
+        torchvision.datasets.FashionMNIST(root=str(staging), train=True, download=True)
+        torchvision.datasets.FashionMNIST(root=str(staging), train=False, download=True)
+        raw = data_dir / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for path in (staging / "FashionMNIST" / "raw").iterdir():
+            path.replace(raw / path.name)
     except Exception as e:  # any network or disk failure means the same thing to the user
-        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {e}")) from e
+        for path in created:  # deepest first: only folders this download made, and only if empty
+            shutil.rmtree(path, ignore_errors=True) if path == data_dir else _rmdir(path)
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}")) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def load_raw(data_dir: Path) -> RawData:
