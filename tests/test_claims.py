@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 
-import pytest
 from conftest import REPO_DIR, write_config, write_fixture_results
 
 from report_builder.config import load_suite
