@@ -147,6 +147,16 @@ def sig(value: float | Stat | None, digits: int = 4) -> str:
     return DASH if value is None else f"{value:.{digits}g}"
 
 
+def squash(text: str) -> str:
+    """Whitespace runs as one space (for attribute values written by multi-line macros)."""
+    return " ".join(str(text).split())
+
+
+def anchor(key: str) -> str:
+    """A figure or table key ("fig:batch_size-accuracy") as an HTML id: letters, digits, - and _ only."""
+    return key.replace(":", "-")
+
+
 def seeds(values: Iterable[int]) -> str:
     """[0, 1, 2] → "seeds 0, 1, 2"; [0] → "seed 0"."""
     values = list(values)
@@ -154,7 +164,8 @@ def seeds(values: Iterable[int]) -> str:
 
 
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
-           "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds}
+           "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
+           "squash": squash}
 
 
 # ---- helpers: choose and compare experiments -------------------------------------------------
@@ -248,7 +259,7 @@ class Numbering:
     def ref(self, key: str) -> Markup:
         """A link to figure/table `key`, wherever it stands in the report."""
         label = self.known.get(key) or self.assigned.get(key) or "(unnumbered)"
-        return Markup('<a class="ref" href="#{}">{}</a>').format(key, label)
+        return Markup('<a class="ref" href="#{}">{}</a>').format(anchor(key), label)
 
     def has(self, key: str) -> bool:
         """Whether `key` is placed anywhere in the report (known after the first pass)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
-import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -102,8 +102,8 @@ class Series:
 @dataclass(frozen=True)
 class Figure:
     key: str
-    svg: str
-    """Inline-ready SVG markup (no XML prolog), ids unique to this figure."""
+    src: str
+    """The SVG as a data: URI, for an <img> in the self-contained HTML."""
     svg_path: Path
     png_path: Path
     kind: str = "line"
@@ -140,7 +140,7 @@ def _save(fig, key: str, figures_dir: Path, series: list[Series] | None = None, 
           x_label: str = "epoch") -> Figure:
     figures_dir.mkdir(parents=True, exist_ok=True)
     svg_path, png_path = paths.figure_file(figures_dir, key, "svg"), paths.figure_file(figures_dir, key, "png")
-    # A per-figure salt keeps matplotlib's generated ids unique when several SVGs share one HTML page.
+    # A fixed salt per figure makes matplotlib's generated ids, and so the SVG's bytes, the same each time.
     with plt.rc_context({"svg.hashsalt": key}):
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -148,20 +148,11 @@ def _save(fig, key: str, figures_dir: Path, series: list[Series] | None = None, 
     svg_path.write_text(svg, encoding="utf-8")
     fig.savefig(png_path, format="png", dpi=200, bbox_inches="tight")
     plt.close(fig)
-    inline = _unique_ids(svg[svg.index("<svg"):], key)
-    inline = re.sub(r'<svg ([^>]*?)height="[^"]*"', r'<svg \1', inline, count=1)
-    inline = inline.replace("<svg ", f'<svg role="img" class="plot" aria-label="{key}" ', 1)
-    return Figure(key=key, svg=inline, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label,
+    # An <img> of the SVG as a data URI: the HTML stays one self-contained file, the figure is still vector
+    # graphics, and it carries its text alternative in `alt`, which the tagged PDF keeps as /Alt.
+    src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return Figure(key=key, src=src, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label,
                   series=tuple(series or ()))
-
-
-def _unique_ids(svg: str, prefix: str) -> str:
-    """Prefix every id (and every reference to it) so that figures inlined in one page never collide."""
-    for old in set(re.findall(r'id="([^"]+)"', svg)):
-        new = f"{prefix}-{old}"
-        svg = svg.replace(f'id="{old}"', f'id="{new}"').replace(f"#{old})", f"#{new})")
-        svg = svg.replace(f'href="#{old}"', f'href="#{new}"')
-    return svg
 
 
 def _series(view: ExperimentView, metric: str):

@@ -113,8 +113,10 @@ def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path
 
     tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
     try:
+        # PDF/UA-1: a tagged PDF (structure tree, figures' alt text as /Alt, table headers), with the
+        # HTML's <title> as its title, its lang as its language, and bookmarks from the headings.
         weasyprint.HTML(string=html, base_url=str(base_dir.resolve()) + "/",
-                        url_fetcher=local_only_fetcher(allowed_dirs)).write_pdf(str(tmp))
+                        url_fetcher=local_only_fetcher(allowed_dirs)).write_pdf(str(tmp), pdf_variant="pdf/ua-1")
         tmp.replace(pdf_path)
     finally:
         tmp.unlink(missing_ok=True)
