@@ -86,7 +86,7 @@ def test_narrative_sentence_is_computed_from_results(project):
 
 def test_html_is_self_contained(project):
     html = html_of(project)
-    assert "<svg" in html and "<style>" in html
+    assert 'src="data:image/svg+xml;base64,' in html and "<style>" in html
     for external in ('src="http', "href=\"http", "url(http", "<link", "<script"):
         assert external not in html
 
@@ -120,8 +120,8 @@ def test_repeats_show_mean_and_spread(project):
 def test_cross_references_match_numbering(project):
     html = html_of(project)
     # "See Figure N for accuracy" in the batch-size section points at that section's accuracy figure
-    assert 'href="#fig:batch_size-accuracy">Figure 1</a>' in html
-    assert '<figure id="fig:batch_size-accuracy">' in html
+    assert 'href="#fig-batch_size-accuracy">Figure 1</a>' in html
+    assert '<figure id="fig-batch_size-accuracy">' in html
     assert "Figure 1.</span> Test accuracy after each epoch: Batch size study" in html
 
 
@@ -149,7 +149,7 @@ def test_new_group_appears_without_python_change(project):
     config.write_text(config.read_text() + '\n[groups.extra]\ntitle = "A brand new comparison"\n'
                                            'experiments = ["fast", "probed"]\n')
     html = html_of(project)
-    assert "A brand new comparison" in html and 'id="fig:extra-accuracy"' in html
+    assert "A brand new comparison" in html and 'id="fig-extra-accuracy"' in html
 
 
 def test_template_typo_names_file_and_line(project):
@@ -247,3 +247,20 @@ def test_render_command_reports_missing_results_with_status_2(project, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert "cannot render" in err and "python -m report_builder run baseline --config" in err and "Traceback" not in err
+
+
+def test_unchanged_figures_are_not_drawn_again(project, monkeypatch):
+    from report_builder.report import plots
+
+    render(project)
+    drawn = []
+    for name in ("_draw_lines", "_draw_bars"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _real=real, **k: drawn.append(a[0][0].label) or _real(*a, **k))
+    render(project)
+    assert drawn == []  # every figure came from the cache
+    config = project / "experiments.toml"
+    config.write_text(config.read_text().replace('title = "Big batches"', 'title = "Huge batches"'))
+    render(project)
+    assert drawn and all(label in ("Baseline run", "Huge batches") for label in drawn)
+    assert len(drawn) == 3  # the batch-size group's accuracy, loss and time figures; not the probe figures

@@ -209,7 +209,7 @@ def test_figures_of_removed_groups_do_not_linger(killable):
 # ---- titles in other scripts ------------------------------------------------------------------------
 
 def test_titles_in_other_scripts_draw_with_a_fallback_font_or_one_warning(killable, capsys):
-    from report_builder.report import plots
+    from report_builder.report import fonts as plots
 
     config = killable / "experiments.toml"
     config.write_text(config.read_text().replace('title = "Baseline"', 'title = "기준선 基线"'))

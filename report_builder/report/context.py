@@ -145,19 +145,20 @@ def environment(views: list[ExperimentView]) -> dict[str, Any]:
 
 
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
-                baseline: ExperimentView | None, colors: dict[str, str], figures_dir: Path,
+                baseline: ExperimentView | None, styles: dict[str, plots.Style], figures: tuple[Path, Path | None],
                 timing: bool = False) -> GroupView:
     trained = [m for m in members if m.epochs]
+    figures_dir, cache_dir = figures
     figures: dict[str, plots.Figure] = {}
     if trained:
-        figures["accuracy"] = plots.accuracy_figure(f"{name}-accuracy", trained, colors, figures_dir)
-        figures["loss"] = plots.loss_figure(f"{name}-loss", trained, colors, figures_dir)
+        figures["accuracy"] = plots.accuracy_figure(f"{name}-accuracy", trained, styles, figures_dir, cache_dir)
+        figures["loss"] = plots.loss_figure(f"{name}-loss", trained, styles, figures_dir, cache_dir)
     if len([m for m in trained if m.mean_epoch_seconds]) > 1:
-        figures["epoch_time"] = plots.epoch_time_figure(f"{name}-epoch-time", trained, colors, figures_dir)
+        figures["epoch_time"] = plots.epoch_time_figure(f"{name}-epoch-time", trained, styles, figures_dir, cache_dir)
     for member in trained:
         if member.probe_names:
-            figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, colors,
-                                                                  figures_dir)
+            figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
+                                                                  figures_dir, cache_dir)
     alike = timed_alike(trained)
     scored = [m for m in trained if m.final is not None and m.final.test_accuracy is not None]
     spread = None
@@ -170,19 +171,20 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
                      timing=timing, timed_alike=alike, accuracy_spread=spread)
 
 
-def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path,
+def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
                   missing: list[str] | None = None) -> dict[str, Any]:
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
-    colors = plots.colors_for(list(suite.experiments))
+    styles = plots.styles_for(list(suite.experiments))
+    figures = (figures_dir, cache_dir)
     groups = [
         _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
-                    views.get(g.baseline) if g.baseline else None, colors, figures_dir, timing=g.timing)
+                    views.get(g.baseline) if g.baseline else None, styles, figures, timing=g.timing)
         for g in suite.groups.values() if any(n in views for n in g.experiments)
     ]
     grouped = {n for g in suite.groups.values() for n in g.experiments}
     ungrouped = [v for n, v in views.items() if n not in grouped]
     if ungrouped:
-        groups.append(_group_view(OTHER_GROUP, "Other experiments", "", ungrouped, None, colors, figures_dir))
+        groups.append(_group_view(OTHER_GROUP, "Other experiments", "", ungrouped, None, styles, figures))
     ordered = list(views.values())
     reproductions = []
     if suite.reference is not None:

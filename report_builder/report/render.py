@@ -144,7 +144,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except OSError as e:
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
-        context = build_context(suite, views, version / "figures", missing)
+        context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         pdf_note = None

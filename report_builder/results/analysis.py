@@ -219,7 +219,10 @@ def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool
     if (speed and baseline is not None and member.mean_epoch_seconds and baseline.mean_epoch_seconds
             and timed_alike([member, baseline])):
         speedup = baseline.mean_epoch_seconds.mean / member.mean_epoch_seconds.mean
-    accuracy = final_difference(member, baseline) if baseline is not None else None
+    # Finals after different numbers of epochs are not like for like: no difference is given for them.
+    alike = (baseline is not None and member.final is not None and baseline.final is not None
+             and member.final.epoch == baseline.final.epoch)
+    accuracy = final_difference(member, baseline) if alike else None
     return Comparison(member, speedup, None if accuracy is None else 100 * accuracy.delta, accuracy)
 
 
