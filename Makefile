@@ -21,7 +21,8 @@ ARGS ?=
 OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render list test bench clean clean-venv
+.PHONY: help report experiment render preview list test bench clean clean-venv
+PORT ?= 8000
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +44,9 @@ experiment: $(SETUP) ## Run one experiment: make experiment NAME=sgd [FORCE=1]
 
 render: $(SETUP) ## Re-render HTML and PDF from existing results, training nothing
 	$(RB) render $(OPTS)
+
+preview: $(SETUP) ## Serve the report, re-rendered on every save of a template or experiments.toml: make preview [PORT=8000]
+	$(RB) preview $(OPTS) --port $(PORT)
 
 list: $(SETUP) ## List the declared experiments and the state of their results
 	$(RB) list $(OPTS)

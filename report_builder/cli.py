@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
                                  help="render HTML and PDF from existing results (no training)")
     render.add_argument("--partial", action="store_true",
                         help="render what exists, listing missing or out-of-date experiments in the report")
+    preview = commands.add_parser("preview", parents=[common],
+                                  help="serve the HTML and re-render on every save; the open page reloads itself")
+    preview.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free port)")
+    preview.add_argument("--host", default="127.0.0.1",
+                         help="address to bind (default 127.0.0.1: this machine only)")
     report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
     report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
     report.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
@@ -100,7 +105,15 @@ def cmd_report(args) -> int:
     return status
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report}
+def cmd_preview(args) -> int:
+    from report_builder.report.preview import serve
+    from report_builder.report.render import default_templates_dir
+
+    return serve(args.config, args.results_dir, args.build_dir, args.templates or default_templates_dir(), args.host,
+                 args.port)
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report, "preview": cmd_preview}
 
 # The packages each command imports (by import name), checked before it starts, so that a Python without
 # them (`PYTHON=python3 make report` on a bare machine) gets one line saying what to install.

@@ -145,20 +145,21 @@ def environment(views: list[ExperimentView]) -> dict[str, Any]:
 
 
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
-                baseline: ExperimentView | None, styles: dict[str, plots.Style], figures: tuple[Path, Path | None],
+                baseline: ExperimentView | None, styles: dict[str, plots.Style],
+                figures: tuple[Path, Path | None, bool],
                 timing: bool = False) -> GroupView:
     trained = [m for m in members if m.epochs]
-    figures_dir, cache_dir = figures
+    figures_dir, cache_dir, files = figures
     figures: dict[str, plots.Figure] = {}
     if trained:
-        figures["accuracy"] = plots.accuracy_figure(f"{name}-accuracy", trained, styles, figures_dir, cache_dir)
-        figures["loss"] = plots.loss_figure(f"{name}-loss", trained, styles, figures_dir, cache_dir)
+        figures["accuracy"] = plots.accuracy_figure(f"{name}-accuracy", trained, styles, figures_dir, cache_dir, files)
+        figures["loss"] = plots.loss_figure(f"{name}-loss", trained, styles, figures_dir, cache_dir, files)
     if len([m for m in trained if m.mean_epoch_seconds]) > 1:
-        figures["epoch_time"] = plots.epoch_time_figure(f"{name}-epoch-time", trained, styles, figures_dir, cache_dir)
+        figures["epoch_time"] = plots.epoch_time_figure(f"{name}-epoch-time", trained, styles, figures_dir, cache_dir, files)
     for member in trained:
         if member.probe_names:
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
-                                                                  figures_dir, cache_dir)
+                                                                  figures_dir, cache_dir, files)
     alike = timed_alike(trained)
     scored = [m for m in trained if m.final is not None and m.final.test_accuracy is not None]
     spread = None
@@ -172,10 +173,10 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
-                  missing: list[str] | None = None) -> dict[str, Any]:
+                  missing: list[str] | None = None, figure_files: bool = True) -> dict[str, Any]:
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     styles = plots.styles_for(list(suite.experiments))
-    figures = (figures_dir, cache_dir)
+    figures = (figures_dir, cache_dir, figure_files)
     groups = [
         _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
                     views.get(g.baseline) if g.baseline else None, styles, figures, timing=g.timing)
@@ -193,7 +194,12 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     diverged = [v for v in ordered if v.status == "diverged"]
     section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
                    + (["failures"] if failed or diverged else []) + ["provenance"])
+    # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
+    # where an <img> would be a figure without text.
+    swatches = {mark: f"swatch-{i}" for i, mark in enumerate(dict.fromkeys(
+        mark for g in groups for fig in g.figures.values() for _, mark in fig.legend))}
     return {
+        "swatches": swatches,
         "report": {"title": suite.title, "author": suite.author, "config_file": suite.path.name,
                    "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
         "environment": environment(ordered),

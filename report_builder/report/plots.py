@@ -1,18 +1,23 @@
 """Figures from experiment views: each figure's numbers first (what its text alternative and data table say),
 then the drawing, as an SVG data URI for the self-contained HTML plus SVG and PNG files.
 
-Drawing is the slow part of a render, so every figure is cached by what it shows: the hash of its
-numbers, labels, styles, fonts, matplotlib's version and this module's code names an SVG and a PNG in
-the cache folder (build/.cache/figures). A render whose figures did not change copies them from there.
+The figure in the report carries no legend: the template writes it beside the figure as text, each
+experiment's title after a swatch of its line or bar. So a figure's image depends on its numbers and
+styles only, and renaming an experiment redraws nothing. The files in figures/ (to paste elsewhere)
+are drawn with a legend, and only by a render that writes them (`make render`; not the preview).
+Drawing is the slow part of a render, so every image is cached by what it shows: the hash of its
+numbers, styles (and, for the files, labels), fonts, matplotlib's version and this module's code names
+it in the cache folder (build/.cache/figures). A render whose figures did not change copies them.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
-import shutil
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -79,12 +84,16 @@ class Figure:
     key: str
     src: str
     """The SVG as a data: URI, for an <img> in the self-contained HTML."""
-    svg_path: Path
-    png_path: Path
+    svg_path: Path | None
+    """figures/KEY.svg (with a legend), or None when this render writes no figure files (the preview)."""
+    png_path: Path | None
     kind: str = "line"
     """"line" (a value per epoch) or "bar" (one value per experiment)."""
     x_label: str = "epoch"
     series: tuple[Series, ...] = ()
+    legend: tuple[tuple[str, str], ...] = ()
+    """(label, swatch) per experiment, in the order of the lines (or bars, top to bottom): the swatch an
+    SVG data URI of its line and marker (or its bar's fill and hatching)."""
 
 
 # ---- the numbers ---------------------------------------------------------------------------------
@@ -125,7 +134,7 @@ def _panels(series: list[Series]) -> list[str]:
     return list(dict.fromkeys(s.panel for s in series))
 
 
-def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: float) -> plt.Figure:
+def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: float, legend: bool) -> plt.Figure:
     panels = _panels(series)
     fig, axes = plt.subplots(1, len(panels), figsize=(width, HEIGHT), squeeze=False, sharey=ylabel is not None)
     labelled = len({s.label for s in series})
@@ -144,7 +153,7 @@ def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: f
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     if ylabel:
         axes[0][0].set_ylabel(ylabel)
-    if labelled > 1:
+    if legend and labelled > 1:
         ax = axes[0][-1]
         if labelled > LEGEND_INSIDE_MAX:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
@@ -154,7 +163,7 @@ def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: f
     return fig
 
 
-def _draw_bars(series: list[Series], xlabel: str) -> plt.Figure:
+def _draw_bars(series: list[Series], xlabel: str, legend: bool) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(WIDTH, 0.45 * len(series) + 0.9))
     positions = list(range(len(series)))[::-1]
     means = [s.y[0] for s in series]
@@ -163,7 +172,7 @@ def _draw_bars(series: list[Series], xlabel: str) -> plt.Figure:
                    edgecolor="#333333", linewidth=0.6)
     for bar, s in zip(bars, series):
         bar.set_hatch(s.style.hatch)
-    ax.set_yticks(positions, [s.label for s in series])
+    ax.set_yticks(positions, [s.label for s in series] if legend else [""] * len(series))
     right = max((m + e for m, e in zip(means, errors)), default=1)
     for y, mean, error in zip(positions, means, errors):  # beyond the whisker, where it cannot cover it
         ax.text(mean + error + 0.02 * right, y, f"{mean:.3g} s", va="center", fontsize=8)
@@ -173,74 +182,123 @@ def _draw_bars(series: list[Series], xlabel: str) -> plt.Figure:
     return fig
 
 
-def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_dir: Path | None,
-            draw: Callable[[], plt.Figure], x_label: str = "epoch") -> Figure:
-    """The figure from the cache when it holds one for exactly these numbers and looks, else drawn now."""
-    check_glyphs([s.label for s in series])
-    identity = json.dumps({"key": key, "kind": kind, "series": [asdict(s) for s in series], "fonts": font_families(),
-                           "matplotlib": matplotlib.__version__, "code": _CODE}, sort_keys=True, default=str)
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
-    svg_path, png_path = paths.figure_file(figures_dir, key, "svg"), paths.figure_file(figures_dir, key, "png")
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    cached_svg = paths.figure_file(cache_dir, digest, "svg") if cache_dir else None
-    cached_png = paths.figure_file(cache_dir, digest, "png") if cache_dir else None
-    if cached_svg and cached_svg.exists() and cached_png.exists():
-        shutil.copyfile(cached_svg, svg_path)
-        shutil.copyfile(cached_png, png_path)
-        svg = svg_path.read_text(encoding="utf-8")
-    else:
-        with plt.rc_context({**STYLE, "font.family": font_families(), "svg.hashsalt": key}):
-            fig = draw()
-            buffer = io.StringIO()
+def _cached(identity: dict, key: str, cache_dir: Path | None, draw: Callable[[], plt.Figure],
+            formats: tuple[str, ...]) -> dict[str, Path | bytes]:
+    """{format: bytes} of a drawing, from the cache when it holds these exact inputs, else drawn now."""
+    digest = hashlib.sha256(json.dumps({**identity, "fonts": font_families(), "matplotlib": matplotlib.__version__,
+                                        "code": _CODE}, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    cached = {f: paths.figure_file(cache_dir, digest, f) for f in formats} if cache_dir else {}
+    if cached and all(p.exists() for p in cached.values()):
+        return {f: p.read_bytes() for f, p in cached.items()}
+    out = {}
+    with plt.rc_context({**STYLE, "font.family": font_families(), "svg.hashsalt": key}):
+        fig = draw()
+        for f in formats:
+            buffer = io.BytesIO()
             # no date in the SVG, and a fixed id salt: the same figure is the same bytes every time
-            fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-            fig.savefig(png_path, format="png", dpi=200, bbox_inches="tight")
-            plt.close(fig)
-        svg = buffer.getvalue()
-        svg_path.write_text(svg, encoding="utf-8")
-        if cache_dir:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(svg_path, cached_svg)
-            shutil.copyfile(png_path, cached_png)
+            fig.savefig(buffer, format=f, bbox_inches="tight", dpi=200, metadata={"Date": None} if f == "svg" else None)
+            out[f] = buffer.getvalue()
+        plt.close(fig)
+    if cache_dir:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for f, data in out.items():
+            tmp = cached[f].with_name(f".{cached[f].name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(cached[f])
+    return out
+
+
+def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_dir: Path | None,
+            draw: Callable[[bool], plt.Figure], files: bool, x_label: str = "epoch") -> Figure:
+    check_glyphs([s.label for s in series])
+    looks = {"key": key, "kind": kind, "series": [{**asdict(s), "label": ""} for s in series]}
+    image = _cached(looks, key, cache_dir, lambda: draw(False), ("svg",))["svg"]
+    svg_path = png_path = None
+    if files:
+        drawn = _cached({**looks, "labels": [s.label for s in series]}, key, cache_dir, lambda: draw(True),
+                        ("svg", "png"))
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        svg_path, png_path = paths.figure_file(figures_dir, key, "svg"), paths.figure_file(figures_dir, key, "png")
+        svg_path.write_bytes(drawn["svg"])
+        png_path.write_bytes(drawn["png"])
     # An <img> of the SVG as a data URI: the HTML stays one self-contained file, the figure is still vector
     # graphics, and it carries its text alternative in `alt`, which the tagged PDF keeps as /Alt.
-    src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    src = "data:image/svg+xml;base64," + base64.b64encode(image).decode("ascii")
     public = tuple(Series(s.label, s.panel, s.x, s.y) for s in series)
-    return Figure(key=key, src=src, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label, series=public)
+    legend = tuple(dict.fromkeys((s.label, swatch(s.style, kind)) for s in series))
+    return Figure(key=key, src=src, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label, series=public,
+                  legend=legend)
+
+
+# ---- legend swatches -----------------------------------------------------------------------------
+
+_DASHES = {"-": "", "--": "6 3", "-.": "6 2 1.5 2", ":": "1.5 2"}
+_MARKER_SHAPES = {
+    "o": '<circle cx="14" cy="7" r="3.6"/>', "s": '<rect x="10.6" y="3.6" width="6.8" height="6.8"/>',
+    "^": '<polygon points="14,2.8 18.2,10.6 9.8,10.6"/>', "v": '<polygon points="14,11.2 18.2,3.4 9.8,3.4"/>',
+    "D": '<polygon points="14,2.4 18.6,7 14,11.6 9.4,7"/>',
+    "P": '<polygon points="12.6,2.8 15.4,2.8 15.4,5.6 18.2,5.6 18.2,8.4 15.4,8.4 15.4,11.2 12.6,11.2 12.6,8.4 9.8,8.4 '
+         '9.8,5.6 12.6,5.6"/>',
+    "X": '<polygon points="10.4,4.4 11.4,3.4 14,6 16.6,3.4 17.6,4.4 15,7 17.6,9.6 16.6,10.6 14,8 11.4,10.6 10.4,9.6 '
+         '13,7"/>',
+    "*": '<polygon points="14,2.4 15.1,5.6 18.5,5.6 15.8,7.6 16.8,10.9 14,8.9 11.2,10.9 12.2,7.6 9.5,5.6 12.9,5.6"/>'}
+_HATCH_PATHS = {"//": "M0,6 L6,0", "\\\\": "M0,0 L6,6", "xx": "M0,6 L6,0 M0,0 L6,6", "++": "M3,0 L3,6 M0,3 L6,3",
+                "--": "M0,3 L6,3", "..": "M2,2 L2.6,2.6", "oo": "M1.5,3 a1.5,1.5 0 1,0 3,0 a1.5,1.5 0 1,0 -3,0"}
+
+
+@functools.lru_cache(maxsize=None)
+def swatch(style: Style, kind: str) -> str:
+    """A small SVG (data URI) of a legend entry: the line with its marker, or the bar's fill and hatching."""
+    if kind == "bar":
+        hatch = _HATCH_PATHS.get(style.hatch, "")
+        pattern = (f'<defs><pattern id="h" width="6" height="6" patternUnits="userSpaceOnUse"><path d="{hatch}" '
+                   f'stroke="#333" stroke-width="1"/></pattern></defs>') if hatch else ""
+        body = (f'{pattern}<rect x="4" y="1.5" width="20" height="11" fill="{style.color}" stroke="#333" '
+                f'stroke-width="0.8"/>' + ('<rect x="4" y="1.5" width="20" height="11" fill="url(#h)"/>' if hatch else ""))
+    else:
+        dash = _DASHES.get(style.linestyle, "")
+        body = (f'<line x1="1" y1="7" x2="27" y2="7" stroke="{style.color}" stroke-width="1.6"'
+                + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
+                + f'<g fill="{style.color}">{_MARKER_SHAPES.get(style.marker, _MARKER_SHAPES["o"])}</g>')
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="14" viewBox="0 0 28 14">{body}</svg>'
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
 
 
 # ---- the report's figures ------------------------------------------------------------------------
 
 def accuracy_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
-                    cache_dir: Path | None = None) -> Figure:
+                    cache_dir: Path | None = None, files: bool = True) -> Figure:
     series = [s for v in views if (s := epoch_series(v, "test_accuracy", "test accuracy", styles[v.name]))]
     return _figure(key, "line", series, figures_dir, cache_dir,
-                   lambda: _draw_lines(series, titles=False, ylabel="test accuracy", width=WIDTH))
+                   lambda legend: _draw_lines(series, titles=False, ylabel="test accuracy", width=WIDTH, legend=legend),
+                   files)
 
 
 def loss_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
-                cache_dir: Path | None = None) -> Figure:
+                cache_dir: Path | None = None, files: bool = True) -> Figure:
     series = [s for panel, metric in (("training loss", "train_loss"), ("test loss", "test_loss")) for v in views
               if (s := epoch_series(v, metric, panel, styles[v.name]))]
     return _figure(key, "line", series, figures_dir, cache_dir,
-                   lambda: _draw_lines(series, titles=True, ylabel="cross-entropy", width=WIDTH))
+                   lambda legend: _draw_lines(series, titles=True, ylabel="cross-entropy", width=WIDTH, legend=legend),
+                   files)
 
 
 def epoch_time_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
-                      cache_dir: Path | None = None) -> Figure:
+                      cache_dir: Path | None = None, files: bool = True) -> Figure:
     panel = "training seconds per epoch"
     series = [Series(v.title, panel, (), (v.mean_epoch_seconds.mean,), (),
                      (v.mean_epoch_seconds.mean + (v.mean_epoch_seconds.std or 0.0),), styles[v.name])
               for v in views if v.mean_epoch_seconds is not None]
-    return _figure(key, "bar", series, figures_dir, cache_dir, lambda: _draw_bars(series, panel), x_label="")
+    return _figure(key, "bar", series, figures_dir, cache_dir, lambda legend: _draw_bars(series, panel, legend), files,
+                   x_label="")
 
 
 def probe_figure(key: str, view: ExperimentView, styles: dict[str, Style], figures_dir: Path,
-                 cache_dir: Path | None = None) -> Figure:
+                 cache_dir: Path | None = None, files: bool = True) -> Figure:
     style = styles[view.name]
     series = [s for name in view.probe_names if (s := epoch_series(view, name, PROBE_LABELS.get(name, name), style))]
     if "relu_active" in view.probe_names and "relu_grad_sq" in view.probe_names:
         series += [s for s in [per_active_series(view, style)] if s]
     width = WIDTH * (1.2 if len(_panels(series)) > 2 else 1.0)
     return _figure(key, "line", series, figures_dir, cache_dir,
-                   lambda: _draw_lines(series, titles=True, ylabel=None, width=width))
+                   lambda legend: _draw_lines(series, titles=True, ylabel=None, width=width, legend=legend), files)

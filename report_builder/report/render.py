@@ -131,7 +131,8 @@ def pdf_available() -> bool:
 
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
-                  pdf: bool = True, partial: bool = False) -> list[Path]:
+                  pdf: bool = True, partial: bool = False, quiet: bool = False,
+                  figure_files: bool = True) -> list[Path]:
     """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone, published together
     (publish.py): a render that fails or is killed leaves the previous report as it was."""
     templates_dir = templates_dir or default_templates_dir()
@@ -144,7 +145,8 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except OSError as e:
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
-        context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing)
+        context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
+                                figure_files)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         pdf_note = None
@@ -163,7 +165,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except BaseException:
         publish.discard(version)
         raise
-    if pdf_note is not None:
+    if pdf_note is not None and not quiet:
         # Machines that only train (a GPU box without WeasyPrint) still get the HTML; no older PDF is left
         # beside it, since it would say something else.
         print(f"warning: no PDF ({pdf_note}); {paths.build_file(build_dir, 'report.html')} is the report, and no "
