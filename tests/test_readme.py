@@ -20,3 +20,93 @@ def test_readme_documents_every_config_key():
 def test_readme_documents_every_summary_column():
     missing = [c for c in SUMMARY_COLUMNS if f"`{c}`" not in README]
     assert missing == []
+
+
+# ---- the README's code blocks run -------------------------------------------------------------------
+
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+from conftest import write_dataset  # noqa: E402
+
+BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)
+NOT_RUN = {"make test": "it is this test suite", "make preview": "a server: tests/test_preview.py runs it"}
+
+SMALL = """
+[defaults]
+epochs = 2
+hidden = 16
+batch_size = 32
+device = "cpu"
+data_dir = "{data}"
+[experiments.baseline]
+title = "Baseline"
+[experiments.sgd]
+title = "SGD"
+optimizer = "sgd"
+[experiments.short]
+title = "Short"
+epochs = 1
+[groups.g]
+title = "Optimizer"
+experiments = ["baseline", "sgd"]
+baseline = "baseline"
+"""
+
+
+def commands() -> list[str]:
+    lines = [line.split("#")[0].strip() for lang, body in BLOCKS if lang == "sh" for line in body.splitlines()]
+    return [line for line in lines if line.startswith(("make ", "python -m report_builder"))]
+
+
+def test_the_readme_has_the_commands_a_newcomer_runs_first():
+    assert commands()[:2] == ["make report", "make test"]
+
+
+@pytest.fixture(scope="module")
+def small_project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("readme")
+    data = write_dataset(folder / "data", n_train=256, n_test=64)
+    (folder / "experiments.toml").write_text(SMALL.format(data=data))
+    return folder
+
+
+def test_every_readme_shell_command_runs(small_project):
+    for command in commands():
+        if command in NOT_RUN:
+            continue
+        words = command.split()
+        if words[0] == "make":
+            run = ["make", "-C", str(REPO_DIR), *words[1:], f"PYTHON={sys.executable}",
+                   f"CONFIG={small_project / 'experiments.toml'}", f"RESULTS={small_project / 'results'}",
+                   f"BUILD={small_project / 'build'}"]
+        else:
+            run = [sys.executable, *words[1:], "--config", str(small_project / "experiments.toml"), "--results-dir",
+                   str(small_project / "results"), "--build-dir", str(small_project / "build")]
+        done = subprocess.run(run, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+    assert (small_project / "build" / "report.html").exists()
+
+
+def test_the_readme_python_snippet_gives_every_experiment_its_own_final_epoch(small_project):
+    (snippet,) = [body for lang, body in BLOCKS if lang == "python"]
+    if not (small_project / "results" / "summary.csv").exists():
+        subprocess.run([sys.executable, "-m", "report_builder", "run", "--config",
+                        str(small_project / "experiments.toml"), "--results-dir", str(small_project / "results")],
+                       check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=small_project, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert all(name in done.stdout for name in ("baseline", "sgd", "short"))  # "short" ran 1 epoch, not 2
+
+
+def test_every_readme_toml_block_is_valid(tmp_path):
+    from report_builder.config import parse_suite
+
+    shutil.copytree(REPO_DIR / "reference", tmp_path / "reference")
+    for lang, body in BLOCKS:
+        if lang == "toml":
+            suite = parse_suite("[experiments.baseline]\n" + body, tmp_path / "experiments.toml")
+            assert suite.experiments
