@@ -110,3 +110,25 @@ def test_every_readme_toml_block_is_valid(tmp_path):
         if lang == "toml":
             suite = parse_suite("[experiments.baseline]\n" + body, tmp_path / "experiments.toml")
             assert suite.experiments
+
+
+def test_the_templates_readme_example_section_renders(tmp_path):
+    """templates/README.md's "a section for a new experiment group", followed as written."""
+    from conftest import write_config, write_fixture_results
+
+    from report_builder.config import load_suite
+    from report_builder.report.render import render_report
+
+    guide = (REPO_DIR / "templates" / "README.md").read_text(encoding="utf-8")
+    toml = re.findall(r"```toml\n(.*?)```", guide, flags=re.S)[0]
+    jinja = re.findall(r"```jinja\n(.*?)```", guide, flags=re.S)[-1]
+    config = write_config(tmp_path / "experiments.toml", "[defaults]\nepochs = 3\ndevice = \"cpu\"\nrepeats = 3\n"
+                          "[experiments.baseline]\ntitle = \"Baseline\"\n" + "\n".join(l.strip() for l in toml.splitlines()))
+    write_fixture_results(config, tmp_path / "results", {
+        "baseline": {"accuracies": [0.8, 0.84, 0.86], "repeats": 3, "seconds": 1.0},
+        "wide": {"accuracies": [0.81, 0.85, 0.87], "repeats": 3, "seconds": 4.0}})
+    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    (tmp_path / "templates" / "groups" / "width.html.j2").write_text("\n".join(l[3:] for l in jinja.splitlines()))
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    html = " ".join((tmp_path / "build" / "report.html").read_text().split())
+    assert "Four times the hidden units cost 4.0× the time per epoch, and they changed final accuracy by +1.0 points" in html
