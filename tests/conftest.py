@@ -151,3 +151,32 @@ def write_fixture_results(suite_path: Path, results_dir: Path, specs: dict[str, 
     for name, spec in specs.items():
         store.write_result(results_dir, {k: v for k, v in fixture_result(suite_path, name, **spec).items()
                                          if k != "format"})
+
+
+TWO_EXPERIMENTS = """
+[report]
+title = "{title}"
+[defaults]
+epochs = 3
+device = "cpu"
+[experiments.baseline]
+title = "Baseline"
+[experiments.other]
+title = "Other"
+lr = 0.01
+[groups.g]
+title = "Group"
+experiments = ["baseline", "other"]
+baseline = "baseline"
+"""
+
+
+def two_experiment_project(folder: Path, title: str) -> Path:
+    """A suite of two experiments with fixture results and a private copy of the shipped templates."""
+    import shutil
+
+    config = write_config(folder / "experiments.toml", TWO_EXPERIMENTS.format(title=title))
+    write_fixture_results(config, folder / "results", {"baseline": {"accuracies": [0.8, 0.84, 0.86]},
+                                                      "other": {"accuracies": [0.7, 0.75, 0.8]}})
+    shutil.copytree(REPO_DIR / "templates", folder / "templates")
+    return folder

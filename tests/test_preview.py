@@ -3,7 +3,6 @@ build folder is served, Ctrl-C ends it; in headless Chromium the open page reloa
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,36 +12,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
-
-from report_builder.report.preview import Preview, PreviewServer
+from conftest import REPO_DIR, two_experiment_project
 from test_accessibility import CHROMIUM, need_tools
 
-SUITE = """
-[report]
-title = "Preview fixture"
-[defaults]
-epochs = 3
-device = "cpu"
-[experiments.base]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-[groups.g]
-title = "Group"
-experiments = ["base", "other"]
-baseline = "base"
-"""
+from report_builder.report.preview import Preview, PreviewServer
 
 
 @pytest.fixture
 def project(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", SUITE)
-    write_fixture_results(config, tmp_path / "results", {"base": {"accuracies": [0.8, 0.84, 0.86]},
-                                                        "other": {"accuracies": [0.7, 0.75, 0.8]}})
-    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    return tmp_path
+    return two_experiment_project(tmp_path, "Preview fixture")
 
 
 @pytest.fixture
@@ -102,7 +80,7 @@ def test_a_broken_template_shows_its_error_and_the_next_good_save_recovers(serve
 
 @pytest.mark.parametrize("path", ["../experiments.toml", "%2e%2e/experiments.toml", "..%2fexperiments.toml",
                                   "%2fetc%2fpasswd", "//etc/passwd", ".versions/../../experiments.toml",
-                                  "figures/../../results/base.json"])
+                                  "figures/../../results/baseline.json"])
 def test_only_the_build_folder_is_served(server, path):
     import http.client
 

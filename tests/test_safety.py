@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import two_experiment_project, write_config
 
 from report_builder import paths
 from report_builder.config import load_suite, parse_suite
@@ -87,31 +86,12 @@ def test_new_files_get_the_umask_mode_not_mkstemp_private_mode(tmp_path):
 
 # ---- a render killed at any moment ------------------------------------------------------------------
 
-SUITE = """
-[report]
-title = "Kill test"
-[defaults]
-epochs = 3
-device = "cpu"
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-[groups.g]
-title = "Group"
-experiments = ["baseline", "other"]
-baseline = "baseline"
-"""
+
 
 
 @pytest.fixture
 def killable(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", SUITE)
-    write_fixture_results(config, tmp_path / "results", {"baseline": {"accuracies": [0.8, 0.84, 0.86]},
-                                                        "other": {"accuracies": [0.7, 0.75, 0.8]}})
-    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    return tmp_path
+    return two_experiment_project(tmp_path, "Kill test")
 
 
 def set_marker(project: Path, marker: str) -> None:

@@ -165,6 +165,18 @@ def _valid_name(name: str, kind: str, where: str, problems: list[str]) -> bool:
     return False
 
 
+def _named_tables(doc: dict, key: str, kind: str, problems: list[str]):
+    """(name, where, table) for each valid [key.NAME] table; problems with the others are collected."""
+    for name, table in _table(doc, key, f"[{key}]", problems).items():
+        where = f"[{key}.{_quoted(name)}]"
+        if not _valid_name(name, kind, where, problems):
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{where}: must be a table, got {table!r}")
+            continue
+        yield name, where, table
+
+
 def parse_suite(text: str, path: Path) -> Suite:
     """Validate the text of an experiments file; raise ConfigError listing every problem."""
     try:
@@ -188,13 +200,7 @@ def parse_suite(text: str, path: Path) -> Suite:
                                           "[executor]", (), problems))
 
     experiments: dict[str, Experiment] = {}
-    for name, table in _table(doc, "experiments", "[experiments]", problems).items():
-        where = f"[experiments.{_quoted(name)}]"
-        if not _valid_name(name, "experiment", where, problems):
-            continue
-        if not isinstance(table, dict):
-            problems.append(f"{where}: must be a table, got {table!r}")
-            continue
+    for name, where, table in _named_tables(doc, "experiments", "experiment", problems):
         own = _settings(TrainConfig, table, where, EXPERIMENT_ONLY_KEYS, problems)
         experiments[name] = Experiment(
             name=name,
@@ -206,13 +212,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
 
     groups: dict[str, Group] = {}
-    for name, table in _table(doc, "groups", "[groups]", problems).items():
-        where = f"[groups.{_quoted(name)}]"
-        if not _valid_name(name, "group", where, problems):
-            continue
-        if not isinstance(table, dict):
-            problems.append(f"{where}: must be a table, got {table!r}")
-            continue
+    for name, where, table in _named_tables(doc, "groups", "group", problems):
         for key in table:
             if key not in GROUP_KEYS:
                 problems.append(f"{where} unknown key '{key}'{suggest(key, GROUP_KEYS)}")
