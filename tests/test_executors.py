@@ -424,3 +424,8 @@ def test_no_slurm_controller_is_one_line(tmp_path, monkeypatch):
         controller_check()
     assert str(caught.value) == ('[executor] kind = "slurm", but the Slurm controller does not answer (sinfo: error: '
                                  'Unable to contact slurm controller (connect failure))')
+    # the run stops there, before any data is read (this data folder does not exist)
+    config = write_config(tmp_path / "e.toml", '[defaults]\ndata_dir = "/nowhere"\n[experiments.a]\n'
+                                               '[executor]\nkind = "slurm"\n')
+    with pytest.raises(ConfigError, match="Slurm controller does not answer"):
+        run_suite(load_suite(config), [], tmp_path / "r", progress=Progress(io.StringIO(), bars=False))

@@ -17,7 +17,7 @@ def test_one_epoch_on_real_data_reaches_80_percent(tmp_path, capsys):
     if data_dir is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must see the real dataset: set REPORT_BUILDER_DATA_DIR")
-        pytest.skip("real Fashion-MNIST not available")
+        pytest.skip("real Fashion-MNIST not found: set REPORT_BUILDER_DATA_DIR to a folder holding it")
     config = write_config(tmp_path / "e.toml", f"""
         [defaults]
         epochs = 1

@@ -70,6 +70,8 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     # Settle every device before training anything, so a bad setting stops the run at once.
     kinds = {exp.name: planned_device_kind(exp.config.device, executor_config,
                                            f"{suite.path.name}: [experiments.{exp.name}]") for exp in selected}
+    # Likewise the executor: no Slurm controller is one line before any data is read.
+    executor = make_executor(executor_config, progress, results_dir)
     with results_lock(results_dir, progress.say):
         store.remove_leftovers(results_dir)
         data = datasets(repo_dir)
@@ -99,7 +101,7 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
 
         tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)
         if tasks:
-            make_executor(executor_config, progress, results_dir).run(tasks, on_done)
+            executor.run(tasks, on_done)
         store.write_summary(results_dir, list(suite.experiments))
     return [outcomes[exp.name] for exp in selected if exp.name in outcomes]
 

@@ -115,6 +115,7 @@ class SlurmExecutor:
         self.slurm_dir = paths.slurm_dir(results_dir)
         self.jobs_path = self.slurm_dir / "jobs.json"
         self.log_folder = self.slurm_dir / "logs" / "%j"
+        self.idle_cpus = controller_check(config.partition)  # fails at once where there is no controller
 
     def _executor(self):
         import submitit
@@ -135,7 +136,6 @@ class SlurmExecutor:
     def run(self, tasks: list[Task], on_done: OnDone) -> None:
         import submitit
 
-        idle = controller_check(self.config.partition)
         executor = self._executor()
         known = self._known_jobs()
         # job id → (job, {position in the job: task}); a re-attached job may hold tasks that are done
@@ -151,7 +151,7 @@ class SlurmExecutor:
                     continue
             to_submit.append(task)
         if to_submit:
-            packed = plan_jobs(to_submit, self.config, idle)
+            packed = plan_jobs(to_submit, self.config, self.idle_cpus)
             jobs = executor.map_array(execute_job, packed)
             for chunk, job in zip(packed, jobs):
                 watching[job.job_id] = (job, dict(enumerate(chunk)))
