@@ -149,14 +149,6 @@ def fit_threads() -> int:
     return torch.get_num_threads()
 
 
-def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Run a task; one document per member repeat, each also written as its repeat file."""
-    fit_threads()
-    if isinstance(task, StackTask):
-        return execute_stack(task, progress)
-    return [execute(task, progress)]
-
-
 @contextmanager
 def _bar(progress: Progress | None, label: str, cfg, data) -> Iterator[Callable[[int], None] | None]:
     """A progress bar over every training step of a run, or nothing (workers and jobs show none)."""
@@ -172,65 +164,40 @@ def _label(exp: Experiment, repeat: int) -> str:
     return exp.name if exp.config.repeats == 1 else f"{exp.name} [{repeat + 1}/{exp.config.repeats}]"
 
 
-def execute(task: RepeatTask, progress: Progress | None = None) -> dict[str, Any]:
-    """Run one repeat alone and write its repeat file; a training error is recorded, not raised."""
+def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Run a task (one repeat, or a stack trained together) and write one repeat file per member; a
+    training error is recorded in them, not raised, so that other tasks go on."""
     from report_builder.execution import provenance
     from report_builder.training.device import resolve_device
     from report_builder.training.train import train
 
-    exp = task.experiment
-    device = resolve_device(exp.config.device, f"[experiments.{exp.name}]")
-    started_at, started = provenance.now(), time.perf_counter()
-    data = datasets(Path(task.repo_dir)).get(exp.config, device)
-    data_seconds = time.perf_counter() - started
-    doc: dict[str, Any] = {"experiment": exp.name, "repeat": task.repeat,
-                           "identity": identity_of(exp, data.raw.fingerprint, device.type)}
-    try:
-        with _bar(progress, _label(exp, task.repeat), exp.config, data) as advance:
-            (run,) = train([exp.config], [task.repeat], data, device, advance)
-    except (KeyboardInterrupt, MemoryError, ReportBuilderError):
-        raise
-    except Exception as e:  # recorded in the results; other tasks go on
-        doc.update(status="failed", run=None, error=_error_text(e))
-    else:
-        doc.update(status="done", run=dataclasses.asdict(run), error=None)
-    doc["provenance"] = _run_provenance(device, Path(task.repo_dir), data, started_at,
-                                        time.perf_counter() - started, data_seconds=data_seconds)
-    return _write(task, doc)
-
-
-def execute_stack(task: StackTask, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Train the members of a stack together and write one repeat file per member."""
-    from report_builder.execution import provenance
-    from report_builder.training.device import resolve_device
-    from report_builder.training.train import train
-
+    fit_threads()
     members = task.members
     first = members[0].experiment
     device = resolve_device(first.config.device, f"[experiments.{first.name}]")
     started_at, started = provenance.now(), time.perf_counter()
     data = datasets(Path(members[0].repo_dir)).get(first.config, device)
     data_seconds = time.perf_counter() - started
-    configs = [m.experiment.config for m in members]
-    repeats = [m.repeat for m in members]
+    label = _label(first, members[0].repeat) if len(members) == 1 else f"stack of {len(members)}"
     try:
-        with _bar(progress, f"stack of {len(members)}", first.config, data) as advance:
-            runs = train(configs, repeats, data, device, advance)
+        with _bar(progress, label, first.config, data) as advance:
+            runs = train([m.experiment.config for m in members], [m.repeat for m in members], data, device, advance)
         outcomes = [("done", dataclasses.asdict(run), None) for run in runs]
     except (KeyboardInterrupt, MemoryError, ReportBuilderError):
         raise
     except Exception as e:
         outcomes = [("failed", None, _error_text(e))] * len(members)
     seconds = time.perf_counter() - started
+    # A stack's wall time is shared out: each member's part of the work.
+    stacked = {} if len(members) == 1 else {"stacked_with": len(members),
+                                            "stacked_experiments": sorted({m.experiment.name for m in members})}
     docs = []
     for member, (status, run, error) in zip(members, outcomes):
         doc = {"experiment": member.experiment.name, "repeat": member.repeat,
                "identity": identity_of(member.experiment, data.raw.fingerprint, device.type),
                "status": status, "run": run, "error": error,
-               # The stack's wall time, shared out: each member's part of the work.
                "provenance": _run_provenance(device, Path(member.repo_dir), data, started_at, seconds / len(members),
-                                             data_seconds=data_seconds / len(members), stacked_with=len(members),
-                                             stacked_experiments=sorted({m.experiment.name for m in members}))}
+                                             data_seconds=data_seconds / len(members), **stacked)}
         docs.append(_write(member, doc))
     return docs
 
