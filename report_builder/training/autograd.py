@@ -16,7 +16,7 @@ from torch import nn
 from report_builder.config import TrainConfig
 from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.data import Dataset
-from report_builder.training.graphs import GraphedSteps, optimizer_state, warm_up
+from report_builder.training.graphs import optimizer_state, prepare_step
 from report_builder.training.model import build_model
 from report_builder.training.pipelines import assignment_loaders
 from report_builder.training.probes import ProbeRecorder
@@ -120,21 +120,11 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
     shuffle = torch.Generator().manual_seed(seed)
     n_train = data.train_x.shape[0]
     n_batches = math.ceil(n_train / cfg.batch_size)
-    graphed, graph_error = None, None
-    if device.type == "cuda":
-        sizes = sorted({min(cfg.batch_size, n_train), n_train % cfg.batch_size} - {0})
-        restore = dict(params=list(model.parameters()),
-                       zero=lambda: [*optimizer_state(optimizer), loss_sum, *probes.sums.values()])
-        probes.recording = True  # probe sums are tensor ops inside the graph; recorded at capture
-        if use_graphs:
-            try:
-                graphed = GraphedSteps(step_on, sizes, lambda size: (size,), device, **restore)
-            except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
-                graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
-        if graphed is None:
-            # Lazy kernel loading and cuBLAS set-up happen here, not in the first timed epoch.
-            warm_up(step_on, sizes, lambda size: (size,), device, **restore)
-        probes.recording = False
+    probes.recording = True  # probe sums are tensor ops inside the graph; recorded at capture
+    prepared = prepare_step(step_on, n_train, cfg.batch_size, lambda size: (size,), device, capture=use_graphs,
+                            params=list(model.parameters()),
+                            zero=lambda: [*optimizer_state(optimizer), loss_sum, *probes.sums.values()])
+    probes.recording = False
     loaders = None
     if cfg.pipeline == "dataloader":
         loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
@@ -142,7 +132,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
     synchronize(device)
     clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
     run = RunRecord(repeat=repeat, seed=seed, epochs=[], setup_seconds=time.perf_counter() - setup_started,
-                    cuda_graphs=graphed is not None, cuda_graph_error=graph_error,
+                    cuda_graphs=prepared.graphed, cuda_graph_error=prepared.error,
                     engine="autograd")
 
     for epoch in range(1, cfg.epochs + 1):
@@ -161,7 +151,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
                 progress(n_batches % PROGRESS_EVERY)
         else:
             order = torch.randperm(n_train, generator=shuffle).to(device)
-            run_batches(order, cfg.batch_size, graphed.run if graphed is not None else step_on, progress)
+            run_batches(order, cfg.batch_size, prepared.run, progress)
         synchronize(device)
         train_seconds = time.perf_counter() - started
         disturbed, evidence = clock.stop()

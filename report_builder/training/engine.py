@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from report_builder.config import TrainConfig
 from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.data import Dataset
-from report_builder.training.graphs import GraphedSteps, warm_up
+from report_builder.training.graphs import prepare_step
 from report_builder.training.model import build_model
 from report_builder.training.records import (
     EVAL_CHUNK,
@@ -266,24 +266,15 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         grads.accumulate()
         optimizer.step()
 
-    graphed, graph_error = None, None
-    if device.type == "cuda":
-        sizes = sorted({min(batch_size, n_train), n_train % batch_size} - {0})
-        restore = dict(params=model.params, zero=[*grads.buffers, *grads.fresh, *optimizer.state,
-                                                   loss_sum, probes.active, probes.grad_sq])
-        if all(c.cuda_graphs for c in configs):
-            try:
-                graphed = GraphedSteps(step, sizes, lambda size: (k, size), device, **restore)
-            except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
-                graph_error = f"{e.__class__.__name__}: {e}".splitlines()[0]
-        if graphed is None:
-            # Lazy kernel loading and cuBLAS set-up happen here, not in the first timed epoch.
-            warm_up(step, sizes, lambda size: (k, size), device, **restore)
+    prepared = prepare_step(step, n_train, batch_size, lambda size: (k, size), device,
+                            capture=all(c.cuda_graphs for c in configs), params=model.params,
+                            zero=[*grads.buffers, *grads.fresh, *optimizer.state, loss_sum, probes.active,
+                                  probes.grad_sq])
     synchronize(device)
     clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
     setup_seconds = time.perf_counter() - setup_started
     runs = [RunRecord(repeat=r, seed=s, epochs=[], setup_seconds=setup_seconds / k, stacked_with=k,
-                      cuda_graphs=graphed is not None, cuda_graph_error=graph_error)
+                      cuda_graphs=prepared.graphed, cuda_graph_error=prepared.error)
             for r, s in zip(repeats, seeds)]
     for epoch in range(1, first.epochs + 1):
         loss_sum.zero_()
@@ -292,7 +283,7 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         synchronize(device)
         clock.start()
         started = time.perf_counter()
-        run_batches(order, batch_size, graphed.run if graphed is not None else step, progress)
+        run_batches(order, batch_size, prepared.run, progress)
         synchronize(device)
         train_seconds = (time.perf_counter() - started) / k
         disturbed, evidence = clock.stop()

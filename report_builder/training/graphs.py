@@ -14,6 +14,7 @@ first update as the plain gradient.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -22,6 +23,7 @@ WARMUP_STEPS = 3
 
 StepOn = Callable[[torch.Tensor], None]
 IndexShape = Callable[[int], tuple[int, ...]]
+Zero = list[torch.Tensor] | Callable[[], list[torch.Tensor]]
 
 
 def _restore(params: list[torch.Tensor], saved: list[torch.Tensor], zero: list[torch.Tensor]) -> None:
@@ -48,7 +50,7 @@ class _Undo:
     """
 
     def __init__(self, device: torch.device, params: list[torch.Tensor],
-                 zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]):
+                 zero: Zero):
         self.device, self.params, self.zero = device, params, zero
         self.saved = [p.detach().clone() for p in params]
 
@@ -72,7 +74,7 @@ def _buffers(sizes: list[int], index_shape: IndexShape, device: torch.device) ->
 
 
 def warm_up(step_on: StepOn, batch_sizes: list[int], index_shape: IndexShape, device: torch.device,
-            params: list[torch.Tensor], zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]) -> None:
+            params: list[torch.Tensor], zero: Zero) -> None:
     """Run a few steps of each batch size for an eager GPU run, then undo them."""
     buffers = _buffers(batch_sizes, index_shape, device)
     with _Undo(device, params, zero):
@@ -89,7 +91,7 @@ class GraphedSteps:
     """
 
     def __init__(self, step_on: StepOn, batch_sizes: list[int], index_shape: IndexShape, device: torch.device,
-                 params: list[torch.Tensor], zero: list[torch.Tensor] | Callable[[], list[torch.Tensor]]):
+                 params: list[torch.Tensor], zero: Zero):
         self.buffers = _buffers(batch_sizes, index_shape, device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         # Also after a failed capture: the eager fallback must start from the untouched model.
@@ -110,3 +112,32 @@ class GraphedSteps:
         size = indices.shape[-1]
         self.buffers[size].copy_(indices, non_blocking=True)
         self.graphs[size].replay()
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    """The step a run trains with, and how it came to be."""
+
+    run: StepOn
+    """The captured graphs' `run` where capture worked, else the eager step."""
+    graphed: bool
+    error: str | None
+    """Why capture failed, when it was wanted and training falls back to eager steps."""
+
+
+def prepare_step(step_on: StepOn, n_train: int, batch_size: int, index_shape: IndexShape, device: torch.device,
+                 capture: bool, params: list[torch.Tensor], zero: Zero) -> PreparedStep:
+    """On a GPU: the step captured as CUDA graphs when `capture` (eager where capture fails), else warmed up
+    (lazy kernel loading and cuBLAS set-up happen here, not in the first timed epoch). On a CPU: as it is."""
+    if device.type != "cuda":
+        return PreparedStep(step_on, graphed=False, error=None)
+    sizes = sorted({min(batch_size, n_train), n_train % batch_size} - {0})  # a full batch, and the last one
+    error = None
+    if capture:
+        try:
+            graphed = GraphedSteps(step_on, sizes, index_shape, device, params, zero)
+            return PreparedStep(graphed.run, graphed=True, error=None)
+        except Exception as e:  # capture failed (any cause): train eagerly, and say so in the results
+            error = f"{e.__class__.__name__}: {e}".splitlines()[0]
+    warm_up(step_on, sizes, index_shape, device, params, zero)
+    return PreparedStep(step_on, graphed=False, error=error)
