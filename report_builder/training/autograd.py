@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -18,11 +18,10 @@ from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import optimizer_state, prepare_step
 from report_builder.training.model import build_model
-from report_builder.training.pipelines import assignment_loaders
+from report_builder.training.pipelines import assignment_loaders, on_device
 from report_builder.training.probes import ProbeRecorder
 from report_builder.training.records import (
     EVAL_CHUNK,
-    PROGRESS_EVERY,
     EpochRecord,
     ProgressFn,
     RunRecord,
@@ -68,36 +67,20 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, zero_gra
 
 
 @torch.no_grad()
-def evaluate_loader(model: nn.Module, loader, device: torch.device) -> tuple[float, float]:
-    """evaluate() for the dataloader pipeline: batches arrive from worker processes as the notebook's did."""
+def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: torch.device) -> tuple[float, float]:
+    """(mean test loss per example, accuracy) over the test set's (x, y) batches."""
     model.eval()
     loss_total = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
-    for images, labels in loader:
-        x, y = images.to(device).view(images.shape[0], -1), labels.to(device)
+    for x, y in batches:
         logits = model(x)
         loss_total += nn.functional.cross_entropy(logits, y, reduction="sum").double()
         correct += (logits.argmax(dim=1) == y).sum()
-        count += labels.shape[0]
+        count += y.shape[0]
     model.train()
     return loss_total.item() / max(count, 1), correct.item() / max(count, 1)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean test loss per example, accuracy) over the whole test set."""
-    model.eval()
-    loss_total = torch.zeros((), dtype=torch.float64, device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
-    for start in range(0, x.shape[0], EVAL_CHUNK):
-        logits = model(x[start:start + EVAL_CHUNK])
-        target = y[start:start + EVAL_CHUNK]
-        loss_total += nn.functional.cross_entropy(logits, target, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == target).sum()
-    model.train()
-    count = max(x.shape[0], 1)
-    return loss_total.item() / count, correct.item() / count
 
 
 def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device,
@@ -143,15 +126,10 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
         clock.start()
         started = time.perf_counter()
         if loaders is not None:
-            for batch, (images, labels) in enumerate(loaders[0]):
-                step(images.to(device).view(images.shape[0], -1), labels.to(device))
-                if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
-                    progress(PROGRESS_EVERY)
-            if progress is not None:
-                progress(n_batches % PROGRESS_EVERY)
+            run_batches(on_device(loaders[0], device), lambda batch: step(*batch), progress)
         else:
             order = torch.randperm(n_train, generator=shuffle).to(device)
-            run_batches(order, cfg.batch_size, prepared.run, progress)
+            run_batches(order.split(cfg.batch_size), prepared.run, progress)
         synchronize(device)
         train_seconds = time.perf_counter() - started
         disturbed, evidence = clock.stop()
@@ -159,9 +137,10 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
 
         started = time.perf_counter()
         if loaders is not None:
-            test_loss, test_accuracy = evaluate_loader(model, loaders[1], device)
+            test_loss, test_accuracy = evaluate(model, on_device(loaders[1], device), device)
         else:
-            test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
+            test_loss, test_accuracy = evaluate(model, zip(data.test_x.split(EVAL_CHUNK),
+                                                           data.test_y.split(EVAL_CHUNK)), device)
         synchronize(device)
         eval_seconds = time.perf_counter() - started
 

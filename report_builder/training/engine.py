@@ -283,7 +283,7 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         synchronize(device)
         clock.start()
         started = time.perf_counter()
-        run_batches(order, batch_size, prepared.run, progress)
+        run_batches(order.split(batch_size, dim=-1), prepared.run, progress)
         synchronize(device)
         train_seconds = (time.perf_counter() - started) / k
         disturbed, evidence = clock.stop()

@@ -8,7 +8,7 @@ differ in speed, not in what they compute.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -52,3 +52,10 @@ def assignment_loaders(raw, cap_train: int | None, cap_test: int | None, batch_s
     test = AssignmentDataset(raw.test_images[:cap_test], raw.test_labels[:cap_test])
     return (DataLoader(train, batch_size=batch_size, sampler=EpochOrder(len(train), shuffle), num_workers=workers),
             DataLoader(test, batch_size=batch_size, shuffle=False, num_workers=workers))
+
+
+def on_device(loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+              device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """A loader's batches as the model takes them: (flattened images, labels), on `device`."""
+    for images, labels in loader:
+        yield images.to(device).view(images.shape[0], -1), labels.to(device)

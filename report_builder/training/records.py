@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, TypeVar
 
 import torch
 
@@ -49,6 +49,7 @@ class RunRecord:
 
 
 ProgressFn = Callable[[int], None]
+Batch = TypeVar("Batch")
 
 
 def synchronize(device: torch.device) -> None:
@@ -57,16 +58,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_batches(order: torch.Tensor, batch_size: int, step_on: Callable[[torch.Tensor], None],
-                progress: ProgressFn | None) -> None:
-    """Train on one epoch's order ([N], or [K, N] for a stack) batch by batch; the last batch may be short."""
-    n_batches = math.ceil(order.shape[-1] / batch_size)
-    for batch in range(n_batches):
-        step_on(order[..., batch * batch_size:(batch + 1) * batch_size])
-        if progress is not None and (batch + 1) % PROGRESS_EVERY == 0:
+def run_batches(batches: Iterable[Batch], step: Callable[[Batch], None], progress: ProgressFn | None) -> None:
+    """One epoch, one step per batch; progress hears of every PROGRESS_EVERY steps, and of the rest at the end."""
+    done = 0
+    for done, batch in enumerate(batches, start=1):
+        step(batch)
+        if progress is not None and done % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)
     if progress is not None:
-        progress(n_batches % PROGRESS_EVERY)
+        progress(done % PROGRESS_EVERY)
 
 
 def finite(value: float) -> float | None:
