@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from report_builder.config import TrainConfig
-from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import optimizer_state, prepare_step
 from report_builder.training.model import build_model
@@ -22,12 +21,11 @@ from report_builder.training.pipelines import assignment_loaders, on_device
 from report_builder.training.probes import ProbeRecorder
 from report_builder.training.records import (
     EVAL_CHUNK,
-    EpochRecord,
+    EpochScores,
     ProgressFn,
     RunRecord,
-    finite,
     run_batches,
-    synchronize,
+    timed_epochs,
 )
 
 
@@ -112,52 +110,32 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
     if cfg.pipeline == "dataloader":
         loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
                                      cfg.loader_workers, shuffle)
-    synchronize(device)
-    clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
-    run = RunRecord(repeat=repeat, seed=seed, epochs=[], setup_seconds=time.perf_counter() - setup_started,
-                    cuda_graphs=prepared.graphed, cuda_graph_error=prepared.error,
-                    engine="autograd")
 
-    for epoch in range(1, cfg.epochs + 1):
+    def start_epoch() -> None:
         loss_sum.zero_()
         probes.reset()
         probes.recording = True
-        synchronize(device)
-        clock.start()
-        started = time.perf_counter()
+
+    def train_epoch(_: None) -> None:
         if loaders is not None:
             run_batches(on_device(loaders[0], device), lambda batch: step(*batch), progress)
         else:
             order = torch.randperm(n_train, generator=shuffle).to(device)
             run_batches(order.split(cfg.batch_size), prepared.run, progress)
-        synchronize(device)
-        train_seconds = time.perf_counter() - started
-        disturbed, evidence = clock.stop()
-        probes.recording = False
+        probes.recording = False  # every hook ran as its step was queued; evaluation must not add to the sums
 
-        started = time.perf_counter()
+    def evaluate_epoch() -> tuple[float, float]:
         if loaders is not None:
-            test_loss, test_accuracy = evaluate(model, on_device(loaders[1], device), device)
-        else:
-            test_loss, test_accuracy = evaluate(model, zip(data.test_x.split(EVAL_CHUNK),
-                                                           data.test_y.split(EVAL_CHUNK)), device)
-        synchronize(device)
-        eval_seconds = time.perf_counter() - started
+            return evaluate(model, on_device(loaders[1], device), device)
+        return evaluate(model, zip(data.test_x.split(EVAL_CHUNK), data.test_y.split(EVAL_CHUNK)), device)
 
-        train_loss = loss_sum.item() / n_batches
-        diverged = not (math.isfinite(train_loss) and math.isfinite(test_loss))
-        run.epochs.append(EpochRecord(
-            epoch=epoch, train_loss=finite(train_loss), test_loss=finite(test_loss),
-            # The accuracy of a model with non-finite weights is noise, not a result.
-            test_accuracy=None if diverged else test_accuracy,
-            train_seconds=train_seconds, eval_seconds=eval_seconds,
-            probes={name: finite(v) for name, v in probes.read().items()},
-            timing_disturbed=disturbed, timing_evidence=evidence,
-        ))
-        if diverged:
-            run.diverged_at = epoch
-            if progress is not None:
-                progress(n_batches * (cfg.epochs - epoch))
-            break
+    def read_epoch(evaluated: tuple[float, float]) -> EpochScores:
+        test_loss, test_accuracy = evaluated
+        return EpochScores([loss_sum.item() / n_batches], [test_loss], [test_accuracy], [probes.read()])
+
+    run = RunRecord(repeat=repeat, seed=seed, epochs=[], cuda_graphs=prepared.graphed,
+                    cuda_graph_error=prepared.error, engine="autograd")
+    timed_epochs([run], setup_started, cfg.epochs, n_batches, device, progress,
+                 start=start_epoch, train=train_epoch, evaluate=evaluate_epoch, read=read_epoch)
     probes.remove()
     return run

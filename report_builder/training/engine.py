@@ -23,18 +23,16 @@ import torch
 from torch.nn import functional as F
 
 from report_builder.config import TrainConfig
-from report_builder.training.contention import EpochClock, other_gpu_processes
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import prepare_step
 from report_builder.training.model import build_model
 from report_builder.training.records import (
     EVAL_CHUNK,
-    EpochRecord,
+    EpochScores,
     ProgressFn,
     RunRecord,
-    finite,
     run_batches,
-    synchronize,
+    timed_epochs,
 )
 
 ADAM_BETAS = (0.9, 0.999)
@@ -182,6 +180,11 @@ class Probes:
         self.active.zero_()
         self.grad_sq.zero_()
 
+    def read(self, names: list[tuple[str, ...]]) -> list[dict[str, float]]:
+        """Each model's sums of the probes it asked for (names[i] for model i), as Python numbers (a device sync)."""
+        sums = {"relu_active": self.active.tolist(), "relu_grad_sq": self.grad_sq.tolist()}
+        return [{name: sums[name][i] for name in wanted} for i, wanted in enumerate(names)]
+
 
 _MINUS_ONES: dict[tuple, torch.Tensor] = {}
 
@@ -270,45 +273,23 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
                             capture=all(c.cuda_graphs for c in configs), params=model.params,
                             zero=[*grads.buffers, *grads.fresh, *optimizer.state, loss_sum, probes.active,
                                   probes.grad_sq])
-    synchronize(device)
-    clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
-    setup_seconds = time.perf_counter() - setup_started
-    runs = [RunRecord(repeat=r, seed=s, epochs=[], setup_seconds=setup_seconds / k, stacked_with=k,
-                      cuda_graphs=prepared.graphed, cuda_graph_error=prepared.error)
-            for r, s in zip(repeats, seeds)]
-    for epoch in range(1, first.epochs + 1):
+
+    def start_epoch() -> torch.Tensor:
+        """Zero the sums and draw every model's order ([K, N]), before the clock starts."""
         loss_sum.zero_()
         probes.reset()
-        order = torch.stack([torch.randperm(n_train, generator=g) for g in shuffles]).to(device)
-        synchronize(device)
-        clock.start()
-        started = time.perf_counter()
+        return torch.stack([torch.randperm(n_train, generator=g) for g in shuffles]).to(device)
+
+    def train_epoch(order: torch.Tensor) -> None:
         run_batches(order.split(batch_size, dim=-1), prepared.run, progress)
-        synchronize(device)
-        train_seconds = (time.perf_counter() - started) / k
-        disturbed, evidence = clock.stop()
-        started = time.perf_counter()
-        test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y)
-        synchronize(device)
-        eval_seconds = (time.perf_counter() - started) / k
-        train_losses = (loss_sum / n_batches).tolist()
-        test_losses, accuracies = test_loss.tolist(), test_accuracy.tolist()
-        active, grad_sq = probes.active.tolist(), probes.grad_sq.tolist()
-        for i, run in enumerate(runs):
-            if run.diverged_at is not None:
-                continue
-            diverged = not (math.isfinite(train_losses[i]) and math.isfinite(test_losses[i]))
-            values = {"relu_active": active[i], "relu_grad_sq": grad_sq[i]}
-            run.epochs.append(EpochRecord(
-                epoch=epoch, train_loss=finite(train_losses[i]), test_loss=finite(test_losses[i]),
-                test_accuracy=None if diverged else accuracies[i],
-                train_seconds=train_seconds, eval_seconds=eval_seconds,
-                probes={name: finite(values[name]) for name in configs[i].probes},
-                timing_disturbed=disturbed, timing_evidence=evidence))
-            if diverged:
-                run.diverged_at = epoch
-                if progress is not None and k == 1:
-                    progress(n_batches * (first.epochs - epoch))
-        if all(run.diverged_at is not None for run in runs):
-            break
+
+    def read_epoch(evaluated: tuple[torch.Tensor, torch.Tensor]) -> EpochScores:
+        test_loss, test_accuracy = evaluated
+        return EpochScores((loss_sum / n_batches).tolist(), test_loss.tolist(), test_accuracy.tolist(),
+                           probes.read([c.probes for c in configs]))
+
+    runs = [RunRecord(repeat=r, seed=s, epochs=[], stacked_with=k, cuda_graphs=prepared.graphed,
+                      cuda_graph_error=prepared.error) for r, s in zip(repeats, seeds)]
+    timed_epochs(runs, setup_started, first.epochs, n_batches, device, progress, start=start_epoch,
+                 train=train_epoch, evaluate=lambda: evaluate(model, data.test_x, data.test_y), read=read_epoch)
     return runs

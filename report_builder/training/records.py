@@ -1,12 +1,15 @@
-"""What training returns (per-epoch and per-run records) and the helpers both engines share."""
+"""What training returns (per-epoch and per-run records), and the timed epoch loop both engines run."""
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
 
 import torch
+
+from report_builder.training.contention import EpochClock, other_gpu_processes
 
 EVAL_CHUNK = 10_000
 # How many steps pass between progress callbacks: often enough for a live ETA, rarely enough to cost nothing.
@@ -48,8 +51,22 @@ class RunRecord:
     """"explicit" (forward and backward written out, engine.py) or "autograd" (the reference, autograd.py)."""
 
 
+@dataclass
+class EpochScores:
+    """One epoch's numbers as Python floats, one entry per model in run order (one entry for a run alone)."""
+
+    train_loss: list[float]
+    """Mean loss of the epoch's training batches."""
+    test_loss: list[float]
+    test_accuracy: list[float]
+    probes: list[dict[str, float]]
+    """The probes each model asked for, summed over the epoch's training batches."""
+
+
 ProgressFn = Callable[[int], None]
 Batch = TypeVar("Batch")
+Order = TypeVar("Order")
+Evaluated = TypeVar("Evaluated")
 
 
 def synchronize(device: torch.device) -> None:
@@ -71,3 +88,57 @@ def run_batches(batches: Iterable[Batch], step: Callable[[Batch], None], progres
 
 def finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps_per_epoch: int,
+                 device: torch.device, progress: ProgressFn | None, *, start: Callable[[], Order],
+                 train: Callable[[Order], None], evaluate: Callable[[], Evaluated],
+                 read: Callable[[Evaluated], EpochScores]) -> None:
+    """Train and evaluate epoch by epoch, appending each epoch's record to every run that has not diverged.
+
+    An epoch is `start()` (untimed: zero the sums, draw the order), `train(what start returned)` and
+    `evaluate()`, each timed between device waits, then `read(what evaluate returned)` once the clocks
+    have stopped (reading numbers off the device is not timed). A run stops at the first epoch whose loss
+    is not finite; the loop stops when every run has. Seconds are per-model shares of the stack's.
+    """
+    # Setup's queued GPU work (warm-up, capture) belongs to setup, not to the first epoch.
+    synchronize(device)
+    clock = EpochClock(other_gpu_processes() if device.type == "cuda" else None)
+    k = len(runs)
+    setup_seconds = time.perf_counter() - setup_started
+    for run in runs:
+        run.setup_seconds = setup_seconds / k
+    for epoch in range(1, epochs + 1):
+        order = start()
+        synchronize(device)
+        clock.start()
+        started = time.perf_counter()
+        train(order)
+        synchronize(device)
+        train_seconds = (time.perf_counter() - started) / k
+        disturbed, evidence = clock.stop()
+
+        started = time.perf_counter()
+        evaluated = evaluate()
+        synchronize(device)
+        eval_seconds = (time.perf_counter() - started) / k
+
+        scores = read(evaluated)
+        for i, run in enumerate(runs):
+            if run.diverged_at is not None:
+                continue
+            diverged = not (math.isfinite(scores.train_loss[i]) and math.isfinite(scores.test_loss[i]))
+            run.epochs.append(EpochRecord(
+                epoch=epoch, train_loss=finite(scores.train_loss[i]), test_loss=finite(scores.test_loss[i]),
+                # The accuracy of a model with non-finite weights is noise, not a result.
+                test_accuracy=None if diverged else scores.test_accuracy[i],
+                train_seconds=train_seconds, eval_seconds=eval_seconds,
+                probes={name: finite(value) for name, value in scores.probes[i].items()},
+                timing_disturbed=disturbed, timing_evidence=evidence,
+            ))
+            if diverged:
+                run.diverged_at = epoch
+                if progress is not None and k == 1:
+                    progress(steps_per_epoch * (epochs - epoch))
+        if all(run.diverged_at is not None for run in runs):
+            break
