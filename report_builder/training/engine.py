@@ -10,7 +10,7 @@ captures, with fewer kernels than autograd's.
 Every model keeps its own seed (initialisation and shuffle order), learning rate, optimizer (Adam, or
 SGD with momentum), zero_grad choice and probes, so each computes what it would compute alone, up to
 floating-point rounding. Optimizer steps are torch's fused kernels, one call per group of models that
-share optimizer settings; `engine = "autograd"` (train.py) is the plain nn.Module reference.
+share optimizer settings; `engine = "autograd"` (autograd.py) is the plain nn.Module reference.
 """
 
 from __future__ import annotations

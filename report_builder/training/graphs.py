@@ -10,6 +10,8 @@ the timings. Their effect is undone before training: `params` are copied back, a
 `zero` (gradients, optimizer state, loss and probe sums) is zeroed — the state of an optimizer that has
 not stepped yet: Adam's moments and step count at 0, and SGD's momentum buffer at 0, which gives its
 first update as the plain gradient.
+
+Both engines get their step ready through `prepare_step`: captured, warmed up, or (on a CPU) as it is.
 """
 
 from __future__ import annotations
