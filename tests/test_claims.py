@@ -91,6 +91,23 @@ def test_a_timing_group_on_two_devices_is_not_ranked_by_speed(tmp_path):
            "Other on NVIDIA H100, alone)" in speed
 
 
+def test_a_timing_group_trained_in_one_stack_is_not_ranked_as_if_alone(tmp_path):
+    # both per-model shares of one stack of two: 1.0 s each by construction, which says nothing of speed alone
+    stacked = {**ALONE, "seconds": 1.0, "stacked_with": 2, "stack": ["base", "other"]}
+    html = render(tmp_path, {"base": stacked, "other": stacked, "third": ALONE})
+    speed = section(html, "Speed study")
+    claims = speed
+    for disclaimer in ("shows its value alone", "not times alone", "how fast each trains alone", "re-run them alone"):
+        claims = claims.replace(disclaimer, "")
+    assert "alone" not in claims
+    for ranking in ("about the same time", "fastest", "faster", "Speed-up", "×"):
+        assert ranking not in speed
+    assert "not ranked by speed: they trained together in one stack of 2 models" in speed
+    assert "re-run them alone to compare their speed" in speed
+    assert "timing-group members always train alone" not in section(html, "Environment")
+    assert "timing-group members train alone, except Base, Other, which trained stacked" in section(html, "Environment")
+
+
 def test_disturbed_epochs_are_flagged_and_left_out_of_speed_ups(tmp_path):
     # epoch 2 of "other" was timed on a busy machine at 10 s: without it "other" is 1 s per epoch
     html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0},
