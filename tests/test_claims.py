@@ -176,6 +176,17 @@ def test_relu_section_says_the_count_drives_the_fall_when_it_does(tmp_path):
     assert "smaller updates reach the first layer" not in html
 
 
+def test_a_phrase_left_out_leaves_the_space_after_it(tmp_path):
+    # nothing falls every epoch, so both "(falling every epoch)" phrases are left out of their sentences
+    probes = {"relu_active": [1000, 1001, 1002], "relu_grad_sq": [1.0, 1.001, 1.002]}
+    html = section(render(tmp_path, {"probed": {"accuracies": [0.8, 0.84, 0.86], "probes": probes}}, RELU_SUITE),
+                   "ReLU")
+    paragraphs = " ".join(re.findall(r"<p>(.*?)</p>", html))
+    text = re.sub(r"<[^>]+>", "", re.sub(r"<code>.*?</code>", "CODE", paragraphs))
+    assert "count of active inputs changed by +0.2% and the squared gradient per active input by +0.0%" in text
+    assert re.findall(r"\S[%)][A-Za-z]", text) == []
+
+
 def test_relu_section_says_the_per_input_gradient_drives_it_when_it_does(tmp_path):
     probes = {"relu_active": [1000, 990, 980], "relu_grad_sq": [1.0, 0.6, 0.3]}
     html = section(render(tmp_path, {"probed": {"accuracies": [0.8, 0.84, 0.86], "probes": probes}}, RELU_SUITE),

@@ -284,3 +284,10 @@ def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(proj
     figures = {p.name for p in (project / "build" / "figures").iterdir()}
     assert "other-accuracy.svg" in figures and len([n for n in figures if n.endswith("-accuracy.svg")]) == 3
 
+
+
+def test_no_template_line_is_longer_than_160_characters():
+    long = {f"{path.relative_to(REPO_DIR)}:{number}": len(line)
+            for path in sorted((REPO_DIR / "templates").rglob("*.j2"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > 160}
+    assert long == {}

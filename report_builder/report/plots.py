@@ -44,6 +44,8 @@ LEGEND_INSIDE_MAX = 4
 WIDTH, HEIGHT = 6.4, 2.5
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
          "legend.frameon": False, "svg.fonttype": "none", "figure.dpi": 100}
+FLAT = 0.01
+"""A line whose last value is within this fraction of its first is described as staying near it."""
 PROBE_LABELS = {"relu_active": "active ReLU inputs (count)", "relu_grad_sq": "Σ (∂loss/∂ReLU input)²",
                 "per_active": "Σ (∂loss/∂ReLU input)² per active input"}
 _CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -77,6 +79,17 @@ class Series:
     """Mean − SD per point (the shaded band), when there are several seeds."""
     high: tuple[float, ...] = ()
     style: Style | None = None
+
+    @property
+    def trend(self) -> str:
+        """What the figure's text alternative says of the line: "one" (a single point), "flat" (its last value
+        within FLAT of its first, relatively), else "rises" or "falls"."""
+        if len(self.y) < 2:
+            return "one"
+        first, last = self.y[0], self.y[-1]
+        if first != 0 and abs((last - first) / first) < FLAT:
+            return "flat"
+        return "rises" if last > first else "falls"
 
 
 @dataclass(frozen=True)
