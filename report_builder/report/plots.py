@@ -83,11 +83,11 @@ class Series:
     @property
     def trend(self) -> str:
         """What the figure's text alternative says of the line: "one" (a single point), "flat" (its last value
-        within FLAT of its first, relatively), else "rises" or "falls"."""
+        equal to its first, or within FLAT of it relatively), else "rises" or "falls"."""
         if len(self.y) < 2:
             return "one"
         first, last = self.y[0], self.y[-1]
-        if first != 0 and abs((last - first) / first) < FLAT:
+        if last == first or (first != 0 and abs((last - first) / first) < FLAT):
             return "flat"
         return "rises" if last > first else "falls"
 
