@@ -102,7 +102,7 @@ def test_a_timing_group_trained_in_one_stack_is_not_ranked_as_if_alone(tmp_path)
     assert "alone" not in claims
     for ranking in ("about the same time", "fastest", "faster", "Speed-up", "×"):
         assert ranking not in speed
-    assert "not ranked by speed: they trained together in one stack of 2 models" in speed
+    assert "not ranked by speed: they trained in a stack of 2 models" in speed
     assert "re-run them alone to compare their speed" in speed
     assert "timing-group members always train alone" not in section(html, "Environment")
     assert "timing-group members train alone, except Base, Other, which trained stacked" in section(html, "Environment")

@@ -46,7 +46,7 @@ class GroupView:
     """Final test accuracy of the most accurate member minus the least accurate's, over shared seeds."""
     speed_unranked: str | None = "not_timing"
     """Why its members are not ranked by speed: "not_timing" (not declared a timing comparison), else one
-    of comparison.UNRANKED_REASONS; None when they are."""
+    of the reasons of comparison.speed_unranked; None when they are."""
 
     @property
     def trained(self) -> list[ExperimentView]:

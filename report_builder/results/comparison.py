@@ -29,10 +29,6 @@ def timed_alike(views: list[ExperimentView]) -> bool:
     return alone or one_stack
 
 
-UNRANKED_REASONS = ("not_alike", "stacked", "one", "disturbed")
-"""Why experiments are not ranked by speed, in the order they are checked (see speed_unranked)."""
-
-
 def speed_unranked(views: list[ExperimentView]) -> str | None:
     """Why these experiments' training speeds may not be ranked against each other; None when they may.
 
