@@ -91,6 +91,23 @@ def test_a_timing_group_on_two_devices_is_not_ranked_by_speed(tmp_path):
            "Other on NVIDIA H100, alone)" in speed
 
 
+def test_a_timing_group_trained_in_one_stack_is_not_ranked_as_if_alone(tmp_path):
+    # both per-model shares of one stack of two: 1.0 s each by construction, which says nothing of speed alone
+    stacked = {**ALONE, "seconds": 1.0, "stacked_with": 2, "stack": ["base", "other"]}
+    html = render(tmp_path, {"base": stacked, "other": stacked, "third": ALONE})
+    speed = section(html, "Speed study")
+    claims = speed
+    for disclaimer in ("shows its value alone", "not times alone", "how fast each trains alone", "re-run them alone"):
+        claims = claims.replace(disclaimer, "")
+    assert "alone" not in claims
+    for ranking in ("about the same time", "fastest", "faster", "Speed-up", "×"):
+        assert ranking not in speed
+    assert "not ranked by speed: they trained in a stack of 2 models" in speed
+    assert "re-run them alone to compare their speed" in speed
+    assert "timing-group members always train alone" not in section(html, "Environment")
+    assert "timing-group members train alone, except Base, Other, which trained stacked" in section(html, "Environment")
+
+
 def test_disturbed_epochs_are_flagged_and_left_out_of_speed_ups(tmp_path):
     # epoch 2 of "other" was timed on a busy machine at 10 s: without it "other" is 1 s per epoch
     html = render(tmp_path, {"base": {**ALONE, "seconds": 2.0},
@@ -157,6 +174,17 @@ def test_relu_section_says_the_count_drives_the_fall_when_it_does(tmp_path):
     assert "per active input by +24.0%" in html
     assert "comes mostly from how many inputs are active" in html and "opposite directions" in html
     assert "smaller updates reach the first layer" not in html
+
+
+def test_a_phrase_left_out_leaves_the_space_after_it(tmp_path):
+    # nothing falls every epoch, so both "(falling every epoch)" phrases are left out of their sentences
+    probes = {"relu_active": [1000, 1001, 1002], "relu_grad_sq": [1.0, 1.001, 1.002]}
+    html = section(render(tmp_path, {"probed": {"accuracies": [0.8, 0.84, 0.86], "probes": probes}}, RELU_SUITE),
+                   "ReLU")
+    paragraphs = " ".join(re.findall(r"<p>(.*?)</p>", html))
+    text = re.sub(r"<[^>]+>", "", re.sub(r"<code>.*?</code>", "CODE", paragraphs))
+    assert "count of active inputs changed by +0.2% and the squared gradient per active input by +0.0%" in text
+    assert re.findall(r"\S[%)][A-Za-z]", text) == []
 
 
 def test_relu_section_says_the_per_input_gradient_drives_it_when_it_does(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -264,3 +265,29 @@ def test_unchanged_figures_are_not_drawn_again(project, monkeypatch):
     render(project)
     assert drawn and all(label in ("Baseline run", "Huge batches") for label in drawn)
     assert len(drawn) == 3  # the batch-size group's accuracy, loss and time figures; not the probe figures
+
+
+def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(project):
+    config = project / "experiments.toml"
+    config.write_text(config.read_text().replace("[groups.relu_gradient]", "[groups.other]")
+                      .replace('title = "ReLU gradient"', 'title = "Declared other"')
+                      .replace('experiments = ["probed"]', 'experiments = ["baseline", "probed"]'))
+    config.write_text(config.read_text() + '\n[experiments.loner]\ntitle = "Loner"\nlr = 0.01\n')
+    write_fixture_results(config, project / "results", {"loner": {"accuracies": [0.7, 0.75, 0.77], "seconds": 3.0}})
+    html = html_of(project)
+    assert html.count('id="group-other"') == 1 and html.count('id="fig-other-accuracy"') == 1
+    declared = html.split('id="group-other"')[1].split("</section>")[0]
+    assert "Declared other" in declared and "Probed run" in declared and "Loner" not in declared
+    ungrouped = html.split("Other experiments</h2>")[1].split("</section>")[0]
+    assert "Loner" in ungrouped and "Probed run" not in ungrouped
+    assert len(set(re.findall(r'<figure id="([^"]+)"', html))) == len(re.findall(r'<figure id="', html))
+    figures = {p.name for p in (project / "build" / "figures").iterdir()}
+    assert "other-accuracy.svg" in figures and len([n for n in figures if n.endswith("-accuracy.svg")]) == 3
+
+
+
+def test_no_template_line_is_longer_than_160_characters():
+    long = {f"{path.relative_to(REPO_DIR)}:{number}": len(line)
+            for path in sorted((REPO_DIR / "templates").rglob("*.j2"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > 160}
+    assert long == {}

@@ -5,24 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
 from report_builder.results import store
-from report_builder.results.analysis import (
+from report_builder.results.analysis import ExperimentView, experiment_view
+from report_builder.results.comparison import (
     Comparison,
-    ExperimentView,
+    accuracy_spread,
     compare,
-    experiment_view,
-    final_difference,
+    speed_unranked,
     timed_alike,
 )
 from report_builder.results.reproduction import reproduction
 from report_builder.results.statistics import LEVEL, Difference
 
-OTHER_GROUP = "other"
+UNGROUPED = "_ungrouped"
+"""The name of the section that collects experiments in no group: a user's group names follow
+config.parse.NAME_PATTERN, which never starts with "_", so no user group can share it (its ids, figure files
+and section number)."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,14 @@ class GroupView:
     figures: dict[str, plots.Figure]
     """"accuracy", "loss", "epoch_time" (2+ timed members) and "probes:NAME" per probed member."""
     timing: bool = False
-    """A comparison of speed (`timing = true`): its members trained alone so that their seconds compare."""
+    """Declared a comparison of speed (`timing = true`)."""
     timed_alike: bool = True
     """Whether the members' seconds were measured alike (one device; all alone, or all in one stack)."""
     accuracy_spread: Difference | None = None
     """Final test accuracy of the most accurate member minus the least accurate's, over shared seeds."""
+    speed_unranked: str | None = "not_timing"
+    """Why its members are not ranked by speed: "not_timing" (not declared a timing comparison), else one
+    of the reasons of comparison.speed_unranked; None when they are."""
 
     @property
     def trained(self) -> list[ExperimentView]:
@@ -53,10 +59,8 @@ class GroupView:
 
     @property
     def speed_compared(self) -> bool:
-        """Whether the report may rank these members by speed: a timing group, timed alike, each member
-        with epochs whose timing was not disturbed."""
-        timed = [m for m in self.trained if m.mean_epoch_seconds is not None]
-        return self.timing and self.timed_alike and len(timed) > 1 and len(timed) == len(self.trained)
+        """Whether the report may rank these members by speed (comparison.speed_unranked)."""
+        return self.speed_unranked is None
 
 
 def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[dict[str, ExperimentView], list[str]]:
@@ -106,8 +110,9 @@ def _distinct(values) -> list:
     return seen
 
 
-def environment(views: list[ExperimentView]) -> dict[str, Any]:
-    """Where the numbers came from, and whether they came from more than one place."""
+def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dict[str, Any]:
+    """Where the numbers came from, and whether they came from more than one place; `timed` names the
+    experiments of timing groups."""
     prov = [v.provenance for v in views if v.provenance]
     devices = _distinct(p.get("device_name") for p in prov)
     kinds = _distinct(p.get("device_kind") for p in prov)
@@ -139,8 +144,8 @@ def environment(views: list[ExperimentView]) -> dict[str, Any]:
         "stack_settings": _distinct(v.config.get("stack") for v in views),
         "stacked": [v for v in views if v.stacked_with > 1],
         "largest_stack": max((v.stacked_with for v in views), default=1),
+        "timing_stacked": [v for v in views if v.stacked_with > 1 and v.name in timed],
         "disturbed": [{"experiment": v.title, **d} for v in views for d in v.disturbed_epochs],
-        "timing_checked": any(v.timed_epochs or v.disturbed_epochs for v in views),
     }
 
 
@@ -160,16 +165,10 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
         if member.probe_names:
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
                                                                   figures_dir, cache_dir, files)
-    alike = timed_alike(trained)
-    scored = [m for m in trained if m.final is not None and m.final.test_accuracy is not None]
-    spread = None
-    if len(scored) > 1:
-        top = max(scored, key=lambda v: v.final.test_accuracy.mean)
-        bottom = min(scored, key=lambda v: v.final.test_accuracy.mean)
-        spread = final_difference(top, bottom)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
                      comparisons=[compare(m, baseline, speed=timing) for m in members], figures=figures,
-                     timing=timing, timed_alike=alike, accuracy_spread=spread)
+                     timing=timing, timed_alike=timed_alike(trained), accuracy_spread=accuracy_spread(trained),
+                     speed_unranked=speed_unranked(trained) if timing else "not_timing")
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
@@ -185,7 +184,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     grouped = {n for g in suite.groups.values() for n in g.experiments}
     ungrouped = [v for n, v in views.items() if n not in grouped]
     if ungrouped:
-        groups.append(_group_view(OTHER_GROUP, "Other experiments", "", ungrouped, None, styles, figures))
+        groups.append(_group_view(UNGROUPED, "Other experiments", "", ungrouped, None, styles, figures))
     ordered = list(views.values())
     reproductions = []
     if suite.reference is not None:
@@ -202,7 +201,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "swatches": swatches,
         "report": {"title": suite.title, "author": suite.author, "config_file": suite.path.name,
                    "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
-        "environment": environment(ordered),
+        "environment": environment(ordered, {n for g in suite.groups.values() if g.timing for n in g.experiments}),
         "experiments": views,
         "groups": groups,
         "failed": failed,

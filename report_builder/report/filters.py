@@ -1,7 +1,8 @@
-"""Jinja filters and helpers: number formatting and comparisons that templates turn into sentences.
+"""Jinja filters and helpers: number formatting, and the results-side rules that templates turn into sentences.
 
-Filters format; helpers pick and compare. Neither writes prose — that is the templates' job.
-Every name here is documented in templates/README.md.
+Filters format. Helpers pick and compare; they are computed in results/ (analysis, comparison) and only
+named here. Neither writes prose — that is the templates' job. Every name here is documented in
+templates/README.md.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results.analysis import (
-    ExperimentView,
-    Stat,
-    probe_change,
-    seed_range,
+from report_builder.results.analysis import Stat, falls_every_epoch, probe_change, seed_range
+from report_builder.results.comparison import (
+    fastest,
+    least_accurate,
+    like_for_like,
+    most_accurate,
+    slowest,
+    speedup,
 )
 
 DASH = "—"
@@ -168,72 +172,6 @@ FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": second
            "squash": squash}
 
 
-# ---- helpers: choose and compare experiments -------------------------------------------------
-
-def _timed(views: Iterable[ExperimentView]) -> list[ExperimentView]:
-    return [v for v in views if v.mean_epoch_seconds is not None]
-
-
-def fastest(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    """The experiment with the fewest training seconds per epoch."""
-    timed = _timed(views)
-    return min(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
-
-
-def slowest(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    timed = _timed(views)
-    return max(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
-
-
-def _scored(views: Iterable[ExperimentView]) -> list[ExperimentView]:
-    return [v for v in views if v.final is not None and v.final.test_accuracy is not None]
-
-
-def most_accurate(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    """The experiment with the highest final (last-epoch) test accuracy."""
-    scored = _scored(views)
-    return max(scored, key=lambda v: v.final.test_accuracy.mean) if scored else None
-
-
-def least_accurate(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    scored = _scored(views)
-    return min(scored, key=lambda v: v.final.test_accuracy.mean) if scored else None
-
-
-def speedup(fast: ExperimentView, slow: ExperimentView) -> float | None:
-    """How many times fewer seconds per epoch `fast` took than `slow`."""
-    if fast.mean_epoch_seconds is None or slow.mean_epoch_seconds is None:
-        return None
-    return slow.mean_epoch_seconds.mean / fast.mean_epoch_seconds.mean
-
-
-def accuracy_gap(a: ExperimentView, b: ExperimentView) -> float | None:
-    """|final accuracy of a − final accuracy of b| in percentage points."""
-    if not _scored([a]) or not _scored([b]):
-        return None
-    return abs(a.final.test_accuracy.mean - b.final.test_accuracy.mean) * 100
-
-
-def relative_change(view: ExperimentView, metric: str) -> float | None:
-    """Percent change of a metric or probe from the first to the last epoch (−31.0 = fell by 31%)."""
-    def value(epoch):
-        stat = epoch.probes.get(metric) if metric in epoch.probes else getattr(epoch, metric, None)
-        return stat.mean if stat is not None else None
-
-    if len(view.epochs) < 2:
-        return None
-    first, last = value(view.epochs[0]), value(view.epochs[-1])
-    if first in (None, 0) or last is None:
-        return None
-    return 100 * (last - first) / first
-
-
-def epochs_where_falling(view: ExperimentView, metric: str) -> bool:
-    """True when the metric fell from every epoch to the next."""
-    values = [e.probes[metric].mean if metric in e.probes else getattr(e, metric).mean for e in view.epochs]
-    return all(b < a for a, b in zip(values, values[1:]))
-
-
 class Numbering:
     """Figure and table numbers in document order, and cross-references to them.
 
@@ -261,12 +199,7 @@ class Numbering:
         label = self.known.get(key) or self.assigned.get(key) or "(unnumbered)"
         return Markup('<a class="ref" href="#{}">{}</a>').format(anchor(key), label)
 
-    def has(self, key: str) -> bool:
-        """Whether `key` is placed anywhere in the report (known after the first pass)."""
-        return key in self.known or key in self.assigned
-
 
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
-           "least_accurate": least_accurate, "speedup": speedup, "accuracy_gap": accuracy_gap,
-           "relative_change": relative_change, "epochs_where_falling": epochs_where_falling,
-           "probe_change": probe_change, "seed_range": seed_range, "ln": math.log}
+           "least_accurate": least_accurate, "speedup": speedup, "falls_every_epoch": falls_every_epoch,
+           "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log}

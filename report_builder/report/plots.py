@@ -44,6 +44,8 @@ LEGEND_INSIDE_MAX = 4
 WIDTH, HEIGHT = 6.4, 2.5
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
          "legend.frameon": False, "svg.fonttype": "none", "figure.dpi": 100}
+FLAT = 0.01
+"""A line whose last value is within this fraction of its first is described as staying near it."""
 PROBE_LABELS = {"relu_active": "active ReLU inputs (count)", "relu_grad_sq": "Σ (∂loss/∂ReLU input)²",
                 "per_active": "Σ (∂loss/∂ReLU input)² per active input"}
 _CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -78,6 +80,17 @@ class Series:
     high: tuple[float, ...] = ()
     style: Style | None = None
 
+    @property
+    def trend(self) -> str:
+        """What the figure's text alternative says of the line: "one" (a single point), "flat" (its last value
+        equal to its first, or within FLAT of it relatively), else "rises" or "falls"."""
+        if len(self.y) < 2:
+            return "one"
+        first, last = self.y[0], self.y[-1]
+        if last == first or (first != 0 and abs((last - first) / first) < FLAT):
+            return "flat"
+        return "rises" if last > first else "falls"
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -85,8 +98,8 @@ class Figure:
     src: str
     """The SVG as a data: URI, for an <img> in the self-contained HTML."""
     svg_path: Path | None
-    """figures/KEY.svg (with a legend), or None when this render writes no figure files (the preview)."""
-    png_path: Path | None
+    """figures/KEY.svg (with a legend, beside figures/KEY.png), or None when this render writes no figure
+    files (the preview)."""
     kind: str = "line"
     """"line" (a value per epoch) or "bar" (one value per experiment)."""
     x_label: str = "epoch"
@@ -98,14 +111,10 @@ class Figure:
 
 # ---- the numbers ---------------------------------------------------------------------------------
 
-def _stat_of(epoch, metric: str):
-    return getattr(epoch, metric) if metric in ("train_loss", "test_loss", "test_accuracy") else epoch.probes.get(metric)
-
-
 def epoch_series(view: ExperimentView, metric: str, panel: str, style: Style) -> Series | None:
     xs, ys, lows, highs = [], [], [], []
     for e in view.epochs:
-        stat = _stat_of(e, metric)
+        stat = e.stat(metric)
         if stat is None:
             continue
         xs.append(e.epoch)
@@ -120,8 +129,7 @@ def epoch_series(view: ExperimentView, metric: str, panel: str, style: Style) ->
 
 
 def per_active_series(view: ExperimentView, style: Style) -> Series | None:
-    points = [(e.epoch, e.probes["relu_grad_sq"].mean / e.probes["relu_active"].mean) for e in view.epochs
-              if e.probes.get("relu_active") and e.probes.get("relu_grad_sq") and e.probes["relu_active"].mean]
+    points = [(e.epoch, e.per_active) for e in view.epochs if e.per_active is not None]
     if not points:
         return None
     return Series(view.title, PROBE_LABELS["per_active"], tuple(p[0] for p in points), tuple(p[1] for p in points),
@@ -213,7 +221,7 @@ def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_
     check_glyphs([s.label for s in series])
     looks = {"key": key, "kind": kind, "series": [{**asdict(s), "label": ""} for s in series]}
     image = _cached(looks, key, cache_dir, lambda: draw(False), ("svg",))["svg"]
-    svg_path = png_path = None
+    svg_path = None
     if files:
         drawn = _cached({**looks, "labels": [s.label for s in series]}, key, cache_dir, lambda: draw(True),
                         ("svg", "png"))
@@ -226,8 +234,7 @@ def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_
     src = "data:image/svg+xml;base64," + base64.b64encode(image).decode("ascii")
     public = tuple(Series(s.label, s.panel, s.x, s.y) for s in series)
     legend = tuple(dict.fromkeys((s.label, swatch(s.style, kind)) for s in series))
-    return Figure(key=key, src=src, svg_path=svg_path, png_path=png_path, kind=kind, x_label=x_label, series=public,
-                  legend=legend)
+    return Figure(key=key, src=src, svg_path=svg_path, kind=kind, x_label=x_label, series=public, legend=legend)
 
 
 # ---- legend swatches -----------------------------------------------------------------------------
@@ -297,7 +304,7 @@ def probe_figure(key: str, view: ExperimentView, styles: dict[str, Style], figur
                  cache_dir: Path | None = None, files: bool = True) -> Figure:
     style = styles[view.name]
     series = [s for name in view.probe_names if (s := epoch_series(view, name, PROBE_LABELS.get(name, name), style))]
-    if "relu_active" in view.probe_names and "relu_grad_sq" in view.probe_names:
+    if view.has_per_active:
         series += [s for s in [per_active_series(view, style)] if s]
     width = WIDTH * (1.2 if len(_panels(series)) > 2 else 1.0)
     return _figure(key, "line", series, figures_dir, cache_dir,

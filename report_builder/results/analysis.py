@@ -1,4 +1,5 @@
-"""Results files → the numbers a report shows: per-epoch means ± std over repeats, finals, bests, timings.
+"""Results files → the numbers a report shows of each experiment: per-epoch means ± std over repeats,
+finals, bests, timings, and what its probes say. Comparisons between experiments are in comparison.py.
 
 Everything here is computed from results documents alone; nothing trains and nothing formats prose.
 """
@@ -10,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from report_builder.results.statistics import Difference, difference
+from report_builder.config import PROBES
 
 METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
 
@@ -34,6 +35,8 @@ class Stat:
 
 @dataclass(frozen=True)
 class EpochStats:
+    """One epoch of an experiment over its repeats: each metric and probe as a Stat (None where unrecorded)."""
+
     epoch: int
     train_loss: Stat | None
     test_loss: Stat | None
@@ -42,15 +45,32 @@ class EpochStats:
     eval_seconds: Stat | None
     probes: dict[str, Stat | None]
 
+    def stat(self, metric: str) -> Stat | None:
+        """A metric of METRICS or a probe of config.PROBES by name; a KeyError for any other name, so that a
+        misspelt name fails instead of reading as "not recorded"."""
+        if metric in METRICS:
+            return getattr(self, metric)
+        if metric in PROBES:
+            return self.probes.get(metric)
+        raise KeyError(f"no metric or probe named {metric!r} (metrics: {', '.join(METRICS)}; "
+                       f"probes: {', '.join(PROBES)})")
+
+    @property
+    def per_active(self) -> float | None:
+        """relu_grad_sq ÷ relu_active (of the means over repeats): the squared gradient per active ReLU input.
+        None unless both probes were recorded and some input was active."""
+        active, grad_sq = self.probes.get("relu_active"), self.probes.get("relu_grad_sq")
+        if not active or not grad_sq or not active.mean:
+            return None
+        return grad_sq.mean / active.mean
+
 
 @dataclass(frozen=True)
 class TimingSetup:
     """How an experiment's seconds were measured: two experiments' times compare only where these agree."""
 
     device: str
-    pipeline: str
     engine: str
-    cuda_graphs: bool
     stacked_with: int
     """1: each run trained alone; K: in a stack of K models, whose time is shared out per model."""
     stack: tuple[str, ...] = ()
@@ -96,8 +116,6 @@ class ExperimentView:
     disturbed_epochs: list[dict[str, Any]] = field(default_factory=list)
     """[{"seed", "epoch", "evidence"}] for epochs timed while something else loaded the machine; they are
     left out of mean_epoch_seconds."""
-    timed_epochs: int = 0
-    """Epochs (over all repeats) whose timing was not disturbed, the ones mean_epoch_seconds uses."""
     hosts: list[str] = field(default_factory=list)
     """The machines its repeats ran on."""
     slurm: bool = False
@@ -108,6 +126,11 @@ class ExperimentView:
     @property
     def repeats(self) -> int:
         return len(self.seeds)
+
+    @property
+    def has_per_active(self) -> bool:
+        """Whether both ReLU probes were recorded, so that EpochStats.per_active can be known."""
+        return "relu_active" in self.probe_names and "relu_grad_sq" in self.probe_names
 
 
 def _epoch_stats(epoch: int, records: list[dict]) -> EpochStats:
@@ -157,7 +180,6 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
                        for r in healthy} if final else {},
         timing=_timing_setup(result),
         disturbed_epochs=disturbed,
-        timed_epochs=sum(len(c) for c in clean),
         hosts=sorted({p.get("hostname") for p in _repeat_provenance(result) if p.get("hostname")}),
         slurm=any(p.get("slurm_job_id") for p in _repeat_provenance(result)),
         per_seed={r["seed"]: [{m: e.get(m) for m in ("train_loss", "test_loss", "test_accuracy")} for e in r["epochs"]]
@@ -176,54 +198,9 @@ def _timing_setup(result: dict[str, Any]) -> TimingSetup | None:
         return None
     prov = result.get("provenance", {})
     stacked_with = max(r.get("stacked_with", 1) for r in runs)
-    return TimingSetup(device=prov.get("device_name", ""), pipeline=result["config"].get("pipeline", "tensor"),
-                       engine=runs[0].get("engine", "autograd"), cuda_graphs=all(r.get("cuda_graphs") for r in runs),
+    return TimingSetup(device=prov.get("device_name", ""), engine=runs[0].get("engine", "autograd"),
                        stacked_with=stacked_with,
                        stack=tuple(prov.get("stacked_experiments") or ()) if stacked_with > 1 else ())
-
-
-def timed_alike(views: list[ExperimentView]) -> bool:
-    """Whether these experiments' seconds compare: one device, and every run alone or all in one stack."""
-    setups = [v.timing for v in views if v.timing is not None]
-    if len(setups) < 2:
-        return True
-    if len({s.device for s in setups}) > 1:
-        return False
-    alone = all(s.stacked_with == 1 for s in setups)
-    one_stack = len({(s.stacked_with, s.stack) for s in setups}) == 1 and setups[0].stacked_with > 1
-    return alone or one_stack
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One member of a group measured against the group's baseline."""
-
-    experiment: ExperimentView
-    speedup: float | None
-    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline); None where
-    the two were not timed alike or the group is no comparison of speed."""
-    accuracy_delta_points: float | None
-    """Final test accuracy minus the baseline's, in percentage points, over the seeds both trained with."""
-    accuracy: Difference | None = None
-    """The same difference (as a fraction) with its test against seed noise."""
-
-
-def final_difference(a: ExperimentView, b: ExperimentView, metric: str = "test_accuracy") -> Difference | None:
-    """a − b in a final-epoch metric, over the seeds both trained with (see statistics.difference)."""
-    return difference({s: m[metric] for s, m in a.final_by_seed.items()},
-                      {s: m[metric] for s, m in b.final_by_seed.items()})
-
-
-def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True) -> Comparison:
-    speedup = None
-    if (speed and baseline is not None and member.mean_epoch_seconds and baseline.mean_epoch_seconds
-            and timed_alike([member, baseline])):
-        speedup = baseline.mean_epoch_seconds.mean / member.mean_epoch_seconds.mean
-    # Finals after different numbers of epochs are not like for like: no difference is given for them.
-    alike = (baseline is not None and member.final is not None and baseline.final is not None
-             and member.final.epoch == baseline.final.epoch)
-    accuracy = final_difference(member, baseline) if alike else None
-    return Comparison(member, speedup, None if accuracy is None else 100 * accuracy.delta, accuracy)
 
 
 @dataclass(frozen=True)
@@ -255,17 +232,24 @@ class ProbeChange:
 
 
 def probe_change(view: ExperimentView) -> ProbeChange | None:
-    """None unless both probes were recorded over at least two epochs."""
+    """None unless both probes were recorded over at least two epochs, and the first and last epochs each
+    had an active input and some squared gradient to measure a change from."""
     epochs = [e for e in view.epochs if e.probes.get("relu_active") and e.probes.get("relu_grad_sq")]
-    if len(epochs) < 2 or not epochs[0].probes["relu_active"].mean or not epochs[-1].probes["relu_active"].mean:
+    if len(epochs) < 2:
         return None
-    first, last = epochs[0].probes, epochs[-1].probes
-    per_first = first["relu_grad_sq"].mean / first["relu_active"].mean
-    per_last = last["relu_grad_sq"].mean / last["relu_active"].mean
-    return ProbeChange(epochs=(epochs[0].epoch, epochs[-1].epoch),
-                       total=last["relu_grad_sq"].mean / first["relu_grad_sq"].mean - 1,
-                       active=last["relu_active"].mean / first["relu_active"].mean - 1,
-                       per_active=per_last / per_first - 1)
+    first, last = epochs[0], epochs[-1]
+    if not first.per_active or last.per_active is None:
+        return None
+    return ProbeChange(epochs=(first.epoch, last.epoch),
+                       total=last.probes["relu_grad_sq"].mean / first.probes["relu_grad_sq"].mean - 1,
+                       active=last.probes["relu_active"].mean / first.probes["relu_active"].mean - 1,
+                       per_active=last.per_active / first.per_active - 1)
+
+
+def falls_every_epoch(view: ExperimentView, metric: str) -> bool:
+    """Whether a metric or probe fell from every epoch to the next (over the epochs that recorded it)."""
+    values = [stat.mean for e in view.epochs if (stat := e.stat(metric)) is not None]
+    return all(b < a for a, b in zip(values, values[1:]))
 
 
 def seed_range(view: ExperimentView, metric: str = "test_accuracy") -> tuple[float, float] | None:

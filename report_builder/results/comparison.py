@@ -1,0 +1,174 @@
+"""Experiments against each other: whose seconds compare, rankings by speed and accuracy, differences
+over shared seeds, and one seed's numbers side by side.
+
+Every rule the report states about two or more experiments is decided here, from their views alone;
+templates only put the verdicts into words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from report_builder.results.analysis import ExperimentView
+from report_builder.results.statistics import Difference, difference
+
+
+# ---- whose seconds compare -------------------------------------------------------------------------
+
+def timed_alike(views: list[ExperimentView]) -> bool:
+    """Whether these experiments' seconds were measured alike: one device, and every run alone or all in one
+    stack. Alike is not enough to rank speed (see speed_unranked): shares of one stack's time are alike."""
+    setups = [v.timing for v in views if v.timing is not None]
+    if len(setups) < 2:
+        return True
+    if len({s.device for s in setups}) > 1:
+        return False
+    alone = all(s.stacked_with == 1 for s in setups)
+    one_stack = len({(s.stacked_with, s.stack) for s in setups}) == 1 and setups[0].stacked_with > 1
+    return alone or one_stack
+
+
+def speed_unranked(views: list[ExperimentView]) -> str | None:
+    """Why these experiments' training speeds may not be ranked against each other; None when they may.
+
+    "not_alike": not timed alike (timed_alike). "stacked": timed alike, but in one stack, whose per-model
+    shares of the stack's time say nothing of how fast each trains alone. "one": fewer than two
+    experiments. "disturbed": some have no epoch timed on an otherwise idle machine.
+    """
+    if not timed_alike(views):
+        return "not_alike"
+    if any(v.stacked_with > 1 for v in views):
+        return "stacked"
+    if len(views) < 2:
+        return "one"
+    if any(v.mean_epoch_seconds is None for v in views):
+        return "disturbed"
+    return None
+
+
+# ---- rankings ----------------------------------------------------------------------------------------
+
+def _timed(views: Iterable[ExperimentView]) -> list[ExperimentView]:
+    return [v for v in views if v.mean_epoch_seconds is not None]
+
+
+def fastest(views: Iterable[ExperimentView]) -> ExperimentView | None:
+    """The experiment with the fewest training seconds per epoch."""
+    timed = _timed(views)
+    return min(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
+
+
+def slowest(views: Iterable[ExperimentView]) -> ExperimentView | None:
+    """The experiment with the most training seconds per epoch."""
+    timed = _timed(views)
+    return max(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
+
+
+def speedup(fast: ExperimentView, slow: ExperimentView) -> float | None:
+    """How many times fewer seconds per epoch `fast` took than `slow`."""
+    if fast.mean_epoch_seconds is None or slow.mean_epoch_seconds is None:
+        return None
+    return slow.mean_epoch_seconds.mean / fast.mean_epoch_seconds.mean
+
+
+def _scored(views: Iterable[ExperimentView]) -> list[ExperimentView]:
+    return [v for v in views if v.final is not None and v.final.test_accuracy is not None]
+
+
+def most_accurate(views: Iterable[ExperimentView]) -> ExperimentView | None:
+    """The experiment with the highest final (last-epoch) test accuracy."""
+    scored = _scored(views)
+    return max(scored, key=lambda v: v.final.test_accuracy.mean) if scored else None
+
+
+def least_accurate(views: Iterable[ExperimentView]) -> ExperimentView | None:
+    """The experiment with the lowest final (last-epoch) test accuracy; of equals the last, so that a tie is
+    never reported as an experiment against itself."""
+    scored = _scored(views)
+    return min(reversed(scored), key=lambda v: v.final.test_accuracy.mean) if scored else None
+
+
+# ---- differences over shared seeds --------------------------------------------------------------------
+
+def final_difference(a: ExperimentView, b: ExperimentView, metric: str = "test_accuracy") -> Difference | None:
+    """a − b in a final-epoch metric, over the seeds both trained with (see statistics.difference)."""
+    return difference({s: m[metric] for s, m in a.final_by_seed.items()},
+                      {s: m[metric] for s, m in b.final_by_seed.items()})
+
+
+def accuracy_spread(views: list[ExperimentView]) -> Difference | None:
+    """Final test accuracy of the most accurate minus the least accurate, over shared seeds; None for
+    fewer than two experiments with a final accuracy."""
+    if len(_scored(views)) < 2:
+        return None
+    return final_difference(most_accurate(views), least_accurate(views))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One member of a group measured against the group's baseline."""
+
+    experiment: ExperimentView
+    speedup: float | None
+    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline); None where
+    the two may not be ranked by speed (speed_unranked) or the group is no comparison of speed."""
+    accuracy_delta_points: float | None
+    """Final test accuracy minus the baseline's, in percentage points, over the seeds both trained with."""
+    accuracy: Difference | None = None
+    """The same difference (as a fraction) with its test against seed noise."""
+
+
+def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True) -> Comparison:
+    faster = None
+    if speed and baseline is not None and speed_unranked([member, baseline]) is None:
+        faster = speedup(member, baseline)
+    # Finals after different numbers of epochs are not like for like: no difference is given for them.
+    alike = (baseline is not None and member.final is not None and baseline.final is not None
+             and member.final.epoch == baseline.final.epoch)
+    accuracy = final_difference(member, baseline) if alike else None
+    return Comparison(member, faster, None if accuracy is None else 100 * accuracy.delta, accuracy)
+
+
+# ---- one seed, side by side ----------------------------------------------------------------------------
+
+SAME_ACCURACY = 0.00005
+"""Accuracies closer than this (a fraction) are "the same to the digits shown" (percent to two decimals)."""
+SAME_LOSS = 0.0005
+"""Test losses closer than this are "the same to the digits shown"."""
+
+
+@dataclass(frozen=True)
+class LikeForLike:
+    """Two experiments' test numbers for one seed both trained with, after the epochs both of its runs reached."""
+
+    seed: int
+    epoch: int
+    a: dict[str, float | None]
+    """a's train_loss, test_loss and test_accuracy after `epoch`."""
+    b: dict[str, float | None]
+    accuracy_points: float | None
+    """b's test accuracy minus a's, in percentage points; None where either has none."""
+    same: bool | None
+    """Whether the two are the same to the digits shown (SAME_ACCURACY, SAME_LOSS); None where
+    accuracy_points is."""
+
+
+def like_for_like(a: ExperimentView, b: ExperimentView) -> LikeForLike | None:
+    """a and b at the lowest seed both trained with; None when they share no seed (or a run has no epoch)."""
+    shared = [s for s in a.seeds if s in b.seeds]
+    if not shared:
+        return None
+    seed = min(shared)
+    runs = a.per_seed.get(seed, []), b.per_seed.get(seed, [])
+    epoch = min(len(r) for r in runs)
+    if epoch == 0:
+        return None
+    ours, theirs = runs[0][epoch - 1], runs[1][epoch - 1]
+    points = same = None
+    if ours["test_accuracy"] is not None and theirs["test_accuracy"] is not None:
+        points = 100 * (theirs["test_accuracy"] - ours["test_accuracy"])
+        losses = ours["test_loss"], theirs["test_loss"]
+        same = (abs(theirs["test_accuracy"] - ours["test_accuracy"]) < SAME_ACCURACY
+                and (None in losses or abs(losses[0] - losses[1]) < SAME_LOSS))
+    return LikeForLike(seed=seed, epoch=epoch, a=ours, b=theirs, accuracy_points=points, same=same)

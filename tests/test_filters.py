@@ -1,0 +1,36 @@
+"""Number formatting for templates, and the helpers they may call: each documented where template authors look."""
+
+from __future__ import annotations
+
+from conftest import REPO_DIR
+
+from report_builder.report.filters import FILTERS, HELPERS, Numbering, pm, pvalue, signed
+from report_builder.results.analysis import Stat
+
+GUIDE = (REPO_DIR / "templates" / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_spread_sets_the_decimals_of_its_mean():
+    assert pm(Stat(0.0123, 0.0008, 3)) == "0.0123 ± 0.0008"
+    assert pm(Stat(0.867, 0.015, 3)) == "0.867 ± 0.015"
+
+
+def test_negative_numbers_carry_a_minus_sign_not_a_hyphen():
+    assert signed(-0.43) == "−0.4" and pm(Stat(-1.5, None, 1), 1) == "−1.5"
+
+
+def test_small_p_values_are_bounded_not_rounded_to_zero():
+    assert [pvalue(p) for p in (0.0002, 0.0123, 0.62)] == ["p < 0.001", "p = 0.012", "p = 0.62"]
+
+
+def test_a_reference_before_its_figure_carries_the_first_pass_number():
+    first = Numbering()
+    first.number("tab:a")
+    first.number("fig:b")
+    second = Numbering(known=first.assigned)
+    assert second.ref("fig:b") == '<a class="ref" href="#fig-b">Figure 1</a>'
+
+
+def test_every_filter_and_helper_is_documented_for_template_authors():
+    undocumented = [name for name in [*FILTERS, *HELPERS] if f"`{name}" not in GUIDE]
+    assert undocumented == []
