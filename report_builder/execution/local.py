@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from report_builder.execution.tasks import RepeatTask, Task, execute_task
+from report_builder.execution.execute import execute_task
+from report_builder.execution.tasks import RepeatTask, Task
 from report_builder.progress import Progress
 
 OnDone = Callable[[RepeatTask, dict], None]

@@ -1,8 +1,9 @@
 """Config → training runs → results on disk, re-running only what is missing or out of date.
 
-run_suite is the one entry: it plans (plan.py), hands the tasks to an executor (local.py, local_gpus.py,
-slurm.py), which runs each task (tasks.py → training) and writes its repeat file; as repeats arrive, the
-driver merges them into results/NAME.json and finally rebuilds summary.csv (results/store.py).
+run_suite is the one entry: it plans (plan.py), groups the repeats to run into tasks (tasks.py) and hands
+them to an executor (local.py, local_gpus.py, slurm.py), which runs each task (execute.py → training) and
+writes its repeat file (repeats.py); as repeats arrive, the driver merges them into results/NAME.json and
+finally rebuilds summary.csv (results/store.py).
 """
 
 from __future__ import annotations
@@ -15,21 +16,13 @@ from report_builder.config import EXECUTORS, ExecutorConfig, Suite
 from report_builder.errors import ConfigError
 from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
-from report_builder.execution.plan import (
-    Plan,
-    build_tasks,
-    plan_experiment,
-    planned_device_kind,
-)
-from report_builder.execution.tasks import (
-    RepeatTask,
-    clear_repeats,
-    datasets,
-    identity_of,
-    merge,
-)
+from report_builder.execution.plan import Plan, plan_experiment, planned_device_kind
+from report_builder.execution.repeats import clear_repeats, merge
+from report_builder.execution.tasks import RepeatTask, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import identity_of
+from report_builder.training.data import shared_cache
 
 
 @dataclass(frozen=True)
@@ -74,11 +67,11 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     executor = make_executor(executor_config, progress, results_dir)
     with results_lock(results_dir, progress.say):
         store.remove_leftovers(results_dir)
-        data = datasets(repo_dir)
+        data = shared_cache(repo_dir)
         outcomes: dict[str, Outcome] = {}
         plans: dict[str, Plan] = {}
         for exp in selected:
-            identity = identity_of(exp, data.raw(exp.config).fingerprint, kinds[exp.name])
+            identity = identity_of(exp.config, data.raw(exp.config).fingerprint, kinds[exp.name])
             plan = plan_experiment(exp, identity, results_dir, force, progress)
             if plan is None:
                 outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")

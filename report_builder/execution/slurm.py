@@ -25,9 +25,12 @@ from report_builder import paths
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
 from report_builder.execution.local import OnDone, failed_doc
-from report_builder.execution.tasks import Task, execute_task, read_repeat
+from report_builder.execution.execute import execute_task
+from report_builder.execution.repeats import read_repeat
+from report_builder.execution.tasks import Task
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import code_version
 
 LOG_TAIL_LINES = 12
 _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
@@ -35,7 +38,7 @@ _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZI
 
 def task_key(task: Task) -> str:
     """What a submitted job computes; a job is re-attached only if this is unchanged."""
-    text = json.dumps([[m.experiment.config.identity(), m.repeat] for m in task.members] + [store.code_version()],
+    text = json.dumps([[m.experiment.config.identity(), m.repeat] for m in task.members] + [code_version()],
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -201,7 +204,7 @@ class SlurmExecutor:
             doc = read_repeat(self.results_dir, member.experiment.name, member.repeat)
             identity = (doc or {}).get("identity") or {}
             if (not doc or doc.get("status") != "done" or identity.get("config") != member.experiment.config.identity()
-                    or identity.get("code_version") != store.code_version()):
+                    or identity.get("code_version") != code_version()):
                 return None
             docs.append(doc)
         return docs

@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shlex
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from report_builder import paths
 from report_builder.errors import OutputError, ResultsError
+from report_builder.results.identity import code_version
 
 FORMAT = 1
 SUMMARY_NAME = "summary.csv"
@@ -35,24 +35,6 @@ SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device",
                    "timing_disturbed"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
-# The training layer's code decides what training computes; a change to any of its modules invalidates cached
-# results. It is read as files, not imported: this layer must not import torch.
-TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
-# Where a module lives is not what it computes: the package path in report_builder's own import lines is
-# left out, so moving a module (and rewriting the imports that name it) keeps every cached result valid.
-_OWN_IMPORT = re.compile(r"^(\s*(?:from|import)\s+)report_builder(?:\.\w+)*\.(\w+)", re.M)
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """A short hash of the training code, part of every result's identity: sha256 over the training layer's
-    modules in name order, each as its name and its source with report_builder's package paths
-    stripped from import lines."""
-    digest = hashlib.sha256()
-    for path in sorted(TRAINING_DIR.rglob("*.py"), key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(_OWN_IMPORT.sub(r"\1\2", path.read_text(encoding="utf-8")).encode())
-    return digest.hexdigest()[:12]
 
 
 def result_path(results_dir: Path, name: str) -> Path:
