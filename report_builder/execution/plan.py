@@ -33,6 +33,8 @@ class Plan:
     header: dict
     docs: list[dict]
     pending: list[int]
+    replaces_complete: bool = False
+    """A complete result is published now: it stays so until this plan's result is complete too."""
 
 
 def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
@@ -61,4 +63,5 @@ def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: b
     header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
               "identity": identity, "config": dataclasses.asdict(exp.config)}
     done = {d["repeat"] for d in finished}
-    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done])
+    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done],
+                replaces_complete=(stored or {}).get("status") == "done")
