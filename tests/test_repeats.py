@@ -54,3 +54,87 @@ def test_one_failed_repeat_fails_the_merge_with_its_error():
     merged = merge(HEADER, [repeat_doc("sgd", 0), repeat_doc("sgd", 1, status="failed")], wanted=2)
     assert merged["status"] == "failed" and merged["error"] == "RuntimeError: boom"
     assert len(merged["runs"]) == 1
+
+
+# ---- repeats are per seed ----------------------------------------------------------------------------
+
+import io  # noqa: E402
+
+import pytest  # noqa: E402
+from conftest import write_config  # noqa: E402
+
+from report_builder.config import load_suite  # noqa: E402
+from report_builder.execution.runner import run_suite  # noqa: E402
+from report_builder.progress import Progress  # noqa: E402
+from report_builder.results import store  # noqa: E402
+
+
+@pytest.fixture
+def trained_seeds(monkeypatch):
+    """The seeds that training is asked for, in order."""
+    import report_builder.training.train as training
+
+    seeds, real = [], training.train
+
+    def spy(configs, repeats, *args, **kwargs):
+        seeds.extend(c.seed + r for c, r in zip(configs, repeats))
+        return real(configs, repeats, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    return seeds
+
+
+def run_sgd(config, results_dir) -> list[str]:
+    stream = io.StringIO()
+    run_suite(load_suite(config), ["sgd"], results_dir, progress=Progress(stream, bars=False))
+    return stream.getvalue().splitlines()
+
+
+def with_repeats(config, n: int) -> None:
+    lines = [line for line in config.read_text().splitlines() if not line.strip().startswith("repeats =")]
+    write_config(config, "\n".join(lines).replace('title = "SGD"', f'title = "SGD"\nrepeats = {n}') + "\n")
+
+
+def runs_by_seed(results_dir) -> dict[int, dict]:
+    return {r["seed"]: r for r in store.read_result(results_dir / "sgd.json")["runs"]}
+
+
+def test_more_repeats_train_only_the_new_seeds(tiny_config, tmp_path, trained_seeds):
+    with_repeats(tiny_config, 2)
+    run_sgd(tiny_config, tmp_path / "r")
+    before = runs_by_seed(tmp_path / "r")
+    trained_seeds.clear()
+    with_repeats(tiny_config, 3)
+    lines = run_sgd(tiny_config, tmp_path / "r")
+    assert trained_seeds == [2]
+    assert lines[0] == "sgd: training seed 2, repeats changed 2 → 3, seed 2 not run yet (seeds 0, 1 kept)"
+    after = runs_by_seed(tmp_path / "r")
+    assert sorted(after) == [0, 1, 2] and after[0] == before[0] and after[1] == before[1]
+    assert store.read_result(tmp_path / "r" / "sgd.json")["status"] == "done"
+    assert run_sgd(tiny_config, tmp_path / "r") == ["sgd: cached"]
+
+
+def test_fewer_repeats_train_nothing_and_keep_the_declared_seeds(tiny_config, tmp_path, trained_seeds):
+    import pandas as pd
+
+    with_repeats(tiny_config, 3)
+    run_sgd(tiny_config, tmp_path / "r")
+    before = runs_by_seed(tmp_path / "r")
+    trained_seeds.clear()
+    with_repeats(tiny_config, 2)
+    lines = run_sgd(tiny_config, tmp_path / "r")
+    assert trained_seeds == []
+    assert lines[0] == "sgd: nothing to train, repeats changed 3 → 2, seed 2 no longer declared (seeds 0, 1 kept)"
+    after = runs_by_seed(tmp_path / "r")
+    assert sorted(after) == [0, 1] and after[0] == before[0] and after[1] == before[1]
+    assert sorted(set(pd.read_csv(tmp_path / "r" / "summary.csv").query("experiment == 'sgd'").seed)) == [0, 1]
+    assert run_sgd(tiny_config, tmp_path / "r") == ["sgd: cached"]
+
+
+def test_fewer_repeats_make_the_results_stale_until_run(tiny_config, tmp_path):
+    with_repeats(tiny_config, 3)
+    run_sgd(tiny_config, tmp_path / "r")
+    with_repeats(tiny_config, 2)
+    result = store.read_result(tmp_path / "r" / "sgd.json")
+    assert store.stale_reasons(result, load_suite(tiny_config).experiments["sgd"].config.identity()) == [
+        "repeats changed 3 → 2", "seed 2 no longer declared"]

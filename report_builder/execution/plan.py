@@ -1,7 +1,8 @@
 """Planning: which repeats of which experiments must (re-)run (tasks.py then groups them into tasks).
 
-An experiment is re-run only when something that decides its numbers changed (store.rerun_reasons);
-repeats finished before an interruption are kept.
+An experiment is re-run only when something that decides its numbers changed (the rule is in
+results/identity.py), and then only the seeds it changed for; repeats finished before an interruption
+are kept.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 from report_builder.config import ExecutorConfig, Experiment
 from report_builder.errors import ResultsError
-from report_builder.execution.repeats import clear_repeats, read_repeat
+from report_builder.execution.repeats import clear_repeats, read_repeat, split
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import declared_seeds, seed_changes
 from report_builder.training.device import resolve_device
 
 
@@ -35,33 +37,60 @@ class Plan:
     pending: list[int]
     replaces_complete: bool = False
     """A complete result is published now: it stays so until this plan's result is complete too."""
+    announce: str = ""
+    """The line that says why it runs, e.g. "sgd: re-run, lr changed 0.05 → 0.01"."""
+
+
+def _stored(results_dir: Path, name: str) -> dict | None:
+    try:
+        return store.read_result(store.result_path(results_dir, name))
+    except FileNotFoundError:
+        return None
+    except ResultsError as e:
+        return {"status": f"damaged ({e})"}
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
 def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
-    """None when the stored results are current; else the repeats still to run."""
-    try:
-        stored = store.read_result(store.result_path(results_dir, exp.name))
-    except FileNotFoundError:
-        stored = None
-    except ResultsError as e:
-        stored = {"status": f"damaged ({e})"}
-    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
-    if not reasons:
-        progress.say(f"{exp.name}: cached")
-        return None
+    """None when the stored results are current; else the runs it keeps and the repeats still to run.
+
+    Stored runs are reused seed by seed (see results/identity.py).
+    """
+    cfg = exp.config
+    stored = _stored(results_dir, exp.name)
+    declared = declared_seeds(cfg.identity())
     if force:
         clear_repeats(results_dir, exp.name)
-    finished = []
-    for repeat in range(exp.config.repeats):
-        doc = read_repeat(results_dir, exp.name, repeat)
-        if doc and doc.get("status") == "done" and doc.get("identity") == identity:
-            finished.append(doc)
-    if finished:
-        progress.say(f"{exp.name}: resuming, {len(finished)} of {exp.config.repeats} repeats already done")
+    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
+    kept: list[int] = []
+    if not reasons:
+        held = {run.get("seed"): run for run in stored["runs"]}
+        kept = [s for s in declared if s in held]
+        reasons += seed_changes(stored["config"], cfg.identity())
+        if not reasons:
+            progress.say(f"{exp.name}: cached")
+            return None
+    docs = split(stored, identity, cfg.seed, kept) if kept else []
+    resumed = []
+    for seed in declared:
+        doc = None if seed in kept else read_repeat(results_dir, exp.name, seed - cfg.seed)
+        if (doc and doc.get("status") == "done" and doc.get("identity") == identity
+                and doc["run"].get("seed") == seed):
+            resumed.append(doc)
+    docs += resumed
+    done = {d["repeat"] for d in docs}
+    pending = [r for r in range(cfg.repeats) if r not in done]
+    if resumed:
+        announce = f"{exp.name}: resuming, {len(docs)} of {cfg.repeats} repeats already done"
+    elif kept:
+        todo = f"training {_seeds([cfg.seed + r for r in pending])}" if pending else "nothing to train"
+        announce = f"{exp.name}: {todo}, {', '.join(reasons)} ({_seeds(kept)} kept)"
     else:
-        progress.say(f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}")
+        announce = f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}"
     header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
-              "identity": identity, "config": dataclasses.asdict(exp.config)}
-    done = {d["repeat"] for d in finished}
-    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done],
-                replaces_complete=(stored or {}).get("status") == "done")
+              "identity": identity, "config": dataclasses.asdict(cfg)}
+    return Plan(exp, header, docs, pending, replaces_complete=(stored or {}).get("status") == "done",
+                announce=announce)

@@ -63,3 +63,20 @@ def merge(header: dict[str, Any], repeats: list[dict[str, Any]], wanted: int) ->
     # A repeat that ran on another kind of device than planned makes that the experiment's identity.
     identity = next((d["identity"] for d in repeats if d.get("identity")), header["identity"])
     return {**header, "identity": identity, **body}
+
+
+def split(result: dict[str, Any], identity: dict[str, Any], first_seed: int, seeds: list[int]) -> list[dict[str, Any]]:
+    """The repeat documents of a finished result's runs of `seeds`, numbered from `first_seed`, so that a
+    result is reused seed by seed: merged with new repeats, they make the result for the declared seeds."""
+    provenance = {k: v for k, v in result["provenance"].items() if k != "repeat_provenance"}
+    per_run = result["provenance"].get("repeat_provenance") or []
+    if len(per_run) != len(result["runs"]):  # written without one entry per run: share the whole out
+        per_run = [{"wall_seconds": provenance.get("wall_seconds", 0.0) / max(len(result["runs"]), 1)}] * len(result["runs"])
+    docs = []
+    for run, own in zip(result["runs"], per_run):
+        if run.get("seed") in seeds:
+            repeat = run["seed"] - first_seed
+            docs.append({"experiment": result["experiment"], "repeat": repeat, "identity": identity,
+                         "status": "done", "run": {**run, "repeat": repeat}, "error": None,
+                         "provenance": {**provenance, **{k: v for k, v in own.items() if v is not None}}})
+    return docs

@@ -85,7 +85,9 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
         plan = plan_experiment(exp, identity, results_dir, force, progress)
         if plan is None:
             outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
-        elif not plan.pending:  # every repeat finished before an interruption: only the merge is left
+            continue
+        progress.say(plan.announce)
+        if not plan.pending:  # nothing to train (kept runs, repeats finished before an interruption): merge them
             outcomes[exp.name] = _finish(plan, suite, results_dir, progress)
         else:
             plans[exp.name] = plan

@@ -4,7 +4,8 @@ A results file holds everything the report needs, so rendering never touches the
 
     {"format": 1, "experiment": "sgd", "title": ..., "description": ...,
      "status": "done" | "failed", "error": null | "text",
-     "identity": {"config": {...}, "code_version": "...", "data_fingerprint": "...", "device_kind": "cpu"},
+     "identity": {"config": {... the settings that decide the numbers, see identity.py ...},
+                  "code_version": "...", "data_fingerprint": "...", "device_kind": "cpu"},
      "config": {... every TrainConfig key, resolved ...},
      "runs": [{"repeat": 0, "seed": 0, "diverged_at": null,
                "epochs": [{"epoch": 1, "train_loss": ..., "test_loss": ..., "test_accuracy": ...,
@@ -26,7 +27,7 @@ from typing import Any
 
 from report_builder import paths
 from report_builder.errors import OutputError, ResultsError
-from report_builder.results.identity import code_version
+from report_builder.results.identity import changes, code_version, run_settings, seed_changes
 
 FORMAT = 1
 SUMMARY_NAME = "summary.csv"
@@ -120,37 +121,15 @@ def read_result(path: Path) -> dict[str, Any]:
     return data
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> list[str]:
-    """Why a stored result cannot stand for `identity`; empty when it can be reused."""
+    """Why a stored result cannot stand for `identity` (see identity.py); empty when it can be reused."""
     if stored is None:
         return ["no results yet"]
     if stored.get("status") != "done":
         return [f"previous run {stored.get('status', 'did not finish')}"]
     if edited(stored):
         return ["its numbers were edited after the run (the digest written with them does not match)"]
-    old = stored["identity"]
-    reasons = []
-    old_cfg, new_cfg = old.get("config", {}), identity["config"]
-    for key in new_cfg:
-        if key not in old_cfg:
-            reasons.append(f"{key} is new")
-        elif old_cfg[key] != new_cfg[key]:
-            reasons.append(f"{key} changed {_fmt(old_cfg[key])} → {_fmt(new_cfg[key])}")
-    if old.get("code_version") != identity["code_version"]:
-        reasons.append("training code changed")
-    if old.get("data_fingerprint") != identity["data_fingerprint"]:
-        reasons.append("dataset changed")
-    if old.get("device_kind") != identity["device_kind"]:
-        reasons.append(f"device changed {old.get('device_kind')} → {identity['device_kind']}")
-    return reasons
+    return changes(stored["identity"], identity)
 
 
 def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> str:
@@ -163,9 +142,16 @@ def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> s
 
 
 def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> list[str]:
-    """Why a finished result no longer matches its experiment's settings or the training code; judged
-    from the file alone (the dataset and the device are not looked at)."""
-    return rerun_reasons(result, {**result["identity"], "config": config_identity, "code_version": code_version()})
+    """Why a finished result no longer matches its experiment's settings (`TrainConfig.identity()`), its
+    declared seeds or the training code; judged from the file alone (the dataset and the device are not
+    looked at)."""
+    stored = result["identity"]
+    wanted = {**stored, "config": run_settings(config_identity, stored.get("device_kind", "cpu")),
+              "code_version": code_version()}
+    reasons = rerun_reasons(result, wanted)
+    if reasons or result["status"] != "done":
+        return reasons
+    return seed_changes(result["config"], config_identity)
 
 
 def _flag(value: bool | None) -> str:
