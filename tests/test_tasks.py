@@ -14,6 +14,7 @@ from report_builder.execution.runner import run_suite
 from report_builder.execution.tasks import StackTask, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.status import describe
 
 SUITE = """
 [defaults]
@@ -93,3 +94,23 @@ def test_autograd_runs_are_never_stacked(tmp_path):
     suite = load_suite(write_config(tmp_path / "e.toml", text))
     (stack,) = [t for t in tasks_of(suite) if isinstance(t, StackTask)]
     assert sorted(m.label for m in stack.members) == ["lr_low[0]", "lr_low[1]"]
+
+
+def test_runs_trained_in_a_stack_are_rerun_alone_when_a_timing_group_needs_them(tiny_config, tmp_path):
+    write_config(tiny_config, tiny_config.read_text().replace("[defaults]", "[defaults]\nstack = true"))
+    quiet = Progress(io.StringIO(), bars=False)
+    run_suite(load_suite(tiny_config), [], tmp_path / "r", progress=quiet)
+    assert store.read_result(tmp_path / "r" / "sgd.json")["runs"][0]["stacked_with"] == 2
+    write_config(tiny_config, tiny_config.read_text() + '\n[groups.speed]\nexperiments = ["baseline", "sgd"]\n'
+                                                        'timing = true\n')
+    (listed,) = [line for line in describe(load_suite(tiny_config), tmp_path / "r") if line.startswith("sgd ")]
+    assert "stale (trained in a stack, a timing group needs it alone)" in listed
+    lines = io.StringIO()
+    run_suite(load_suite(tiny_config), [], tmp_path / "r", progress=Progress(lines, bars=False))
+    said = lines.getvalue().splitlines()
+    for name in ("baseline", "sgd"):
+        assert f"{name}: re-run, trained in a stack, a timing group needs it alone" in said
+        assert [r["stacked_with"] for r in store.read_result(tmp_path / "r" / f"{name}.json")["runs"]] == [1]
+    again = io.StringIO()
+    run_suite(load_suite(tiny_config), [], tmp_path / "r", progress=Progress(again, bars=False))
+    assert again.getvalue().splitlines() == ["baseline: cached", "sgd: cached"]

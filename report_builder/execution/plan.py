@@ -16,7 +16,7 @@ from report_builder.errors import ResultsError
 from report_builder.execution.repeats import clear_repeats, read_repeat, split
 from report_builder.progress import Progress
 from report_builder.results import store
-from report_builder.results.identity import declared_seeds, seed_changes
+from report_builder.results.identity import declared_seeds, seed_changes, trained_alone
 from report_builder.training.device import resolve_device
 
 
@@ -54,10 +54,12 @@ def _seeds(seeds: list[int]) -> str:
     return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
-def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
+def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress,
+                    timed: bool = False) -> Plan | None:
     """None when the stored results are current; else the runs it keeps and the repeats still to run.
 
-    Stored runs are reused seed by seed (see results/identity.py).
+    Stored runs are reused seed by seed (see results/identity.py); a member of a timing group (`timed`)
+    reuses only runs that trained alone, since a stack's seconds are shares of one step, no timing.
     """
     cfg = exp.config
     stored = _stored(results_dir, exp.name)
@@ -68,7 +70,9 @@ def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: b
     kept: list[int] = []
     if not reasons:
         held = {run.get("seed"): run for run in stored["runs"]}
-        kept = [s for s in declared if s in held]
+        if timed and not all(trained_alone(held[s]) for s in declared if s in held):
+            reasons.append("trained in a stack, a timing group needs it alone")
+        kept = [s for s in declared if s in held and (not timed or trained_alone(held[s]))]
         reasons += seed_changes(stored["config"], cfg.identity())
         if not reasons:
             progress.say(f"{exp.name}: cached")
@@ -78,7 +82,7 @@ def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: b
     for seed in declared:
         doc = None if seed in kept else read_repeat(results_dir, exp.name, seed - cfg.seed)
         if (doc and doc.get("status") == "done" and doc.get("identity") == identity
-                and doc["run"].get("seed") == seed):
+                and doc["run"].get("seed") == seed and (not timed or trained_alone(doc["run"]))):
             resumed.append(doc)
     docs += resumed
     done = {d["repeat"] for d in docs}

@@ -21,7 +21,7 @@ from report_builder.execution.repeats import clear_repeats, merge
 from report_builder.execution.tasks import RepeatTask, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
-from report_builder.results.identity import identity_of
+from report_builder.results.identity import identity_of, timed_experiments
 from report_builder.training.data import shared_cache
 
 
@@ -80,9 +80,10 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
     data = shared_cache(repo_dir)
     outcomes: dict[str, Outcome] = {}
     plans: dict[str, Plan] = {}
+    timed = timed_experiments(suite)
     for exp in selected:
         identity = identity_of(exp.config, data.raw(exp.config).fingerprint, kinds[exp.name])
-        plan = plan_experiment(exp, identity, results_dir, force, progress)
+        plan = plan_experiment(exp, identity, results_dir, force, progress, timed=exp.name in timed)
         if plan is None:
             outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
             continue

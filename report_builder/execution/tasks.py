@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from report_builder.config import Experiment, Suite, TrainConfig
+from report_builder.results.identity import timed_experiments
 from report_builder.training.engine import STACK_KEYS
 
 if TYPE_CHECKING:
@@ -59,11 +60,6 @@ def may_stack(cfg: TrainConfig, device_kind: str) -> bool:
     if cfg.effective_engine != "explicit":
         return False
     return cfg.stack is True or (cfg.stack == "auto" and device_kind == "cuda")
-
-
-def timed_experiments(suite: Suite) -> set[str]:
-    """The experiments of `timing = true` groups: they train alone, so that their seconds compare."""
-    return {name for group in suite.groups.values() if group.timing for name in group.experiments}
 
 
 def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool,

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from report_builder.config import TrainConfig
+from report_builder.config import Suite, TrainConfig
 
 # The training layer's code decides what training computes; a change to any of its modules invalidates cached
 # results. It is read as files, not imported: this layer must not import torch.
@@ -79,6 +79,11 @@ def declared_seeds(settings: dict[str, Any]) -> list[int]:
 def trained_alone(run: dict[str, Any]) -> bool:
     """Whether a stored run may serve a timing comparison: it trained alone, not as one model of a stack."""
     return run.get("stacked_with", 1) == 1
+
+
+def timed_experiments(suite: Suite) -> set[str]:
+    """The experiments of `timing = true` groups: they train alone, so that their seconds compare."""
+    return {name for group in suite.groups.values() if group.timing for name in group.experiments}
 
 
 def _fmt(value: Any) -> str:
