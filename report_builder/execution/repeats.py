@@ -69,11 +69,12 @@ def split(result: dict[str, Any], identity: dict[str, Any], first_seed: int, see
     """The repeat documents of a finished result's runs of `seeds`, numbered from `first_seed`, so that a
     result is reused seed by seed: merged with new repeats, they make the result for the declared seeds."""
     provenance = {k: v for k, v in result["provenance"].items() if k != "repeat_provenance"}
+    runs = result["runs"]
     per_run = result["provenance"].get("repeat_provenance") or []
-    if len(per_run) != len(result["runs"]):  # written without one entry per run: share the whole out
-        per_run = [{"wall_seconds": provenance.get("wall_seconds", 0.0) / max(len(result["runs"]), 1)}] * len(result["runs"])
+    if len(per_run) != len(runs):  # written without one entry per run: share the whole out
+        per_run = [{"wall_seconds": provenance.get("wall_seconds", 0.0) / max(len(runs), 1)}] * len(runs)
     docs = []
-    for run, own in zip(result["runs"], per_run):
+    for run, own in zip(runs, per_run):
         if run.get("seed") in seeds:
             repeat = run["seed"] - first_seed
             docs.append({"experiment": result["experiment"], "repeat": repeat, "identity": identity,

@@ -18,7 +18,7 @@ from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
 from report_builder.execution.plan import Plan, plan_experiment, planned_device_kind
 from report_builder.execution.repeats import clear_repeats, merge
-from report_builder.execution.tasks import RepeatTask, build_tasks
+from report_builder.execution.tasks import RepeatTask, Task, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
 from report_builder.results.identity import identity_of, timed_experiments
@@ -87,13 +87,23 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
         if plan is None:
             outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
             continue
-        progress.say(plan.announce)
-        if not plan.pending:  # nothing to train (kept runs, repeats finished before an interruption): merge them
+        if not plan.pending:  # nothing to train (kept runs, repeats finished before an interruption)
+            progress.say(plan.announce)
             outcomes[exp.name] = _finish(plan, suite, results_dir, progress)
         else:
             plans[exp.name] = plan
 
+    announced: set[str] = set()
+
+    def on_start(task: Task) -> None:
+        """An experiment's line says why it runs when its first task starts, not while the plan is made."""
+        for member in task.members:
+            if member.experiment.name not in announced:
+                announced.add(member.experiment.name)
+                progress.say(plans[member.experiment.name].announce)
+
     def on_done(task: RepeatTask, doc: dict) -> None:
+        on_start(task)  # a task that failed without starting (its worker or job gone) is announced too
         plan = plans[task.experiment.name]
         plan.docs.append(doc)
         wanted = plan.experiment.config.repeats
@@ -109,7 +119,7 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
 
     tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)
     if tasks:
-        executor.run(tasks, on_done)
+        executor.run(tasks, on_done, on_start)
     return outcomes
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from report_builder import paths
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
-from report_builder.execution.local import OnDone, failed_doc
+from report_builder.execution.local import OnDone, OnStart, failed_doc, no_start
 from report_builder.execution.plan import planned_device_kind
 from report_builder.execution.execute import execute_task
 from report_builder.execution.repeats import read_repeat
@@ -142,7 +142,7 @@ class SlurmExecutor:
     def _remember(self, known: dict) -> None:
         store.write_atomic(self.jobs_path, json.dumps(known, indent=1) + "\n")
 
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone, on_start: OnStart = no_start) -> None:
         import submitit
 
         executor = self._executor()
@@ -170,7 +170,7 @@ class SlurmExecutor:
             self.progress.say(f"slurm: submitted {len(jobs)} job(s) for {len(to_submit)} task(s) as array "
                               f"{jobs[0].job_id.split('_')[0]}; logs in {self.slurm_dir / 'logs'}")
         try:
-            self._watch(watching, on_done)
+            self._watch(watching, on_done, on_start)
         except KeyboardInterrupt:
             unfinished = [job for job, _ in watching.values() if not job.done()]
             if self.config.cancel_on_interrupt and unfinished:
@@ -181,12 +181,24 @@ class SlurmExecutor:
                 self.progress.say(f"slurm: {len(unfinished)} job(s) keep running; run again to re-attach")
             raise
 
-    def _watch(self, watching: dict, on_done: OnDone) -> None:
+    def _watch(self, watching: dict, on_done: OnDone, on_start: OnStart) -> None:
         last = None
+        started: set[str] = set()
+
+        def start(job_id: str, held: dict[int, Task]) -> None:
+            # The driver sees a job start, not the tasks inside it: all of a job's tasks start with it.
+            if job_id not in started:
+                started.add(job_id)
+                for position in sorted(held):
+                    on_start(held[position])
+
         while watching:
             for job_id, (job, held) in list(watching.items()):
                 if not job.done():
+                    if job.state == "RUNNING":
+                        start(job_id, held)
                     continue
+                start(job_id, held)
                 del watching[job_id]
                 try:
                     answers = job.result()
