@@ -16,7 +16,7 @@ from report_builder.errors import ResultsError
 from report_builder.execution.repeats import clear_repeats, read_repeat, split
 from report_builder.progress import Progress
 from report_builder.results import store
-from report_builder.results.identity import declared_seeds, seed_changes, trained_alone
+from report_builder.results.identity import declared_seeds, seed_changes, seed_list, trained_alone
 from report_builder.training.device import resolve_device
 
 
@@ -50,16 +50,12 @@ def _stored(results_dir: Path, name: str) -> dict | None:
         return {"status": f"damaged ({e})"}
 
 
-def _seeds(seeds: list[int]) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
-
-
 def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress,
                     timed: bool = False) -> Plan | None:
     """None when the stored results are current; else the runs it keeps and the repeats still to run.
 
     Stored runs are reused seed by seed (see results/identity.py); a member of a timing group (`timed`)
-    reuses only runs that trained alone, since a stack's seconds are shares of one step, no timing.
+    reuses only runs that trained alone: a stack's seconds are each model's share of a shared step.
     """
     cfg = exp.config
     stored = _stored(results_dir, exp.name)
@@ -90,8 +86,8 @@ def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: b
     if resumed:
         announce = f"{exp.name}: resuming, {len(docs)} of {cfg.repeats} repeats already done"
     elif kept:
-        todo = f"training {_seeds([cfg.seed + r for r in pending])}" if pending else "nothing to train"
-        announce = f"{exp.name}: {todo}, {', '.join(reasons)} ({_seeds(kept)} kept)"
+        todo = f"training {seed_list([cfg.seed + r for r in pending])}" if pending else "nothing to train"
+        announce = f"{exp.name}: {todo}, {', '.join(reasons)} ({seed_list(kept)} kept)"
     else:
         announce = f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}"
     header = {"experiment": exp.name, "title": exp.title, "description": exp.description,

@@ -118,7 +118,8 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return reasons or added
 
 
-def _seed_list(seeds: list[int]) -> str:
+def seed_list(seeds: list[int]) -> str:
+    """"seed 2" or "seeds 0, 1", as progress lines and reasons name them."""
     return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
@@ -131,5 +132,5 @@ def seed_changes(stored_config: dict[str, Any], settings: dict[str, Any]) -> lis
     extra = [s for s in held if s not in declared]
     return ([f"{key} changed {stored_config[key]} → {settings[key]}" for key in SEED_KEYS
              if stored_config[key] != settings[key]]
-            + ([f"{_seed_list(missing)} not run yet"] if missing else [])
-            + ([f"{_seed_list(extra)} no longer declared"] if extra else []))
+            + ([f"{seed_list(missing)} not run yet"] if missing else [])
+            + ([f"{seed_list(extra)} no longer declared"] if extra else []))
