@@ -61,15 +61,21 @@ def fake_tasks(tiny_config, n: int, timed: bool = False) -> list[RepeatTask]:
     return [RepeatTask(exp, r, "results", ".", timed=timed) for r in range(n)]
 
 
-def run_fake(tasks, devices, crash_on=()):
+def run_fake(tasks, devices, crash_on=(), events=None):
     results, log, done, said = queue.Queue(), [], [], []
     spawned = []
+    events = [] if events is None else events
 
     def spawn(device):
         spawned.append(device)
         return FakeWorker(device, results, log, crash_on)
 
-    run_queue(tasks, devices, spawn, results, lambda task, doc: done.append((task.label, doc)), said.append)
+    def finished(task, doc):
+        done.append((task.label, doc))
+        events.append(("done", task.label))
+
+    run_queue(tasks, devices, spawn, results, finished, said.append,
+              on_start=lambda task: events.append(("start", task.label)))
     return done, log, spawned, said
 
 
@@ -82,6 +88,13 @@ def test_queue_spreads_tasks_over_every_device_one_at_a_time(tiny_config):
 def test_queue_with_one_device_runs_everything_there(tiny_config):
     done, _, _, _ = run_fake(fake_tasks(tiny_config, 3), ["0"])
     assert [label for label, _ in done] == ["sgd[0]", "sgd[1]", "sgd[2]"]
+
+
+def test_a_task_is_started_when_a_worker_takes_it(tiny_config):
+    events = []
+    run_fake(fake_tasks(tiny_config, 3), ["0"], events=events)
+    assert events == [("start", "sgd[0]"), ("done", "sgd[0]"), ("start", "sgd[1]"), ("done", "sgd[1]"),
+                      ("start", "sgd[2]"), ("done", "sgd[2]")]
 
 
 def test_crashed_worker_fails_only_its_task_and_is_replaced(tiny_config):
@@ -151,7 +164,9 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
     text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
     write_config(tiny_config, text)
     lines = run_with(tiny_config, tmp_path / "gpus", stack=False)
-    assert lines[2] == "local-gpus: 2 worker(s) on GPU(s) 0, 1"
+    assert lines[0] == "local-gpus: 2 worker(s) on GPU(s) 0, 1"
+    assert {line for line in lines if line.endswith("no results yet")} == {"baseline: running, no results yet",
+                                                                        "sgd: running, no results yet"}
     result = store.read_result(tmp_path / "gpus" / "sgd.json")
     assert result["status"] == "done" and len(result["runs"]) == 3
     pinned = {p["cuda_visible_devices"] for p in result["provenance"]["repeat_provenance"]}
@@ -374,7 +389,7 @@ def test_local_gpus_worker_on_a_real_gpu_matches_local_on_gpu(tiny_config, tmp_p
     text = tiny_config.read_text().replace('device = "cpu"', 'device = "cuda"')
     write_config(tiny_config, text + '\n[executor]\nkind = "local-gpus"\ngpus = [0]\n')
     lines = run_with(tiny_config, tmp_path / "gpus")
-    assert lines[2] == "local-gpus: 1 worker(s) on GPU(s) 0"
+    assert lines[0] == "local-gpus: 1 worker(s) on GPU(s) 0"
     run_with(tiny_config, tmp_path / "local", executor="local")
     for name in ("baseline", "sgd"):
         result = store.read_result(tmp_path / "gpus" / f"{name}.json")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 from conftest import REPO_DIR, write_config, write_dataset
 
@@ -113,6 +114,42 @@ def test_killed_run_resumes_at_the_repeat_where_it_stopped(tmp_path):
     resumed = store.read_result(results / "second.json")
     assert resumed["status"] == "done" and [r["seed"] for r in resumed["runs"]] == [0, 1]
     assert resumed["runs"][0] == partial["runs"][0]
+
+
+def summary_agrees_with_results(results) -> None:
+    """summary.csv holds exactly the rows of the finished results files, nothing older or newer."""
+    frames = [pd.DataFrame(store.summary_rows(store.read_result(path)), columns=store.SUMMARY_COLUMNS)
+              for path in sorted(results.glob("*.json")) if store.read_result(path)["status"] == "done"]
+    expected = pd.concat(frames).sort_values(["experiment", "repeat", "epoch"]).reset_index(drop=True)
+    written = pd.read_csv(results / "summary.csv").sort_values(["experiment", "repeat", "epoch"]).reset_index(drop=True)
+    assert written[["experiment", "seed", "epoch"]].values.tolist() == expected[["experiment", "seed", "epoch"]].values.tolist()
+    assert written["test_accuracy"].tolist() == pytest.approx(expected["test_accuracy"].astype(float).tolist())
+
+
+def test_interrupted_force_rerun_keeps_the_complete_result_published(tmp_path, capsys):
+    config, results = slow_suite(tmp_path, second_epochs=12, repeats=2), tmp_path / "results"
+    assert run_cli("run", "--config", config, "--results-dir", results, "--no-stack") == 0
+    complete = (results / "second.json").read_bytes()
+    process = start(config, results, "second", "--force", "--no-stack")  # alone: repeats finish one by one
+    wait_for_line(process, "second: repeat 1 of 2 done (seed 0)")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert (results / "second.json").read_bytes() == complete
+    summary_agrees_with_results(results)
+    capsys.readouterr()
+    assert run_cli("render", "--config", config, "--results-dir", results, "--build-dir", tmp_path / "b",
+                   "--no-pdf") == 0
+
+
+def test_summary_agrees_with_results_after_an_interrupted_first_run(tmp_path):
+    config, results = slow_suite(tmp_path), tmp_path / "results"
+    process = start(config, results)
+    wait_for_line(process, "first: done")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    summary_agrees_with_results(results)
 
 
 def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):

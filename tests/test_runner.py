@@ -148,3 +148,16 @@ def test_the_git_commit_is_the_codes_even_with_an_experiments_file_elsewhere(tin
 
         pytest.skip("the code is not a git checkout here")
     assert json.loads((tmp_path / "results" / "sgd.json").read_text())["provenance"]["git_commit"] == commit.stdout.strip()
+
+
+def test_an_experiments_start_line_comes_when_its_training_starts(tiny_config, tmp_path):
+    lines = run(tiny_config, tmp_path / "results")
+    assert [line.split(" in ")[0] for line in lines] == [
+        "baseline: running, no results yet", "baseline: done", "sgd: running, no results yet", "sgd: done"]
+
+
+def test_cached_experiments_are_said_before_any_training(tiny_config, tmp_path):
+    run(tiny_config, tmp_path / "results", ["sgd"])
+    lines = run(tiny_config, tmp_path / "results")
+    assert [line.split(" in ")[0] for line in lines] == ["sgd: cached", "baseline: running, no results yet",
+                                                         "baseline: done"]

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from report_builder.execution.tasks import RepeatTask, Task, execute_task
+from report_builder.execution.execute import execute_task
+from report_builder.execution.tasks import RepeatTask, Task
 from report_builder.progress import Progress
 
 OnDone = Callable[[RepeatTask, dict], None]
+OnStart = Callable[[Task], None]
+
+
+def no_start(task: Task) -> None:
+    """The on_start of a caller that shows nothing when a task starts."""
 
 
 class Executor(Protocol):
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
-        """Run every task; call on_done(member, document) for each member repeat as it finishes."""
+    def run(self, tasks: list[Task], on_done: OnDone, on_start: OnStart = no_start) -> None:
+        """Run every task; call on_start(task) as it starts and on_done(member, document) for each member
+        repeat as it finishes."""
 
 
 def failed_doc(task: RepeatTask, error: str, log: str | None = None) -> dict:
@@ -38,7 +45,8 @@ class LocalExecutor:
     def __init__(self, progress: Progress):
         self.progress = progress
 
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone, on_start: OnStart = no_start) -> None:
         for task in tasks:
+            on_start(task)
             for member, doc in zip(task.members, execute_task(task, self.progress)):
                 on_done(member, doc)

@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
-from report_builder.execution.local import LocalExecutor, OnDone, failed_doc
+from report_builder.execution.local import LocalExecutor, OnDone, OnStart, failed_doc, no_start
 from report_builder.execution.tasks import Task
 from report_builder.progress import Progress
 
@@ -40,8 +40,9 @@ def is_exclusive(task: Task) -> bool:
 
 def run_queue(tasks: list[Task], devices: list[str], spawn: Callable[[str], Worker],
               results: "queue.Queue[tuple[Worker, list | None]]", on_done: OnDone,
-              say: Callable[[str], None] = lambda line: None) -> None:
-    """Hand tasks to idle workers, one per device, until all are done; each worker holds one task at a time.
+              say: Callable[[str], None] = lambda line: None, on_start: OnStart = no_start) -> None:
+    """Hand tasks to idle workers, one per device, until all are done; each worker holds one task at a time
+    (on_start(task) once a worker has it).
 
     A worker that dies fails only the task it held; a fresh worker takes its place on the same device
     (at most MAX_RESTARTS times per device). Timing-group tasks run alone: no other task is in flight.
@@ -77,6 +78,8 @@ def run_queue(tasks: list[Task], devices: list[str], spawn: Callable[[str], Work
             except OSError:
                 del busy[id(worker)]
                 died(worker, task)
+            else:
+                on_start(task)
 
     for device in devices:
         idle.append(spawn(device))
@@ -203,14 +206,14 @@ class LocalGpusExecutor:
         self.config = config
         self.progress = progress
 
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone, on_start: OnStart = no_start) -> None:
         devices = chosen_gpus(self.config.gpus, visible_gpus())
         if self.config.gpus is None and len(devices) <= 1:
             self.progress.say(f"local-gpus: {len(devices)} GPU(s) visible; running in this process")
-            LocalExecutor(self.progress).run(tasks, on_done)
+            LocalExecutor(self.progress).run(tasks, on_done, on_start)
             return
         devices = devices[:len(tasks)]
         self.progress.say(f"local-gpus: {len(devices)} worker(s) on GPU(s) {', '.join(devices)}")
         results: queue.Queue = queue.Queue()
         run_queue(tasks, devices, lambda device: ProcessWorker(device, results), results, on_done,
-                  self.progress.say)
+                  self.progress.say, on_start)

@@ -1,7 +1,8 @@
-"""Planning: which repeats of which experiments must (re-)run, and how they group into tasks.
+"""Planning: which repeats of which experiments must (re-)run (tasks.py then groups them into tasks).
 
-An experiment is re-run only when something that decides its numbers changed (store.rerun_reasons);
-repeats finished before an interruption are kept. Compatible repeats are stacked into one task.
+An experiment is re-run only when something that decides its numbers changed (the rule is in
+results/identity.py), and then only the seeds it changed for; repeats finished before an interruption
+are kept.
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from report_builder.config import ExecutorConfig, Experiment, Suite, TrainConfig
+from report_builder.config import ExecutorConfig, Experiment
 from report_builder.errors import ResultsError
-from report_builder.execution.tasks import (
-    RepeatTask,
-    StackTask,
-    Task,
-    clear_repeats,
-    read_repeat,
-)
+from report_builder.execution.repeats import clear_repeats, read_repeat, split
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import declared_seeds, seed_changes, seed_list, trained_alone
 from report_builder.training.device import resolve_device
-from report_builder.training.engine import STACK_KEYS
 
 
 def planned_device_kind(wish: str, executor: ExecutorConfig, where: str) -> str:
@@ -40,72 +35,62 @@ class Plan:
     header: dict
     docs: list[dict]
     pending: list[int]
+    replaces_complete: bool = False
+    """A complete result is published now: it stays so until this plan's result is complete too."""
+    announce: str = ""
+    """The line that says why it runs, e.g. "sgd: re-run, lr changed 0.05 → 0.01"."""
 
 
-def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress) -> Plan | None:
-    """None when the stored results are current; else the repeats still to run."""
+def _stored(results_dir: Path, name: str) -> dict | None:
     try:
-        stored = store.read_result(store.result_path(results_dir, exp.name))
+        return store.read_result(store.result_path(results_dir, name))
     except FileNotFoundError:
-        stored = None
-    except ResultsError as e:
-        stored = {"status": f"damaged ({e})"}
-    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
-    if not reasons:
-        progress.say(f"{exp.name}: cached")
         return None
+    except ResultsError as e:
+        return {"status": f"damaged ({e})"}
+
+
+def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress,
+                    timed: bool = False) -> Plan | None:
+    """None when the stored results are current; else the runs it keeps and the repeats still to run.
+
+    Stored runs are reused seed by seed (see results/identity.py); a member of a timing group (`timed`)
+    reuses only runs that trained alone: a stack's seconds are each model's share of a shared step.
+    """
+    cfg = exp.config
+    stored = _stored(results_dir, exp.name)
+    declared = declared_seeds(cfg.identity())
     if force:
         clear_repeats(results_dir, exp.name)
-    finished = []
-    for repeat in range(exp.config.repeats):
-        doc = read_repeat(results_dir, exp.name, repeat)
-        if doc and doc.get("status") == "done" and doc.get("identity") == identity:
-            finished.append(doc)
-    if finished:
-        progress.say(f"{exp.name}: resuming, {len(finished)} of {exp.config.repeats} repeats already done")
+    reasons = ["--force"] if force else store.rerun_reasons(stored, identity)
+    kept: list[int] = []
+    if not reasons:
+        held = {run.get("seed"): run for run in stored["runs"]}
+        if timed and not all(trained_alone(held[s]) for s in declared if s in held):
+            reasons.append("trained in a stack, a timing group needs it alone")
+        kept = [s for s in declared if s in held and (not timed or trained_alone(held[s]))]
+        reasons += seed_changes(stored["config"], cfg.identity())
+        if not reasons:
+            progress.say(f"{exp.name}: cached")
+            return None
+    docs = split(stored, identity, cfg.seed, kept) if kept else []
+    resumed = []
+    for seed in declared:
+        doc = None if seed in kept else read_repeat(results_dir, exp.name, seed - cfg.seed)
+        if (doc and doc.get("status") == "done" and doc.get("identity") == identity
+                and doc["run"].get("seed") == seed and (not timed or trained_alone(doc["run"]))):
+            resumed.append(doc)
+    docs += resumed
+    done = {d["repeat"] for d in docs}
+    pending = [r for r in range(cfg.repeats) if r not in done]
+    if resumed:
+        announce = f"{exp.name}: resuming, {len(docs)} of {cfg.repeats} repeats already done"
+    elif kept:
+        todo = f"training {seed_list([cfg.seed + r for r in pending])}" if pending else "nothing to train"
+        announce = f"{exp.name}: {todo}, {', '.join(reasons)} ({seed_list(kept)} kept)"
     else:
-        progress.say(f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}")
+        announce = f"{exp.name}: {'running' if stored is None else 're-run'}, {', '.join(reasons)}"
     header = {"experiment": exp.name, "title": exp.title, "description": exp.description,
-              "identity": identity, "config": dataclasses.asdict(exp.config)}
-    done = {d["repeat"] for d in finished}
-    return Plan(exp, header, finished, [r for r in range(exp.config.repeats) if r not in done])
-
-
-MAX_STACK = 64
-
-
-def may_stack(cfg: TrainConfig, device_kind: str) -> bool:
-    """Whether a run may train in a stack: `stack = "auto"` stacks on a GPU, where one small MLP leaves the
-    device idle and K models cost about what one does, and not on a CPU, where it saves less (17% of the
-    default suite on 2 cores) and its different rounding moves chaotic runs' results."""
-    if cfg.effective_engine != "explicit":
-        return False
-    return cfg.stack is True or (cfg.stack == "auto" and device_kind == "cuda")
-
-
-def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool,
-                device_kinds: dict[str, str] | None = None) -> list[Task]:
-    """One task per pending repeat, except that compatible repeats are stacked into one task.
-
-    Members of timing groups always train alone, so that the times they are compared by are honest.
-    """
-    device_kinds = device_kinds or {}
-    timed = {n for g in suite.groups.values() if g.timing for n in g.experiments}
-    alone: list[Task] = []
-    stacks: dict[tuple, list[RepeatTask]] = {}
-    for plan in plans:
-        cfg = plan.experiment.config
-        for repeat in plan.pending:
-            task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir),
-                              timed=plan.experiment.name in timed)
-            kind = device_kinds.get(plan.experiment.name, "cpu")
-            if stack and may_stack(cfg, kind) and plan.experiment.name not in timed:
-                stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)
-            else:
-                alone.append(task)
-    tasks: list[Task] = list(alone)
-    for members in stacks.values():
-        for start in range(0, len(members), MAX_STACK):
-            chunk = members[start:start + MAX_STACK]
-            tasks.append(StackTask(tuple(chunk)) if len(chunk) > 1 else chunk[0])
-    return tasks
+              "identity": identity, "config": dataclasses.asdict(cfg)}
+    return Plan(exp, header, docs, pending, replaces_complete=(stored or {}).get("status") == "done",
+                announce=announce)

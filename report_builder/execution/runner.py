@@ -1,8 +1,9 @@
 """Config → training runs → results on disk, re-running only what is missing or out of date.
 
-run_suite is the one entry: it plans (plan.py), hands the tasks to an executor (local.py, local_gpus.py,
-slurm.py), which runs each task (tasks.py → training) and writes its repeat file; as repeats arrive, the
-driver merges them into results/NAME.json and finally rebuilds summary.csv (results/store.py).
+run_suite is the one entry: it plans (plan.py), groups the repeats to run into tasks (tasks.py) and hands
+them to an executor (local.py, local_gpus.py, slurm.py), which runs each task (execute.py → training) and
+writes its repeat file (repeats.py); as repeats arrive, the driver merges them into results/NAME.json and
+finally rebuilds summary.csv (results/store.py).
 """
 
 from __future__ import annotations
@@ -11,25 +12,17 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from report_builder.config import EXECUTORS, ExecutorConfig, Suite
+from report_builder.config import EXECUTORS, ExecutorConfig, Experiment, Suite
 from report_builder.errors import ConfigError
 from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
-from report_builder.execution.plan import (
-    Plan,
-    build_tasks,
-    plan_experiment,
-    planned_device_kind,
-)
-from report_builder.execution.tasks import (
-    RepeatTask,
-    clear_repeats,
-    datasets,
-    identity_of,
-    merge,
-)
+from report_builder.execution.plan import Plan, plan_experiment, planned_device_kind
+from report_builder.execution.repeats import clear_repeats, merge
+from report_builder.execution.tasks import RepeatTask, Task, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import identity_of, timed_experiments
+from report_builder.training.data import shared_cache
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,6 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     """Bring the results of the named experiments (all when none) up to date."""
     progress = progress or Progress()
     selected = suite.select(names)
-    repo_dir = suite.path.resolve().parent
     executor_config = with_kind(suite.executor, executor_kind)
     # Settle every device before training anything, so a bad setting stops the run at once.
     kinds = {exp.name: planned_device_kind(exp.config.device, executor_config,
@@ -74,42 +66,69 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     executor = make_executor(executor_config, progress, results_dir)
     with results_lock(results_dir, progress.say):
         store.remove_leftovers(results_dir)
-        data = datasets(repo_dir)
-        outcomes: dict[str, Outcome] = {}
-        plans: dict[str, Plan] = {}
-        for exp in selected:
-            identity = identity_of(exp, data.raw(exp.config).fingerprint, kinds[exp.name])
-            plan = plan_experiment(exp, identity, results_dir, force, progress)
-            if plan is None:
-                outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
-            elif not plan.pending:  # every repeat finished before an interruption: only the merge is left
-                outcomes[exp.name] = _finish(plan, results_dir, progress)
-            else:
-                plans[exp.name] = plan
-
-        def on_done(task: RepeatTask, doc: dict) -> None:
-            plan = plans[task.experiment.name]
-            plan.docs.append(doc)
-            wanted = plan.experiment.config.repeats
-            if len(plan.docs) < wanted:  # saved before it is announced: what is announced is on disk
-                store.write_result(results_dir, merge(plan.header, plan.docs, wanted))
-            if wanted > 1:
-                progress.say(f"{task.experiment.name}: repeat {len(plan.docs)} of {wanted} {doc['status']} "
-                             f"(seed {plan.experiment.config.seed + task.repeat})")
-            if len(plan.docs) == wanted:
-                outcomes[task.experiment.name] = _finish(plan, results_dir, progress)
-
-        tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)
-        if tasks:
-            executor.run(tasks, on_done)
-        store.write_summary(results_dir, list(suite.experiments))
+        try:
+            outcomes = _run_locked(suite, selected, results_dir, force, progress, executor, stack, kinds)
+        finally:
+            # Also after Ctrl-C: summary.csv then holds what the results files hold, neither more nor less.
+            store.write_summary(results_dir, list(suite.experiments))
     return [outcomes[exp.name] for exp in selected if exp.name in outcomes]
 
 
-def _finish(plan: Plan, results_dir: Path, progress: Progress) -> Outcome:
+def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, force: bool, progress: Progress,
+                executor: Executor, stack: bool, kinds: dict[str, str]) -> dict[str, Outcome]:
+    repo_dir = suite.path.resolve().parent
+    data = shared_cache(repo_dir)
+    outcomes: dict[str, Outcome] = {}
+    plans: dict[str, Plan] = {}
+    timed = timed_experiments(suite)
+    for exp in selected:
+        identity = identity_of(exp.config, data.raw(exp.config).fingerprint, kinds[exp.name])
+        plan = plan_experiment(exp, identity, results_dir, force, progress, timed=exp.name in timed)
+        if plan is None:
+            outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")
+            continue
+        if not plan.pending:  # nothing to train (kept runs, repeats finished before an interruption)
+            progress.say(plan.announce)
+            outcomes[exp.name] = _finish(plan, suite, results_dir, progress)
+        else:
+            plans[exp.name] = plan
+
+    announced: set[str] = set()
+
+    def on_start(task: Task) -> None:
+        """An experiment's line says why it runs when its first task starts, not while the plan is made."""
+        for member in task.members:
+            if member.experiment.name not in announced:
+                announced.add(member.experiment.name)
+                progress.say(plans[member.experiment.name].announce)
+
+    def on_done(task: RepeatTask, doc: dict) -> None:
+        on_start(task)  # a task that failed without starting (its worker or job gone) is announced too
+        plan = plans[task.experiment.name]
+        plan.docs.append(doc)
+        wanted = plan.experiment.config.repeats
+        # An unfinished result is published only where no complete one would be replaced by it: an
+        # interrupted re-run leaves the complete result as it was (the new repeats wait in their files).
+        if len(plan.docs) < wanted and not plan.replaces_complete:
+            store.write_result(results_dir, merge(plan.header, plan.docs, wanted))
+        if wanted > 1:
+            progress.say(f"{task.experiment.name}: repeat {len(plan.docs)} of {wanted} {doc['status']} "
+                         f"(seed {plan.experiment.config.seed + task.repeat})")
+        if len(plan.docs) == wanted:
+            outcomes[task.experiment.name] = _finish(plan, suite, results_dir, progress)
+
+    tasks = build_tasks(list(plans.values()), suite, results_dir, repo_dir, stack, kinds)
+    if tasks:
+        executor.run(tasks, on_done, on_start)
+    return outcomes
+
+
+def _finish(plan: Plan, suite: Suite, results_dir: Path, progress: Progress) -> Outcome:
     """Merge an experiment's repeats into its results file; its repeat files are then no longer needed."""
     result = merge(plan.header, plan.docs, plan.experiment.config.repeats)
     store.write_result(results_dir, result)
+    # At once, not only at the end: a run killed later still leaves summary.csv agreeing with the results.
+    store.write_summary(results_dir, list(suite.experiments))
     clear_repeats(results_dir, plan.experiment.name)
     outcome = _outcome(plan.experiment.name, result)
     progress.say(outcome.message)

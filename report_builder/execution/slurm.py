@@ -24,19 +24,28 @@ from pathlib import Path
 from report_builder import paths
 from report_builder.config import ExecutorConfig
 from report_builder.errors import ConfigError
-from report_builder.execution.local import OnDone, failed_doc
-from report_builder.execution.tasks import Task, execute_task, read_repeat
+from report_builder.execution.local import OnDone, OnStart, failed_doc, no_start
+from report_builder.execution.plan import planned_device_kind
+from report_builder.execution.execute import execute_task
+from report_builder.execution.repeats import read_repeat
+from report_builder.execution.tasks import Task
 from report_builder.progress import Progress
 from report_builder.results import store
+from report_builder.results.identity import code_version, run_settings
 
 LOG_TAIL_LINES = 12
 _ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
 
 
-def task_key(task: Task) -> str:
-    """What a submitted job computes; a job is re-attached only if this is unchanged."""
-    text = json.dumps([[m.experiment.config.identity(), m.repeat] for m in task.members] + [store.code_version()],
-                      sort_keys=True)
+def task_key(task: Task, executor: ExecutorConfig) -> str:
+    """What a submitted job computes: each member's deciding settings (results/identity.py) and seed, and
+    the training code; a job is re-attached only if this is unchanged."""
+    members = []
+    for m in task.members:
+        cfg = m.experiment.config
+        kind = planned_device_kind(cfg.device, executor, f"[experiments.{m.experiment.name}]")
+        members.append([run_settings(cfg.identity(), kind), cfg.seed + m.repeat])
+    text = json.dumps(members + [code_version()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -133,7 +142,7 @@ class SlurmExecutor:
     def _remember(self, known: dict) -> None:
         store.write_atomic(self.jobs_path, json.dumps(known, indent=1) + "\n")
 
-    def run(self, tasks: list[Task], on_done: OnDone) -> None:
+    def run(self, tasks: list[Task], on_done: OnDone, on_start: OnStart = no_start) -> None:
         import submitit
 
         executor = self._executor()
@@ -143,7 +152,7 @@ class SlurmExecutor:
         to_submit = []
         for task in tasks:
             record = known.get(task.label)
-            if record and record["key"] == task_key(task):
+            if record and record["key"] == task_key(task, self.config):
                 job = submitit.SlurmJob(folder=str(self.log_folder), job_id=record["job_id"])
                 if job.state in _ALIVE or job.done():
                     watching.setdefault(job.job_id, (job, {}))[1][record.get("position", 0)] = task
@@ -156,12 +165,12 @@ class SlurmExecutor:
             for chunk, job in zip(packed, jobs):
                 watching[job.job_id] = (job, dict(enumerate(chunk)))
                 for position, task in enumerate(chunk):
-                    known[task.label] = {"job_id": job.job_id, "key": task_key(task), "position": position}
+                    known[task.label] = {"job_id": job.job_id, "key": task_key(task, self.config), "position": position}
             self._remember(known)
             self.progress.say(f"slurm: submitted {len(jobs)} job(s) for {len(to_submit)} task(s) as array "
                               f"{jobs[0].job_id.split('_')[0]}; logs in {self.slurm_dir / 'logs'}")
         try:
-            self._watch(watching, on_done)
+            self._watch(watching, on_done, on_start)
         except KeyboardInterrupt:
             unfinished = [job for job, _ in watching.values() if not job.done()]
             if self.config.cancel_on_interrupt and unfinished:
@@ -172,12 +181,24 @@ class SlurmExecutor:
                 self.progress.say(f"slurm: {len(unfinished)} job(s) keep running; run again to re-attach")
             raise
 
-    def _watch(self, watching: dict, on_done: OnDone) -> None:
+    def _watch(self, watching: dict, on_done: OnDone, on_start: OnStart) -> None:
         last = None
+        started: set[str] = set()
+
+        def start(job_id: str, held: dict[int, Task]) -> None:
+            # The driver sees a job start, not the tasks inside it: all of a job's tasks start with it.
+            if job_id not in started:
+                started.add(job_id)
+                for position in sorted(held):
+                    on_start(held[position])
+
         while watching:
             for job_id, (job, held) in list(watching.items()):
                 if not job.done():
+                    if job.state == "RUNNING":
+                        start(job_id, held)
                     continue
+                start(job_id, held)
                 del watching[job_id]
                 try:
                     answers = job.result()
@@ -198,10 +219,12 @@ class SlurmExecutor:
         """The task's documents from its repeat files, if the job finished it before it died."""
         docs = []
         for member in task.members:
+            cfg = member.experiment.config
             doc = read_repeat(self.results_dir, member.experiment.name, member.repeat)
             identity = (doc or {}).get("identity") or {}
-            if (not doc or doc.get("status") != "done" or identity.get("config") != member.experiment.config.identity()
-                    or identity.get("code_version") != store.code_version()):
+            if (not doc or doc.get("status") != "done" or doc["run"].get("seed") != cfg.seed + member.repeat
+                    or identity.get("config") != run_settings(cfg.identity(), identity.get("device_kind", "cpu"))
+                    or identity.get("code_version") != code_version()):
                 return None
             docs.append(doc)
         return docs

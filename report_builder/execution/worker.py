@@ -20,7 +20,7 @@ import traceback
 from report_builder.errors import ReportBuilderError
 from report_builder.execution.local import failed_doc
 from report_builder.execution.local_gpus import ANSWER_PREFIX
-from report_builder.execution.tasks import execute_task
+from report_builder.execution.execute import execute_task
 
 EXIT_AFTER_ERROR = 3
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from report_builder.config import Suite, TrainConfig
 from report_builder.errors import ResultsError
 from report_builder.results import store
+from report_builder.results.identity import timed_experiments, trained_alone
 
 _DEFAULTS = TrainConfig()
 
@@ -22,9 +23,9 @@ def overrides(cfg: TrainConfig) -> str:
     return ", ".join(parts) or "defaults"
 
 
-def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
-    """not run / failed / partial / damaged / edited / stale (config changed) / diverged / done — judged from
-    the file alone."""
+def result_state(results_dir: Path, name: str, cfg: TrainConfig, timed: bool = False) -> str:
+    """not run / failed / partial / damaged / edited / stale (config changed, or trained in a stack where a
+    timing group needs it alone) / diverged / done — judged from the file alone."""
     try:
         result = store.read_result(store.result_path(results_dir, name))
     except FileNotFoundError:
@@ -36,6 +37,8 @@ def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
     if result["status"] != "done":
         return result["status"]
     stale = store.stale_reasons(result, cfg.identity())
+    if timed and not all(trained_alone(run) for run in result["runs"]):
+        stale.append("trained in a stack, a timing group needs it alone")
     if stale:
         return f"stale ({', '.join(stale)})"
     return "diverged" if any(r.get("diverged_at") for r in result["runs"]) else "done"
@@ -43,9 +46,10 @@ def result_state(results_dir: Path, name: str, cfg: TrainConfig) -> str:
 
 def describe(suite: Suite, results_dir: Path) -> list[str]:
     width = max(len(n) for n in suite.experiments)
+    timed = timed_experiments(suite)
     lines = []
     for name, exp in suite.experiments.items():
-        lines.append(f"{name:<{width}}  {result_state(results_dir, name, exp.config):<12}  "
+        lines.append(f"{name:<{width}}  {result_state(results_dir, name, exp.config, name in timed):<12}  "
                      f"{exp.title} — {overrides(exp.config)}")
     for group in suite.groups.values():
         lines.append(f"group {group.name}: {', '.join(group.experiments)}")

@@ -4,7 +4,8 @@ A results file holds everything the report needs, so rendering never touches the
 
     {"format": 1, "experiment": "sgd", "title": ..., "description": ...,
      "status": "done" | "failed", "error": null | "text",
-     "identity": {"config": {...}, "code_version": "...", "data_fingerprint": "...", "device_kind": "cpu"},
+     "identity": {"config": {... the settings that decide the numbers, see identity.py ...},
+                  "code_version": "...", "data_fingerprint": "...", "device_kind": "cpu"},
      "config": {... every TrainConfig key, resolved ...},
      "runs": [{"repeat": 0, "seed": 0, "diverged_at": null,
                "epochs": [{"epoch": 1, "train_loss": ..., "test_loss": ..., "test_accuracy": ...,
@@ -19,7 +20,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shlex
 import tempfile
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 from report_builder import paths
 from report_builder.errors import OutputError, ResultsError
+from report_builder.results.identity import changes, code_version, run_settings, seed_changes
 
 FORMAT = 1
 SUMMARY_NAME = "summary.csv"
@@ -35,24 +36,6 @@ SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device",
                    "timing_disturbed"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
-# The training layer's code decides what training computes; a change to any of its modules invalidates cached
-# results. It is read as files, not imported: this layer must not import torch.
-TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
-# Where a module lives is not what it computes: the package path in report_builder's own import lines is
-# left out, so moving a module (and rewriting the imports that name it) keeps every cached result valid.
-_OWN_IMPORT = re.compile(r"^(\s*(?:from|import)\s+)report_builder(?:\.\w+)*\.(\w+)", re.M)
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """A short hash of the training code, part of every result's identity: sha256 over the training layer's
-    modules in name order, each as its name and its source with report_builder's package paths
-    stripped from import lines."""
-    digest = hashlib.sha256()
-    for path in sorted(TRAINING_DIR.rglob("*.py"), key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(_OWN_IMPORT.sub(r"\1\2", path.read_text(encoding="utf-8")).encode())
-    return digest.hexdigest()[:12]
 
 
 def result_path(results_dir: Path, name: str) -> Path:
@@ -138,37 +121,15 @@ def read_result(path: Path) -> dict[str, Any]:
     return data
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> list[str]:
-    """Why a stored result cannot stand for `identity`; empty when it can be reused."""
+    """Why a stored result cannot stand for `identity` (see identity.py); empty when it can be reused."""
     if stored is None:
         return ["no results yet"]
     if stored.get("status") != "done":
         return [f"previous run {stored.get('status', 'did not finish')}"]
     if edited(stored):
         return ["its numbers were edited after the run (the digest written with them does not match)"]
-    old = stored["identity"]
-    reasons = []
-    old_cfg, new_cfg = old.get("config", {}), identity["config"]
-    for key in new_cfg:
-        if key not in old_cfg:
-            reasons.append(f"{key} is new")
-        elif old_cfg[key] != new_cfg[key]:
-            reasons.append(f"{key} changed {_fmt(old_cfg[key])} → {_fmt(new_cfg[key])}")
-    if old.get("code_version") != identity["code_version"]:
-        reasons.append("training code changed")
-    if old.get("data_fingerprint") != identity["data_fingerprint"]:
-        reasons.append("dataset changed")
-    if old.get("device_kind") != identity["device_kind"]:
-        reasons.append(f"device changed {old.get('device_kind')} → {identity['device_kind']}")
-    return reasons
+    return changes(stored["identity"], identity)
 
 
 def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> str:
@@ -181,9 +142,16 @@ def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> s
 
 
 def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> list[str]:
-    """Why a finished result no longer matches its experiment's settings or the training code; judged
-    from the file alone (the dataset and the device are not looked at)."""
-    return rerun_reasons(result, {**result["identity"], "config": config_identity, "code_version": code_version()})
+    """Why a finished result no longer matches its experiment's settings (`TrainConfig.identity()`), its
+    declared seeds or the training code; judged from the file alone (the dataset and the device are not
+    looked at)."""
+    stored = result["identity"]
+    wanted = {**stored, "config": run_settings(config_identity, stored.get("device_kind", "cpu")),
+              "code_version": code_version()}
+    reasons = rerun_reasons(result, wanted)
+    if reasons or result["status"] != "done":
+        return reasons
+    return seed_changes(result["config"], config_identity)
 
 
 def _flag(value: bool | None) -> str:

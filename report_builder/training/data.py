@@ -230,3 +230,16 @@ class DataCache:
         if key not in self._prepared:
             self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test)
         return self._prepared[key]
+
+
+# One per process: a worker or a Slurm job that runs many tasks reads the dataset once, and the driver's
+# fingerprints and the local executor's training share one load.
+_SHARED: DataCache | None = None
+
+
+def shared_cache(base_dir: Path) -> DataCache:
+    """This process's data cache for experiments files in base_dir."""
+    global _SHARED
+    if _SHARED is None or _SHARED.base_dir != base_dir:
+        _SHARED = DataCache(base_dir)
+    return _SHARED
