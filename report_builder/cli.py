@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from report_builder.config import EXECUTORS
 from report_builder.errors import Interrupted, ReportBuilderError, SetupError
 
 EXIT_INTERRUPTED = 130
@@ -27,15 +28,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="templates directory (default: ./templates, else the shipped ones)")
     common.add_argument("--no-pdf", action="store_true", help="write only the HTML (no WeasyPrint needed)")
 
+    # The options of the commands that train (run, report); the executors are the schema's list.
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    training.add_argument("--executor", choices=EXECUTORS, default=None,
+                          help="where to run (default: [executor] kind in the experiments file, else local)")
+    training.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
+
     parser = argparse.ArgumentParser(prog="python -m report_builder",
                                      description="Run declared experiments and render their writeup.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", parents=[common], help="train experiments whose results are missing or stale")
+    run = commands.add_parser("run", parents=[common, training],
+                              help="train experiments whose results are missing or stale")
     run.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
-    run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
-    run.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
-                     help="where to run (default: [executor] kind in the experiments file, else local)")
-    run.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
     commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
     render = commands.add_parser("render", parents=[common],
                                  help="render HTML and PDF from existing results (no training)")
@@ -46,11 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free port)")
     preview.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1: this machine only)")
-    report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
-    report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
-    report.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
-                        help="where to run (default: [executor] kind in the experiments file, else local)")
-    report.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
+    commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
     return parser
 
 

@@ -83,3 +83,23 @@ def test_a_python_without_the_packages_says_what_to_install(monkeypatch, capsys,
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err
     assert "lacks torch, pandas, which `run` needs: install them (python -m pip install torch torchvision pandas)" in err
+
+
+def test_run_and_report_offer_the_schema_list_of_executors(monkeypatch):
+    from report_builder import cli
+
+    monkeypatch.setattr(cli, "EXECUTORS", ("local", "elsewhere"))
+    for command in ("run", "report"):
+        args = cli._parser().parse_args([command, "--executor", "elsewhere", "--no-stack", "--force"])
+        assert (args.executor, args.no_stack, args.force) == ("elsewhere", True, True)
+
+
+def test_an_executor_named_by_a_library_caller_is_checked_like_the_file():
+    from report_builder.config import ExecutorConfig
+    from report_builder.errors import ConfigError
+    from report_builder.execution.runner import with_kind
+
+    with pytest.raises(ConfigError) as caught:
+        with_kind(ExecutorConfig(), "slurmm")
+    assert str(caught.value) == ("--executor: [executor] kind: unknown value 'slurmm' (did you mean 'slurm'?); "
+                                 "valid: local, local-gpus, slurm")
