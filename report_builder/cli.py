@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from report_builder.config import EXECUTORS
-from report_builder.errors import Interrupted, ReportBuilderError, SetupError
+from report_builder.errors import Interrupted, ReportBuilderError, ReportBuilderWarning, SetupError
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -138,14 +140,33 @@ def _terminate(signum, frame):
     raise Interrupted()
 
 
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Our warnings printed as one line each ("warning: …"); anyone else's as Python prints them."""
+    with warnings.catch_warnings():
+        # Every one of ours says something new (fonts.py already names each missing character once).
+        warnings.simplefilter("always", ReportBuilderWarning)
+        python_default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ReportBuilderWarning):
+                print(f"warning: {message}", file=sys.stderr)
+            else:
+                python_default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # GPU i means the same GPU here, in local-gpus workers and in nvidia-smi (CUDA's default order differs).
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        check_packages(args.command)
-        return COMMANDS[args.command](args)
+        with _warnings_as_lines():
+            check_packages(args.command)
+            return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()
         print(f"error: {first}", *rest, sep="\n", file=sys.stderr)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_DIR, write_config
+from conftest import REPO_DIR, two_experiment_project, write_config
 
 from report_builder.cli import main
 
@@ -103,3 +103,15 @@ def test_an_executor_named_by_a_library_caller_is_checked_like_the_file():
         with_kind(ExecutorConfig(), "slurmm")
     assert str(caught.value) == ("--executor: [executor] kind: unknown value 'slurmm' (did you mean 'slurm'?); "
                                  "valid: local, local-gpus, slurm")
+
+
+def test_a_library_warning_is_one_line_on_stderr(tmp_path, capsys):
+    project = two_experiment_project(tmp_path, "Warnings")
+    status = main(["render", "--no-pdf", "--config", str(project / "experiments.toml"), "--results-dir",
+                   str(project / "results"), "--build-dir", str(project / "build")])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 0
+    assert [line for line in err if line.startswith("warning:")] == [
+        f"warning: no PDF (--no-pdf); {project / 'build' / 'report.html'} is the report, and no older report.pdf "
+        f"is left beside it"]
+    assert not any("Warning" in line for line in err)
