@@ -104,14 +104,14 @@ def _is_number(value: Any) -> bool:
 
 
 def _range_problem(number: float, meta: Mapping[str, Any]) -> str | None:
-    """What is wrong with a number for its key's bounds, or None."""
+    """What is wrong with a number for its key's bounds ("must be …, got …"), or None."""
     low, high = meta["minimum"], meta["maximum"]
     if isinstance(number, float) and not math.isfinite(number):
-        return "must be a finite number"
+        return f"must be a finite number, got {number!r}"
     if low is not None and low.below(number):
-        return f"must be {'>' if low.exclusive else '≥'} {low.value:g}"
+        return f"must be {'>' if low.exclusive else '≥'} {low.value:g}, got {number!r}"
     if high is not None and high.above(number):
-        problem = f"must be {'<' if high.exclusive else '≤'} {high.value:g}"
+        problem = f"must be {'<' if high.exclusive else '≤'} {high.value:g}, got {number!r}"
         # A fraction written as a percentage (75 for 0.75) is the likely slip, so say so.
         if low is not None and (low.value, high.value) == (0, 1) and 1 < number <= 100:
             problem += f" (looks like a percentage: write {number / 100:g})"
@@ -161,7 +161,7 @@ def check_value(cls: type, name: str, value: Any, where: str, problems: list[str
     for number in filter(_is_number, items):
         problem = _range_problem(number, meta)
         if problem:
-            problems.append(f"{where} {name}: {problem}, got {number!r}")
+            problems.append(f"{where} {name}: {problem}")
             return None
     return value
 

@@ -121,7 +121,7 @@ def _reference(doc: dict, path: Path, experiments: dict[str, Experiment], proble
     if not config.file:
         problems.append("[reference] file: must name the CSV file of reference results")
         return None
-    values = read_reference_csv(path.parent / config.file, "[reference]", problems)
+    values = read_reference_csv(path.parent / config.file, "[reference]", problems, experiments)
     return Reference(label=config.label, hardware=config.hardware, tolerance_points=config.tolerance_points,
                      source=config.file, values=values)
 
