@@ -34,6 +34,22 @@ def test_unsafe_experiment_names_are_config_errors_with_a_safe_suggestion(name, 
     assert f"rename it, e.g. to '{suggestion}'" in problem
 
 
+@pytest.mark.parametrize("declared", ["[experiments.{taken}]", '[experiments.a]\n[groups.{taken}]\nexperiments = ["a"]'])
+def test_a_suggested_safe_name_is_not_one_already_declared(declared):
+    long_name, taken = "x" * 65, "x" * 64
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(declared.format(taken=taken) + f'\n[experiments."{long_name}"]\n', Path("experiments.toml"))
+    (problem,) = caught.value.problems
+    assert problem.endswith(f"rename it, e.g. to '{'x' * 62}_2'")
+
+
+def test_two_unsafe_names_get_different_suggestions():
+    with pytest.raises(ConfigError) as caught:
+        parse_suite('[experiments."a b"]\n[experiments."a/b"]\n', Path("experiments.toml"))
+    suggestions = [p.rsplit("e.g. to ", 1)[1] for p in caught.value.problems]
+    assert suggestions == ["'a_b'", "'a_b_2'"]
+
+
 def test_unsafe_group_names_are_config_errors():
     with pytest.raises(ConfigError) as caught:
         parse_suite('[experiments.a]\n[groups."../g"]\nexperiments = ["a"]\n', Path("experiments.toml"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 
 from report_builder.config.keys import check_table, suggest
@@ -42,25 +43,33 @@ def _quoted(name: str) -> str:
     return name if NAME_PATTERN.fullmatch(name) else f'"{name.encode("unicode_escape").decode("ascii")}"'
 
 
-def safe_name(name: str, kind: str) -> str:
-    """A name that follows NAME_PATTERN, as close to `name` as it can be."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:64].strip("_-")
-    return cleaned or kind
+def safe_name(name: str, kind: str, taken: Collection[str] = ()) -> str:
+    """A name that follows NAME_PATTERN, as close to `name` as it can be, and none of `taken`."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:64].strip("_-") or kind
+    candidate, number = cleaned, 2
+    while candidate in taken:
+        suffix = f"_{number}"
+        candidate = cleaned[:64 - len(suffix)].rstrip("_-") + suffix
+        number += 1
+    return candidate
 
 
-def _valid_name(name: str, kind: str, where: str, problems: list[str]) -> bool:
+def _valid_name(name: str, kind: str, where: str, taken: set[str], problems: list[str]) -> bool:
+    """Whether `name` may name files; if not, the problem suggests a name not in `taken` (then taken too)."""
     if NAME_PATTERN.fullmatch(name):
         return True
+    suggestion = safe_name(name, kind, taken)
+    taken.add(suggestion)  # a second refused name gets another suggestion
     problems.append(f"{where}: {kind} names may hold only letters, digits, _ and -, start with a letter or digit "
-                    f"and have at most 64 characters (they name files); rename it, e.g. to '{safe_name(name, kind)}'")
+                    f"and have at most 64 characters (they name files); rename it, e.g. to '{suggestion}'")
     return False
 
 
-def _named_tables(doc: dict, key: str, kind: str, problems: list[str]):
+def _named_tables(doc: dict, key: str, kind: str, taken: set[str], problems: list[str]):
     """(name, where, table) for each valid [key.NAME] table; problems with the others are collected."""
     for name, table in _table(doc, key, f"[{key}]", problems).items():
         where = f"[{key}.{_quoted(name)}]"
-        if not _valid_name(name, kind, where, problems):
+        if not _valid_name(name, kind, where, taken, problems):
             continue
         if not isinstance(table, dict):
             problems.append(f"{where}: must be a table, got {table!r}")
@@ -84,8 +93,10 @@ def parse_suite(text: str, path: Path) -> Suite:
     (executor,) = check_table(_table(doc, "executor", "[executor]", problems), "[executor]", problems,
                               ExecutorConfig)
 
+    # A suggested name for a refused one must not be one the file already uses, for either kind.
+    taken = {name for kind in ("experiments", "groups") if isinstance(doc.get(kind), dict) for name in doc[kind]}
     experiments: dict[str, Experiment] = {}
-    for name, where, table in _named_tables(doc, "experiments", "experiment", problems):
+    for name, where, table in _named_tables(doc, "experiments", "experiment", taken, problems):
         text, own = check_table(table, where, problems, ExperimentText, TrainConfig)
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
@@ -93,7 +104,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
 
     groups: dict[str, Group] = {}
-    for name, where, table in _named_tables(doc, "groups", "group", problems):
+    for name, where, table in _named_tables(doc, "groups", "group", taken, problems):
         (settings,) = check_table(table, where, problems, GroupConfig, names={"experiment": experiments})
         if "experiments" not in settings:
             continue
