@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from report_builder.config import EXECUTORS
-from report_builder.errors import Interrupted, ReportBuilderError, ReportBuilderWarning, SetupError
+from report_builder.errors import Interrupted, ReportBuilderError, ReportBuilderWarning, ResultsError, SetupError
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -136,6 +136,12 @@ def check_packages(command: str) -> None:
                          f".venv with everything")
 
 
+def check_results_dir(results_dir: Path) -> None:
+    """A file where the results folder should be is one error, not one "damaged results file" per experiment."""
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ResultsError(f"--results-dir {results_dir}: not a folder (it is a file)")
+
+
 def _terminate(signum, frame):
     raise Interrupted()
 
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _warnings_as_lines():
             check_packages(args.command)
+            check_results_dir(args.results_dir)
             return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()

@@ -115,3 +115,13 @@ def test_a_library_warning_is_one_line_on_stderr(tmp_path, capsys):
         f"warning: no PDF (--no-pdf); {project / 'build' / 'report.html'} is the report, and no older report.pdf "
         f"is left beside it"]
     assert not any("Warning" in line for line in err)
+
+
+@pytest.mark.parametrize("command", ["list", "render", "run"])
+def test_a_results_dir_that_is_a_file_is_one_line(command, tiny_config, tmp_path, capsys):
+    results = tmp_path / "results.csv"
+    results.write_text("not a folder\n")
+    status = main([command, "--config", str(tiny_config), "--results-dir", str(results)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert (captured.out, captured.err) == ("", f"error: --results-dir {results}: not a folder (it is a file)\n")
