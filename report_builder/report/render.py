@@ -19,14 +19,27 @@ from report_builder.report.context import build_context, load_views
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
 
-PACKAGE_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 ENTRY_TEMPLATE = "report.html.j2"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# The top-level templates/ is the one copy people edit: a source tree (an editable install, or PYTHONPATH)
+# renders with it in place, and a built wheel carries it as report_builder/templates (setup.py).
+SHIPPED_TEMPLATES_DIRS = (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
+
+
+def shipped_templates_dir() -> Path:
+    """The templates that come with the package, however it is installed."""
+    for candidate in SHIPPED_TEMPLATES_DIRS:
+        if (candidate / ENTRY_TEMPLATE).is_file():
+            return candidate
+    raise RenderError(f"no shipped templates: {ENTRY_TEMPLATE} is in neither "
+                      f"{' nor '.join(str(d) for d in SHIPPED_TEMPLATES_DIRS)}; reinstall report_builder, or pass "
+                      f"--templates DIR")
 
 
 def default_templates_dir() -> Path:
-    """./templates when run from a project, else the templates shipped beside the package."""
+    """./templates when run from a project that has its own, else the templates shipped with the package."""
     local = Path("templates")
-    return local if (local / ENTRY_TEMPLATE).is_file() else PACKAGE_TEMPLATES_DIR
+    return local if (local / ENTRY_TEMPLATE).is_file() else shipped_templates_dir()
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:
