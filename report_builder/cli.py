@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
-from report_builder.errors import Interrupted, ReportBuilderError, SetupError
+from report_builder.config import EXECUTORS
+from report_builder.errors import Interrupted, ReportBuilderError, ReportBuilderWarning, ResultsError, SetupError
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -27,15 +30,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="templates directory (default: ./templates, else the shipped ones)")
     common.add_argument("--no-pdf", action="store_true", help="write only the HTML (no WeasyPrint needed)")
 
+    # The options of the commands that train (run, report); the executors are the schema's list.
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--force", action="store_true", help="re-run even when cached results are current")
+    training.add_argument("--executor", choices=EXECUTORS, default=None,
+                          help="where to run (default: [executor] kind in the experiments file, else local)")
+    training.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
+
     parser = argparse.ArgumentParser(prog="python -m report_builder",
                                      description="Run declared experiments and render their writeup.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", parents=[common], help="train experiments whose results are missing or stale")
+    run = commands.add_parser("run", parents=[common, training],
+                              help="train experiments whose results are missing or stale")
     run.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
-    run.add_argument("--force", action="store_true", help="re-run even when cached results are current")
-    run.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
-                     help="where to run (default: [executor] kind in the experiments file, else local)")
-    run.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
     commands.add_parser("list", parents=[common], help="list the declared experiments and their results")
     render = commands.add_parser("render", parents=[common],
                                  help="render HTML and PDF from existing results (no training)")
@@ -46,11 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free port)")
     preview.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1: this machine only)")
-    report = commands.add_parser("report", parents=[common], help="run all experiments, then render")
-    report.add_argument("--force", action="store_true", help="re-run even when cached results are current")
-    report.add_argument("--executor", choices=("local", "local-gpus", "slurm"), default=None,
-                        help="where to run (default: [executor] kind in the experiments file, else local)")
-    report.add_argument("--no-stack", action="store_true", help="train every run alone (no stacking of models)")
+    commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
     return parser
 
 
@@ -133,8 +136,32 @@ def check_packages(command: str) -> None:
                          f".venv with everything")
 
 
+def check_results_dir(results_dir: Path) -> None:
+    """A file where the results folder should be is one error, not one "damaged results file" per experiment."""
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ResultsError(f"--results-dir {results_dir}: not a folder (it is a file)")
+
+
 def _terminate(signum, frame):
     raise Interrupted()
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Our warnings printed as one line each ("warning: …"); anyone else's as Python prints them."""
+    with warnings.catch_warnings():
+        # Every one of ours says something new (fonts.py already names each missing character once).
+        warnings.simplefilter("always", ReportBuilderWarning)
+        python_default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ReportBuilderWarning):
+                print(f"warning: {message}", file=sys.stderr)
+            else:
+                python_default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        check_packages(args.command)
-        return COMMANDS[args.command](args)
+        with _warnings_as_lines():
+            check_packages(args.command)
+            check_results_dir(args.results_dir)
+            return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()
         print(f"error: {first}", *rest, sep="\n", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""One exception family; the CLI is the one place that turns it into a message and an exit status."""
+"""One exception family and one warning family; the CLI is the one place that turns them into messages
+(and errors into an exit status)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ class OutputError(ReportBuilderError):
 
 class RenderError(ReportBuilderError):
     """A template or the PDF step failed."""
+
+
+class ReportBuilderWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints it as one line
+    ("warning: …"), and tests catch it with pytest.warns."""
+
+
+class NoPdfWarning(ReportBuilderWarning):
+    """The report was written as HTML only (a preview, which asks for no PDF, silences this one)."""
 
 
 class Interrupted(KeyboardInterrupt):

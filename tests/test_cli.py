@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_DIR, write_config
+from conftest import REPO_DIR, two_experiment_project, write_config
 
 from report_builder.cli import main
 
@@ -83,3 +83,45 @@ def test_a_python_without_the_packages_says_what_to_install(monkeypatch, capsys,
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err
     assert "lacks torch, pandas, which `run` needs: install them (python -m pip install torch torchvision pandas)" in err
+
+
+def test_run_and_report_offer_the_schema_list_of_executors(monkeypatch):
+    from report_builder import cli
+
+    monkeypatch.setattr(cli, "EXECUTORS", ("local", "elsewhere"))
+    for command in ("run", "report"):
+        args = cli._parser().parse_args([command, "--executor", "elsewhere", "--no-stack", "--force"])
+        assert (args.executor, args.no_stack, args.force) == ("elsewhere", True, True)
+
+
+def test_an_executor_named_by_a_library_caller_is_checked_like_the_file():
+    from report_builder.config import ExecutorConfig
+    from report_builder.errors import ConfigError
+    from report_builder.execution.runner import with_kind
+
+    with pytest.raises(ConfigError) as caught:
+        with_kind(ExecutorConfig(), "slurmm")
+    assert str(caught.value) == ("--executor: [executor] kind: unknown value 'slurmm' (did you mean 'slurm'?); "
+                                 "valid: local, local-gpus, slurm")
+
+
+def test_a_library_warning_is_one_line_on_stderr(tmp_path, capsys):
+    project = two_experiment_project(tmp_path, "Warnings")
+    status = main(["render", "--no-pdf", "--config", str(project / "experiments.toml"), "--results-dir",
+                   str(project / "results"), "--build-dir", str(project / "build")])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 0
+    assert [line for line in err if line.startswith("warning:")] == [
+        f"warning: no PDF (--no-pdf); {project / 'build' / 'report.html'} is the report, and no older report.pdf "
+        f"is left beside it"]
+    assert not any("Warning" in line for line in err)
+
+
+@pytest.mark.parametrize("command", ["list", "render", "run"])
+def test_a_results_dir_that_is_a_file_is_one_line(command, tiny_config, tmp_path, capsys):
+    results = tmp_path / "results.csv"
+    results.write_text("not a folder\n")
+    status = main([command, "--config", str(tiny_config), "--results-dir", str(results)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert (captured.out, captured.err) == ("", f"error: --results-dir {results}: not a folder (it is a file)\n")

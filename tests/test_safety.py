@@ -17,7 +17,7 @@ from conftest import two_experiment_project, write_config
 
 from report_builder import paths
 from report_builder.config import load_suite, parse_suite
-from report_builder.errors import ConfigError, OutputError
+from report_builder.errors import ConfigError, NoPdfWarning, OutputError, ReportBuilderWarning
 from report_builder.report.render import pdf_available, render_report
 from report_builder.results import store
 
@@ -32,6 +32,22 @@ def test_unsafe_experiment_names_are_config_errors_with_a_safe_suggestion(name, 
     (problem,) = caught.value.problems
     assert problem.startswith('experiments.toml: [experiments."')
     assert f"rename it, e.g. to '{suggestion}'" in problem
+
+
+@pytest.mark.parametrize("declared", ["[experiments.{taken}]", '[experiments.a]\n[groups.{taken}]\nexperiments = ["a"]'])
+def test_a_suggested_safe_name_is_not_one_already_declared(declared):
+    long_name, taken = "x" * 65, "x" * 64
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(declared.format(taken=taken) + f'\n[experiments."{long_name}"]\n', Path("experiments.toml"))
+    (problem,) = caught.value.problems
+    assert problem.endswith(f"rename it, e.g. to '{'x' * 62}_2'")
+
+
+def test_two_unsafe_names_get_different_suggestions():
+    with pytest.raises(ConfigError) as caught:
+        parse_suite('[experiments."a b"]\n[experiments."a/b"]\n', Path("experiments.toml"))
+    suggestions = [p.rsplit("e.g. to ", 1)[1] for p in caught.value.problems]
+    assert suggestions == ["'a_b'", "'a_b_2'"]
 
 
 def test_unsafe_group_names_are_config_errors():
@@ -164,15 +180,18 @@ def test_a_failing_pdf_keeps_the_previous_report(killable, monkeypatch):
     assert len(list((killable / "build" / ".versions").iterdir())) == 1
 
 
-def test_no_pdf_leaves_no_older_pdf_beside_the_new_html(killable, capsys):
+def test_no_pdf_leaves_no_older_pdf_beside_the_new_html(killable):
     if pdf_available():
         render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
                       killable / "templates")
         assert (killable / "build" / "report.pdf").exists()
-    render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
-                  killable / "templates", pdf=False)
+    with pytest.warns(NoPdfWarning) as caught:
+        render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
+                      killable / "templates", pdf=False)
     assert not (killable / "build" / "report.pdf").exists()
-    assert "no older report.pdf is left beside it" in capsys.readouterr().err
+    assert [str(w.message) for w in caught] == [
+        f"no PDF (--no-pdf); {killable / 'build' / 'report.html'} is the report, and no older report.pdf is left "
+        f"beside it"]
 
 
 def test_figures_of_removed_groups_do_not_linger(killable):
@@ -188,13 +207,17 @@ def test_figures_of_removed_groups_do_not_linger(killable):
 
 # ---- titles in other scripts ------------------------------------------------------------------------
 
-def test_titles_in_other_scripts_draw_with_a_fallback_font_or_one_warning(killable, capsys):
+def test_titles_in_other_scripts_draw_with_a_fallback_font_or_one_warning(killable):
     from report_builder.report import fonts as plots
 
     config = killable / "experiments.toml"
     config.write_text(config.read_text().replace('title = "Baseline"', 'title = "기준선 基线"'))
-    render_report(load_suite(config), killable / "results", killable / "build", killable / "templates", pdf=False)
-    err = capsys.readouterr().err
+    # A process of its own: what a user sees is decided by its warning filters, not by pytest's.
+    done = subprocess.run([sys.executable, "-m", "report_builder", "render", "--no-pdf", "--config", str(config),
+                           "--results-dir", str(killable / "results"), "--build-dir", str(killable / "build"),
+                           "--templates", str(killable / "templates")], capture_output=True, text=True)
+    err = done.stderr
+    assert done.returncode == 0, err
     assert "Glyph" not in err
     if plots._missing(["기준선 基线"]):
         assert err.count("warning: figures: no installed font has the characters") == 1
@@ -203,6 +226,19 @@ def test_titles_in_other_scripts_draw_with_a_fallback_font_or_one_warning(killab
         assert "no installed font" not in err
         assert len(plots.font_families()) > 1
     assert "기준선 基线" in (killable / "build" / "report.html").read_text()
+
+
+def test_characters_no_font_has_are_one_project_warning(monkeypatch):
+    from report_builder.report import fonts
+
+    monkeypatch.setattr(fonts, "_warned_missing", set())
+    unmapped = "\U0010fffd"  # a private-use character: no font draws it
+    with pytest.warns(ReportBuilderWarning) as caught:
+        fonts.check_glyphs([f"a {unmapped}"])
+        fonts.check_glyphs([unmapped])
+    assert [str(w.message) for w in caught] == [
+        f"figures: no installed font has the characters {unmapped!r} (1 missing, drawn as boxes); install "
+        f"{fonts.FONT_PACKAGE_HINT}"]
 
 
 def test_hostile_titles_stay_inert(killable):

@@ -1,6 +1,7 @@
 """The configuration: experiments.toml validated into frozen dataclasses. The package's lowest layer:
 it imports nothing of report_builder but errors."""
 
+from report_builder.config.keys import checked_replace
 from report_builder.config.parse import load_suite, parse_suite
 from report_builder.config.schema import (
                                           DEVICES,
@@ -12,10 +13,14 @@ from report_builder.config.schema import (
                                           STACK_CHOICES,
                                           ExecutorConfig,
                                           Experiment,
+                                          ExperimentText,
                                           Group,
+                                          GroupConfig,
+                                          ReportConfig,
                                           Suite,
                                           TrainConfig,
 )
 
 __all__ = ["DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES", "STACK_CHOICES", "ExecutorConfig",
-           "Experiment", "Group", "Suite", "TrainConfig", "load_suite", "parse_suite"]
+           "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig", "Suite", "TrainConfig",
+           "checked_replace", "load_suite", "parse_suite"]

@@ -1,14 +1,36 @@
-"""[reference]: published numbers to show beside ours, read from a CSV file and checked at load time."""
+"""[reference]: published numbers to show beside ours, read from a CSV file and checked at load time as
+strictly as the experiments file (keys.py): each row's cells against ReferenceRow's declared columns."""
 
 from __future__ import annotations
 
 import csv
-import math
+import dataclasses
+import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-REFERENCE_METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds")
-"""Columns a reference CSV may hold besides experiment and epoch (the summary.csv names)."""
+from report_builder.config.keys import check_table, key, suggest
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """One row of a reference CSV: an experiment's numbers after one epoch (the names summary.csv uses)."""
+
+    experiment: str = key("", "The experiment of ours these numbers stand beside.", required=True,
+                          refers_to="experiment")
+    epoch: int = key(1, "The epoch they were measured after, counted from 1.", required=True, minimum=1)
+    train_loss: float | None = key(None, "Mean training loss over the epoch.", minimum=0.0)
+    test_loss: float | None = key(None, "Loss on the test set.", minimum=0.0)
+    test_accuracy: float | None = key(None, "Fraction of the test set classified correctly (0.75, not 75).",
+                                      minimum=0.0, maximum=1.0)
+    train_seconds: float | None = key(None, "Seconds the epoch's training took.", minimum=0.0)
+
+
+COLUMNS = tuple(f.name for f in dataclasses.fields(ReferenceRow))
+REFERENCE_METRICS = COLUMNS[2:]
+"""Columns a reference CSV may hold besides experiment and epoch."""
 
 
 @dataclass(frozen=True)
@@ -30,12 +52,27 @@ class Reference:
         return last, epochs[last]
 
 
-def read_reference_csv(path: Path, where: str, problems: list[str]) -> dict[str, dict[int, dict[str, float]]]:
-    """The CSV's values; every problem (missing file, unknown column, bad number) is added to `problems`."""
+def _cell(text: str, column: str) -> Any:
+    """A cell as the number its column holds, or the text itself, which the check then names as wrong."""
+    hint = typing.get_type_hints(ReferenceRow)[column]
+    for number in (int, float):
+        if hint is number or number in typing.get_args(hint):
+            try:
+                return number(text)
+            except ValueError:
+                return text
+    return text
+
+
+def read_reference_csv(path: Path, where: str, problems: list[str],
+                       experiments: Collection[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """The CSV's values; every problem (missing file, unknown column or experiment, a value out of its range,
+    a row given twice) is added to `problems`, naming the file, its line and the column."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-            columns = list(rows[0].keys()) if rows else []
+            reader = csv.DictReader(f)
+            rows = [(reader.line_num, row) for row in reader]
+            columns = list(reader.fieldnames or [])
     except FileNotFoundError:
         problems.append(f"{where} file: no such file {path}")
         return {}
@@ -44,23 +81,30 @@ def read_reference_csv(path: Path, where: str, problems: list[str]) -> dict[str,
         return {}
     missing = [c for c in ("experiment", "epoch") if c not in columns]
     if missing or not rows:
-        problems.append(f"{where} file: {path.name} needs the columns experiment and epoch and at least one row"
+        problems.append(f"{where} {path.name}: needs the columns experiment and epoch and at least one row"
                         + (f" (missing: {', '.join(missing)})" if missing else ""))
         return {}
-    unknown = [c for c in columns if c not in ("experiment", "epoch", *REFERENCE_METRICS)]
-    if unknown:
-        problems.append(f"{where} file: {path.name} has unknown column(s) {', '.join(unknown)}; valid: experiment, "
-                        f"epoch, {', '.join(REFERENCE_METRICS)}")
+    for column in columns:
+        if column not in COLUMNS:
+            problems.append(f"{where} {path.name} unknown column '{column}'{suggest(column, COLUMNS)}; valid: "
+                            f"{', '.join(COLUMNS)}")
     values: dict[str, dict[int, dict[str, float]]] = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            epoch = int(row["epoch"])
-            numbers = {m: float(row[m]) for m in REFERENCE_METRICS if row.get(m) not in (None, "")}
-        except ValueError as e:
-            problems.append(f"{where} file: {path.name} line {line}: not a number ({e})")
+    first_line: dict[tuple[str, int], int] = {}
+    for line, row in rows:
+        at = f"{where} {path.name} line {line}"
+        if None in row:  # DictReader's place for cells beyond the header's columns
+            problems.append(f"{at}: more cells than the header has columns")
             continue
-        if epoch < 1 or not all(math.isfinite(v) for v in numbers.values()):
-            problems.append(f"{where} file: {path.name} line {line}: epochs start at 1 and values must be finite")
+        cells = {c: _cell(text, c) for c, text in row.items() if c in COLUMNS and text not in (None, "")}
+        count = len(problems)
+        (checked,) = check_table(cells, at, problems, ReferenceRow, names={"experiment": experiments})
+        if len(problems) > count:
             continue
-        values.setdefault(row["experiment"], {})[epoch] = numbers
+        name, epoch = checked.pop("experiment"), checked.pop("epoch")
+        if (name, epoch) in first_line:
+            problems.append(f"{at}: a second row for {name} epoch {epoch} (the first is line "
+                            f"{first_line[name, epoch]})")
+            continue
+        first_line[name, epoch] = line
+        values.setdefault(name, {})[epoch] = checked
     return values

@@ -8,12 +8,10 @@ finally rebuilds summary.csv (results/store.py).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from report_builder.config import EXECUTORS, ExecutorConfig, Experiment, Suite
-from report_builder.errors import ConfigError
+from report_builder.config import ExecutorConfig, Experiment, Suite, checked_replace
 from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
 from report_builder.execution.plan import Plan, plan_experiment, planned_device_kind
@@ -151,6 +149,4 @@ def with_kind(config: ExecutorConfig, kind: str | None) -> ExecutorConfig:
     """The executor settings with `kind` from the command line, if given."""
     if kind is None:
         return config
-    if kind not in EXECUTORS:
-        raise ConfigError(f"--executor {kind}: unknown executor; valid: {', '.join(EXECUTORS)}")
-    return dataclasses.replace(config, kind=kind)
+    return checked_replace(config, "--executor: [executor]", kind=kind)

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import functools
-import sys
 import warnings
 
 from matplotlib import font_manager, ft2font
+
+from report_builder.errors import ReportBuilderWarning
 
 # Fonts tried after DejaVu Sans for characters it lacks (titles in Chinese, Japanese, Korean, …): the first
 # installed ones join matplotlib's fallback list.
@@ -62,5 +63,5 @@ def check_glyphs(texts: list[str]) -> None:
     new = [c for c in missing if c not in _warned_missing]
     if new:
         _warned_missing.update(new)
-        print(f"warning: figures: no installed font has the characters {''.join(new)!r} ({len(new)} missing, drawn as "
-              f"boxes); install {FONT_PACKAGE_HINT}", file=sys.stderr)
+        warnings.warn(f"figures: no installed font has the characters {''.join(new)!r} ({len(new)} missing, drawn "
+                      f"as boxes); install {FONT_PACKAGE_HINT}", ReportBuilderWarning, stacklevel=2)

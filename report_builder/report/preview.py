@@ -21,12 +21,13 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from report_builder import paths
 from report_builder.config import load_suite
-from report_builder.errors import OutputError, ReportBuilderError
+from report_builder.errors import NoPdfWarning, OutputError, ReportBuilderError
 from report_builder.report.render import render_report
 
 RELOAD_SCRIPT = """<script>
@@ -62,13 +63,16 @@ class Preview:
 
     def render(self, pdf: bool = False) -> None:
         started = time.perf_counter()
-        with self.lock:
+        # The lock also keeps catch_warnings (process-wide state) to one render at a time.
+        with self.lock, warnings.catch_warnings():
+            # A preview asks for no PDF on every save: "no PDF" would be noise; other warnings still show.
+            warnings.simplefilter("ignore", NoPdfWarning)
             try:
                 suite = load_suite(self.config)
                 # The PDF, when asked for, comes with the figure files, as `make render` writes them; an
                 # HTML-only preview skips drawing them (their legends hold titles, which a writer edits).
                 render_report(suite, self.results_dir, self.build_dir, self.templates_dir, pdf=pdf, partial=True,
-                              quiet=True, figure_files=pdf)
+                              figure_files=pdf)
                 self.error = None
             except ReportBuilderError as e:
                 self.error = "\n".join(e.lines())

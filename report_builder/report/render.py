@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -13,20 +13,33 @@ import jinja2
 
 from report_builder import paths
 from report_builder.config import Suite
-from report_builder.errors import RenderError
+from report_builder.errors import NoPdfWarning, RenderError
 from report_builder.report import publish
 from report_builder.report.context import build_context, load_views
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
 
-PACKAGE_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 ENTRY_TEMPLATE = "report.html.j2"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# The top-level templates/ is the one copy people edit: a source tree (an editable install, or PYTHONPATH)
+# renders with it in place, and a built wheel carries it as report_builder/templates (setup.py).
+SHIPPED_TEMPLATES_DIRS = (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
+
+
+def shipped_templates_dir() -> Path:
+    """The templates that come with the package, however it is installed."""
+    for candidate in SHIPPED_TEMPLATES_DIRS:
+        if (candidate / ENTRY_TEMPLATE).is_file():
+            return candidate
+    raise RenderError(f"no shipped templates: {ENTRY_TEMPLATE} is in neither "
+                      f"{' nor '.join(str(d) for d in SHIPPED_TEMPLATES_DIRS)}; reinstall report_builder, or pass "
+                      f"--templates DIR")
 
 
 def default_templates_dir() -> Path:
-    """./templates when run from a project, else the templates shipped beside the package."""
+    """./templates when run from a project that has its own, else the templates shipped with the package."""
     local = Path("templates")
-    return local if (local / ENTRY_TEMPLATE).is_file() else PACKAGE_TEMPLATES_DIR
+    return local if (local / ENTRY_TEMPLATE).is_file() else shipped_templates_dir()
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:
@@ -131,8 +144,7 @@ def pdf_available() -> bool:
 
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
-                  pdf: bool = True, partial: bool = False, quiet: bool = False,
-                  figure_files: bool = True) -> list[Path]:
+                  pdf: bool = True, partial: bool = False, figure_files: bool = True) -> list[Path]:
     """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone, published together
     (publish.py): a render that fails or is killed leaves the previous report as it was."""
     templates_dir = templates_dir or default_templates_dir()
@@ -165,11 +177,11 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except BaseException:
         publish.discard(version)
         raise
-    if pdf_note is not None and not quiet:
+    if pdf_note is not None:
         # Machines that only train (a GPU box without WeasyPrint) still get the HTML; no older PDF is left
         # beside it, since it would say something else.
-        print(f"warning: no PDF ({pdf_note}); {paths.build_file(build_dir, 'report.html')} is the report, and no "
-              f"older report.pdf is left beside it", file=sys.stderr)
+        warnings.warn(f"no PDF ({pdf_note}); {paths.build_file(build_dir, 'report.html')} is the report, and no "
+                      f"older report.pdf is left beside it", NoPdfWarning, stacklevel=2)
     written = [paths.build_file(build_dir, "report.html"), paths.build_file(build_dir, "figures")]
     if (version / "report.pdf").exists():
         written.append(paths.build_file(build_dir, "report.pdf"))
