@@ -27,8 +27,8 @@ def test_a_spawned_process_sees_ctrl_c_although_the_test_run_ignores_it():
     # As in `bash -c 'pytest > log &'`: a non-interactive shell starts background jobs with SIGINT ignored.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        child = spawn([sys.executable, "-c", "import signal; h = signal.getsignal(signal.SIGINT); print(getattr(h, '__name__', h))"],
-                      stdout=subprocess.PIPE, text=True)
+        handler = "import signal; h = signal.getsignal(signal.SIGINT); print(getattr(h, '__name__', h))"
+        child = spawn([sys.executable, "-c", handler], stdout=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert readline_within(child.stdout).strip() == "default_int_handler"
@@ -43,7 +43,8 @@ def test_a_test_that_times_out_still_ends_its_process_and_its_workers(pytester, 
 
         def test_waits_too_short():
             # a server that starts a worker, then never answers
-            script = "import subprocess, sys, time; w = subprocess.Popen(['sleep', '600']); print(w.pid, flush=True); time.sleep(600)"
+            script = ("import subprocess, sys, time; w = subprocess.Popen(['sleep', '600']); "
+                      "print(w.pid, flush=True); time.sleep(600)")
             process = spawn([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
             worker = process.stdout.readline().strip()
             open({str(pids)!r}, "w").write(f"{{process.pid}} {{worker}}\\n")
