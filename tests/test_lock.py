@@ -9,7 +9,6 @@ import stat
 import pytest
 
 from report_builder.execution.lock import LOCK_NAME, results_lock
-from report_builder.results import store
 
 
 @pytest.fixture
@@ -32,8 +31,8 @@ def test_with_umask_002_the_lock_is_group_writable(tmp_path, umask):
     assert mode(tmp_path / "results" / LOCK_NAME) == 0o664
 
 
-def test_the_lock_has_the_mode_of_a_results_file(tmp_path, umask):
+def test_with_umask_007_the_lock_is_for_owner_and_group_only(tmp_path, umask):
     umask(0o007)
     with results_lock(tmp_path / "results", say=print):
-        store.write_atomic(tmp_path / "results" / "summary.csv", "a,b\n")
-    assert mode(tmp_path / "results" / LOCK_NAME) == mode(tmp_path / "results" / "summary.csv") == 0o660
+        pass
+    assert mode(tmp_path / "results" / LOCK_NAME) == 0o660  # 0666 less the umask, as store gives a results file
