@@ -73,6 +73,11 @@ EVENT_TIMEOUT = 300.0
 """Seconds a test waits for something that takes a moment on an idle machine: a failure, not a slow
 machine, should be what ends the wait."""
 
+RUN_TIMEOUT = 1800.0
+"""Seconds a test waits for a CLI run that trains to its end. A tiny 40-epoch run took 250 s with both
+cores of a 2-core machine kept busy by others (torch's two threads then make each step about 4× slower
+than one thread would), against seconds on an idle machine."""
+
 _started: list[subprocess.Popen] = []
 
 

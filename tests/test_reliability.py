@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import EVENT_TIMEOUT, REPO_DIR, readline_within, spawn, write_config, write_dataset
+from conftest import EVENT_TIMEOUT, REPO_DIR, RUN_TIMEOUT, readline_within, spawn, write_config, write_dataset
 
 from report_builder.cli import main
 from report_builder.errors import OutputError
@@ -43,8 +43,9 @@ def start(config, results_dir, *extra):
                  cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def wait_for_line(process, prefix: str, timeout: float = EVENT_TIMEOUT) -> list[str]:
-    """Read the process's stderr until a line starts with `prefix`; return the lines read."""
+def wait_for_line(process, prefix: str, timeout: float = RUN_TIMEOUT) -> list[str]:
+    """Read the process's stderr until a line starts with `prefix` (lines that come after training: RUN_TIMEOUT);
+    return the lines read."""
     lines = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +73,7 @@ def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_pa
     assert (results / "first.json").read_bytes() == first_before
 
     rerun = start(config, results)
-    out = rerun.communicate(timeout=EVENT_TIMEOUT)[1].splitlines()
+    out = rerun.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
     assert rerun.returncode == 0
     assert out[0] == "first: cached" and out[1] == "second: running, no results yet"
     assert store.read_result(results / "second.json")["status"] == "done"
@@ -102,7 +103,7 @@ def test_killed_run_resumes_at_the_repeat_where_it_stopped(tmp_path):
     assert partial["status"] == "partial" and len(partial["runs"]) == 1
 
     rerun = start(config, results, "second", "--no-stack")
-    err = rerun.communicate(timeout=EVENT_TIMEOUT)[1].splitlines()
+    err = rerun.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
     assert rerun.returncode == 0
     assert err[0] == "second: resuming, 1 of 2 repeats already done"
     resumed = store.read_result(results / "second.json")
@@ -131,8 +132,8 @@ def test_second_run_on_same_results_waits_for_the_first(tmp_path):
     second = start(config, results)
     err = wait_for_line(second, "waiting:")
     first.send_signal(signal.SIGCONT)
-    err += second.communicate(timeout=EVENT_TIMEOUT)[1].splitlines()
-    first.communicate(timeout=EVENT_TIMEOUT)
+    err += second.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
+    first.communicate(timeout=RUN_TIMEOUT)
     assert first.returncode == 0 and second.returncode == 0
     assert err[0] == f"waiting: another report_builder run (pid {first.pid}) is using {results}"
     assert err[1:3] == ["first: cached", "second: cached"]
