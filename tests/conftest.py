@@ -1,12 +1,19 @@
-"""Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test."""
+"""Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test; processes
+that tests start, and waits for events instead of for a time."""
 
 from __future__ import annotations
 
 import gzip
 import os
+import queue
+import signal
 import struct
+import subprocess
 import textwrap
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -56,6 +63,74 @@ def tiny_data_dir(tmp_path: Path) -> Path:
 def _offline(monkeypatch):
     """Tests never download; the data directory comes from each test."""
     monkeypatch.setenv("REPORT_BUILDER_NO_DOWNLOAD", "1")
+
+
+# ---- processes and waits that hold on a busy machine ---------------------------------------------------
+# A test waits for an event (a line, a file, a page), with a timeout generous enough for a machine whose
+# every core is taken by others; a test that fails or times out still ends the processes it started.
+
+EVENT_TIMEOUT = 300.0
+"""Seconds a test waits for something that takes a moment on an idle machine: a failure, not a slow
+machine, should be what ends the wait."""
+
+RUN_TIMEOUT = 1800.0
+"""Seconds a test waits for a CLI run that trains to its end. A tiny 40-epoch run took 250 s with both
+cores of a 2-core machine kept busy by others (torch's two threads then make each step about 4× slower
+than one thread would), against seconds on an idle machine."""
+
+_started: list[subprocess.Popen] = []
+
+
+def default_sigint() -> None:
+    """preexec_fn: SIGINT at its default in the child, as a terminal user's process has it.
+
+    A non-interactive shell starts background jobs with SIGINT ignored, and children inherit that
+    (POSIX); Python then installs no KeyboardInterrupt handler, and a test's Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn(args: list[str], **popen_kwargs) -> subprocess.Popen:
+    """Popen for a test: SIGINT at its default, in a process group of its own, which is killed (with any
+    workers it started) when the test ends, however it ends."""
+    process = subprocess.Popen(args, preexec_fn=default_sigint, process_group=0, **popen_kwargs)
+    _started.append(process)
+    return process
+
+
+def end_process(process: subprocess.Popen) -> None:
+    """Kill the process's group (idempotent) and reap the process."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _end_started_processes():
+    yield
+    while _started:
+        end_process(_started.pop())
+
+
+def readline_within(stream, timeout: float = EVENT_TIMEOUT) -> str:
+    """The next line of a child's pipe, or AssertionError after `timeout` s without one ("" at the end)."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line from the process within {timeout:.0f} s") from None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = EVENT_TIMEOUT, what: str = "the condition",
+               poll: float = 0.05) -> None:
+    """Return once condition() holds; AssertionError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(poll)
 
 
 def write_config(path: Path, body: str) -> Path:

@@ -123,19 +123,149 @@ def test_default_dir_is_data_beside_the_config(monkeypatch, tmp_path):
     assert resolve_data_dir(None, tmp_path) == tmp_path / "data"
 
 
-def test_a_failed_download_leaves_nothing_behind_and_says_so_in_one_line(tmp_path, monkeypatch):
+# ---- downloads, from a mirror of our own on the loopback address ----------------------------------
+
+class Mirror:
+    """An HTTP server on 127.0.0.1 that torchvision's Fashion-MNIST mirror list points at: it answers every
+    request with `status` and `files[name]` (or nothing)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        mirror = self
+        self.status, self.files = 404, {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = mirror.files.get(self.path.lstrip("/"), b"") if mirror.status == 200 else b""
+                self.send_response(mirror.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """Downloads allowed, from a local mirror only (no proxy between: loopback addresses only)."""
     import torchvision
 
+    server = Mirror()
     monkeypatch.delenv("REPORT_BUILDER_NO_DOWNLOAD", raising=False)
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [server.url])
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
 
-    def offline(root, train, download):
-        (Path(root) / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)  # as torchvision does first
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://a, got:\n<urlopen error>")
 
-    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+def test_a_download_answered_404_says_so_chains_it_and_leaves_nothing_behind(tmp_path, mirror):
+    import urllib.error
+
     target = tmp_path / "data"
     with pytest.raises(DataError) as caught:
         load_raw(target)
-    assert "download failed: RuntimeError: Error downloading train-images-idx3-ubyte.gz:" in str(caught.value)
-    assert "\n" not in str(caught.value) and "Tried http" not in str(caught.value)
+    message = str(caught.value)
+    assert (f"download failed: train-images-idx3-ubyte.gz: HTTP 404 Not Found from "
+            f"{mirror.url}train-images-idx3-ubyte.gz") in message
+    assert "\n" not in message
+    assert isinstance(caught.value.__cause__, urllib.error.HTTPError) and caught.value.__cause__.code == 404
     assert not target.exists()
+
+
+def test_a_download_from_a_closed_port_says_the_connection_was_refused(tmp_path, mirror, monkeypatch):
+    import torchvision
+
+    port = closed_port()
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{port}/"])
+    with pytest.raises(DataError) as caught:
+        load_raw(tmp_path / "data")
+    assert (f"download failed: train-images-idx3-ubyte.gz: cannot connect to 127.0.0.1:{port} "
+            f"(connection refused)") in str(caught.value)
+    assert isinstance(caught.value.__cause__.reason, ConnectionRefusedError)
+
+
+def test_a_download_with_the_wrong_bytes_says_the_checksum_does_not_match(tmp_path, mirror):
+    mirror.status, mirror.files = 200, {"train-images-idx3-ubyte.gz": b"<html>rate limited</html>"}
+    with pytest.raises(DataError) as caught:
+        load_raw(tmp_path / "data")
+    assert ("download failed: train-images-idx3-ubyte.gz: checksum mismatch: 25 bytes with MD5 "
+            "5143fa1e2eecddd66c8a3c0b7f629c9a, expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d") in str(caught.value)
+
+
+def test_no_network_or_dns_is_named(tmp_path, mirror, monkeypatch):
+    import socket
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError) as caught:
+        load_raw(tmp_path / "data")
+    assert ("download failed: train-images-idx3-ubyte.gz: cannot resolve 127.0.0.1 (no network or DNS: "
+            "Temporary failure in name resolution)") in str(caught.value)
+    assert isinstance(caught.value.__cause__.reason, socket.gaierror)
+
+
+def test_every_mirror_tried_is_named_with_its_reason(tmp_path, mirror, monkeypatch):
+    import torchvision
+
+    port = closed_port()
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{port}/", mirror.url])
+    with pytest.raises(DataError) as caught:
+        load_raw(tmp_path / "data")
+    assert (f"download failed: train-images-idx3-ubyte.gz: cannot connect to 127.0.0.1:{port} (connection "
+            f"refused); HTTP 404 Not Found from {mirror.url}train-images-idx3-ubyte.gz") in str(caught.value)
+
+
+def test_a_download_that_succeeds_lands_in_the_torchvision_layout(tmp_path, mirror, monkeypatch):
+    import hashlib
+
+    import torchvision
+
+    source = write_dataset(tmp_path / "source", n_train=12, n_test=6, gz=True)
+    mirror.status = 200
+    mirror.files = {p.name: p.read_bytes() for p in source.iterdir()}
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "resources",
+                        [(name, hashlib.md5(data).hexdigest()) for name, data in mirror.files.items()])
+    raw = load_raw(tmp_path / "data")
+    assert raw.train_images.shape == (12, 28, 28) and raw.fingerprint == load_raw(source).fingerprint
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["FashionMNIST"]
+    assert find_files(tmp_path / "data")["test_labels"].parent == tmp_path / "data" / "FashionMNIST" / "raw"
+
+
+def test_a_server_that_never_answers_is_given_up_with_a_reason(tmp_path, mirror, monkeypatch):
+    import socket
+
+    import torchvision
+
+    from report_builder.training import data
+
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers a request
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{port}/"])
+        monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.5)
+        with pytest.raises(DataError) as caught:
+            load_raw(tmp_path / "data")
+    assert f"download failed: train-images-idx3-ubyte.gz: no answer from 127.0.0.1:{port} within 0.5 s" \
+        in str(caught.value)

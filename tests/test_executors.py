@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import REPO_DIR, write_config
+from conftest import EVENT_TIMEOUT, REPO_DIR, spawn, write_config
 
 from report_builder.config import ExecutorConfig, load_suite
 from report_builder.execution.local_gpus import run_queue
@@ -25,10 +25,12 @@ from report_builder.results import store
 
 
 class FakeWorker:
-    """A worker on a fake device that finishes each task on a thread, a little later; it can die on a task."""
+    """A worker on a fake device that finishes its task when the driver next waits for an answer (see
+    FinishOnWait); it can die on a task."""
 
     in_flight = 0
     most_in_flight = 0
+    unfinished: list = []
 
     def __init__(self, device: str, results: queue.Queue, log: list, crash_on: tuple[str, ...] = ()):
         self.device, self.results, self.log, self.crash_on = device, results, log, crash_on
@@ -50,7 +52,7 @@ class FakeWorker:
             self.dead = task.label in self.crash_on
             self.results.put((self, None if self.dead else [{"status": "done", "device": self.device}]))
 
-        threading.Timer(0.01, finish).start()
+        FakeWorker.unfinished.append(finish)
 
     def stop(self) -> None:
         pass
@@ -61,8 +63,18 @@ def fake_tasks(tiny_config, n: int, timed: bool = False) -> list[RepeatTask]:
     return [RepeatTask(exp, r, "results", ".", timed=timed) for r in range(n)]
 
 
+class FinishOnWait(queue.Queue):
+    """The fake workers' answers: every task in flight finishes when the driver waits for one, so which tasks
+    are in flight together depends on the driver alone, not on how fast a busy machine runs threads."""
+
+    def get(self, *args, **kwargs):
+        while FakeWorker.unfinished:
+            FakeWorker.unfinished.pop(0)()
+        return super().get(*args, **kwargs)
+
+
 def run_fake(tasks, devices, crash_on=(), events=None):
-    results, log, done, said = queue.Queue(), [], [], []
+    results, log, done, said = FinishOnWait(), [], [], []
     spawned = []
     events = [] if events is None else events
 
@@ -212,8 +224,8 @@ def test_stray_output_of_a_worker_does_not_stop_the_driver():
     results: queue.Queue = queue.Queue()
     worker = ProcessWorker("0", results, command=(sys.executable, "-c", script))
     worker.send(object())
-    assert results.get(timeout=30) == (worker, [{"status": "done"}])
-    assert results.get(timeout=30) == (worker, None)  # then it ended
+    assert results.get(timeout=EVENT_TIMEOUT) == (worker, [{"status": "done"}])
+    assert results.get(timeout=EVENT_TIMEOUT) == (worker, None)  # then it ended
 
 
 def test_executor_table_is_validated(tmp_path):
@@ -285,11 +297,11 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
 @pytest.mark.slurm
 def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config, tmp_path):
     use_slurm(tiny_config, epochs=300, extra="tasks_per_job = 1\n")
-    cancelled = []
+    cancelled, finished = [], threading.Event()
 
     def cancel_first_running_job():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not cancelled:
+        deadline = time.monotonic() + EVENT_TIMEOUT  # Slurm on a busy machine may take a while to start a job
+        while time.monotonic() < deadline and not cancelled and not finished.is_set():
             out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-n", "report_builder", "-o", "%i"],
                                  capture_output=True, text=True).stdout.split()
             if out:
@@ -299,8 +311,11 @@ def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config,
 
     killer = threading.Thread(target=cancel_first_running_job)
     killer.start()
-    lines = run_with(tiny_config, tmp_path / "r", stack=False)  # two jobs, one per experiment
-    killer.join()
+    try:
+        lines = run_with(tiny_config, tmp_path / "r", stack=False)  # two jobs, one per experiment
+    finally:
+        finished.set()
+        killer.join()
     statuses = {n: store.read_result(tmp_path / "r" / f"{n}.json") for n in ("baseline", "sgd")}
     failed = [r for r in statuses.values() if r["status"] == "failed"]
     assert len(failed) == 1 and [r["status"] for r in statuses.values()].count("done") == 1
@@ -314,11 +329,11 @@ def test_a_job_killed_halfway_keeps_the_runs_it_finished(tiny_config, tmp_path):
     # one job trains baseline (1 epoch) and then sgd (minutes); it is cancelled once baseline's file is written
     use_slurm(tiny_config, epochs=1, extra="tasks_per_job = 2\n")
     write_config(tiny_config, tiny_config.read_text().replace('lr = 0.05', 'lr = 0.05\nepochs = 3000'))
-    cancelled = []
+    cancelled, finished = [], threading.Event()
 
     def cancel_after_the_first_task():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not cancelled:
+        deadline = time.monotonic() + EVENT_TIMEOUT  # Slurm on a busy machine may take a while to start a job
+        while time.monotonic() < deadline and not cancelled and not finished.is_set():
             if (tmp_path / "r" / ".repeats" / "baseline" / "repeat-0.json").exists() or \
                     (tmp_path / "r" / "baseline.json").exists():
                 out = subprocess.run(["squeue", "-h", "-n", "report_builder", "-o", "%i"], capture_output=True,
@@ -330,8 +345,11 @@ def test_a_job_killed_halfway_keeps_the_runs_it_finished(tiny_config, tmp_path):
 
     killer = threading.Thread(target=cancel_after_the_first_task)
     killer.start()
-    lines = run_with(tiny_config, tmp_path / "r", stack=False)
-    killer.join()
+    try:
+        lines = run_with(tiny_config, tmp_path / "r", stack=False)
+    finally:
+        finished.set()
+        killer.join()
     assert any(re.match(r"slurm: submitted 1 job\(s\) for 2 task\(s\)", line) for line in lines), lines
     assert store.read_result(tmp_path / "r" / "baseline.json")["status"] == "done"
     sgd = store.read_result(tmp_path / "r" / "sgd.json")
@@ -346,13 +364,13 @@ def test_restarted_driver_reattaches_to_its_jobs(tiny_config, tmp_path):
     use_slurm(tiny_config, epochs=150)
     command = [sys.executable, "-m", "report_builder", "run", "--config", str(tiny_config),
                "--results-dir", str(tmp_path / "r")]
-    driver = subprocess.Popen(command, cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)
+    driver = spawn(command, cwd=REPO_DIR, stderr=subprocess.PIPE, text=True)  # ended with the test
     for line in driver.stderr:
         if line.startswith("slurm: submitted"):
             break
     driver.kill()  # the driver dies; its jobs do not
     driver.wait()
-    again = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True, timeout=2 * EVENT_TIMEOUT)
     assert again.returncode == 0, again.stderr
     assert "re-attached to Slurm job" in again.stderr or "resuming" in again.stderr
     assert "slurm: submitted" not in again.stderr

@@ -1,5 +1,9 @@
 """The live preview: a real server on a free port; saves reach the served page, errors show in it, only the
-build folder is served, Ctrl-C ends it; in headless Chromium the open page reloads itself."""
+build folder is served, Ctrl-C ends it; in headless Chromium the open page reloads itself.
+
+Every wait is for an event (a line, a page showing a sentence) with conftest's EVENT_TIMEOUT, so a busy
+machine only makes the tests slower; processes are started with conftest.spawn, which ends them with
+the test whatever happens."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, two_experiment_project
+from conftest import EVENT_TIMEOUT, REPO_DIR, readline_within, spawn, two_experiment_project
 from test_accessibility import CHROMIUM, need_tools
 
 from report_builder.report.preview import Preview, PreviewServer
@@ -33,13 +37,13 @@ def server(project):
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(url, timeout=EVENT_TIMEOUT) as response:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, ""
 
 
-def shows(url: str, text: str, timeout: float = 15.0) -> bool:
+def shows(url: str, text: str, timeout: float = EVENT_TIMEOUT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in get(url)[1]:
@@ -97,7 +101,7 @@ def test_figures_and_the_pdf_are_served(server, project):
     status, _ = get(server.url + "report.html")
     assert status == 200
     if pdf_available():
-        with urllib.request.urlopen(server.url + "report.pdf", timeout=60) as response:
+        with urllib.request.urlopen(server.url + "report.pdf", timeout=EVENT_TIMEOUT) as response:
             assert response.status == 200 and response.read(4) == b"%PDF"
         assert (project / "build" / "report.pdf").exists()  # the same file `make render` writes
 
@@ -113,24 +117,31 @@ def test_a_taken_port_is_a_clear_message(server, project, capsys):
 
 
 def test_ctrl_c_ends_the_preview_cleanly(project):
-    process = subprocess.Popen([sys.executable, "-m", "report_builder", "preview", "--port", "0"], cwd=project,
-                               stderr=subprocess.PIPE, text=True)
-    line = process.stderr.readline()
+    # spawn restores SIGINT in the child: started as a background job of a script, the test run (and so
+    # the server) would otherwise ignore it. Whether this test passes, fails or times out, the server ends.
+    process = spawn([sys.executable, "-m", "report_builder", "preview", "--port", "0"], cwd=project,
+                    stderr=subprocess.PIPE, text=True)
+    line = readline_within(process.stderr)
     assert line.startswith("serving http://127.0.0.1:")
+    # A page served first: a Ctrl-C in the instant after "serving" is printed, before serve() enters its
+    # try block, ends as the CLI's generic "interrupted" (130) instead (a race of preview.serve itself).
+    assert get(line.split()[1])[0] == 200
     process.send_signal(signal.SIGINT)
-    rest = process.communicate(timeout=30)[1]
+    rest = process.communicate(timeout=EVENT_TIMEOUT)[1]
     assert process.returncode == 0 and "preview stopped" in rest and "Traceback" not in rest
 
 
 def test_the_open_page_reloads_itself_in_a_browser(server, project, tmp_path):
     need_tools()
-    browser = subprocess.Popen(["node", "live_reload.mjs", server.url, "Seen without a manual reload.",
-                                str(tmp_path / "reloaded.png"), CHROMIUM], cwd=REPO_DIR / "tests" / "a11y",
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert browser.stdout.readline().strip() == "ready", browser.stderr.read()
+    browser = spawn(["node", "live_reload.mjs", server.url, "Seen without a manual reload.",
+                     str(tmp_path / "reloaded.png"), CHROMIUM, str(int(EVENT_TIMEOUT * 1000))],
+                    cwd=REPO_DIR / "tests" / "a11y", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+    ready = readline_within(browser.stdout).strip()
+    assert ready == "ready", ready or browser.stderr.read()  # "": node ended, and says why on stderr
     append_sentence(project, "Seen without a manual reload.")
     browser.stdin.write("edited\n")
     browser.stdin.flush()
-    out, err = browser.communicate(timeout=60)
+    out, err = browser.communicate(timeout=EVENT_TIMEOUT)
     assert browser.returncode == 0 and "shown" in out, err[-2000:]
     assert (tmp_path / "reloaded.png").stat().st_size > 10_000

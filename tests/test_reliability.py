@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import REPO_DIR, write_config, write_dataset
+from conftest import EVENT_TIMEOUT, REPO_DIR, RUN_TIMEOUT, readline_within, spawn, write_config, write_dataset
 
 from report_builder.cli import main
 from report_builder.errors import OutputError
@@ -36,25 +36,21 @@ def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):
         """)
 
 
-def _default_sigint():
-    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit that;
-    # the CLI under test must see Ctrl-C as a terminal user's process would.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start(config, results_dir, *extra):
-    return subprocess.Popen([sys.executable, "-m", "report_builder", "run", "--config", str(config),
-                             "--results-dir", str(results_dir), *extra],
-                            cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # spawn: the CLI sees Ctrl-C as a terminal user's process would (SIGINT restored, even when the tests run
+    # as a background job), and it is ended with the test, however the test ends.
+    return spawn([sys.executable, "-m", "report_builder", "run", "--config", str(config),
+                  "--results-dir", str(results_dir), *extra],
+                 cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def wait_for_line(process, prefix: str, timeout: float = 60) -> list[str]:
-    """Read the process's stderr until a line starts with `prefix`; return the lines read."""
+def wait_for_line(process, prefix: str, timeout: float = RUN_TIMEOUT) -> list[str]:
+    """Read the process's stderr until a line starts with `prefix` (lines that come after training: RUN_TIMEOUT);
+    return the lines read."""
     lines = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = process.stderr.readline()
+        line = readline_within(process.stderr, max(0.0, deadline - time.monotonic()))
         if not line:
             break
         lines.append(line.rstrip("\n"))
@@ -78,7 +74,7 @@ def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_pa
     assert (results / "first.json").read_bytes() == first_before
 
     rerun = start(config, results)
-    out = rerun.communicate(timeout=120)[1].splitlines()
+    out = rerun.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
     assert rerun.returncode == 0
     assert out[0] == "first: cached" and out[1] == "second: running, no results yet"
     assert store.read_result(results / "second.json")["status"] == "done"
@@ -91,7 +87,7 @@ def test_interrupt_ends_with_one_line_and_nonzero_status(tmp_path, sent, status)
     process = start(config, results)
     wait_for_line(process, "first: done")
     process.send_signal(sent)
-    err = process.communicate(timeout=30)[1]
+    err = process.communicate(timeout=EVENT_TIMEOUT)[1]
     assert process.returncode == status
     assert err.strip().splitlines()[-1].startswith("interrupted: finished experiments and repeats are saved")
     assert "Traceback" not in err
@@ -108,7 +104,7 @@ def test_killed_run_resumes_at_the_repeat_where_it_stopped(tmp_path):
     assert partial["status"] == "partial" and len(partial["runs"]) == 1
 
     rerun = start(config, results, "second", "--no-stack")
-    err = rerun.communicate(timeout=120)[1].splitlines()
+    err = rerun.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
     assert rerun.returncode == 0
     assert err[0] == "second: resuming, 1 of 2 repeats already done"
     resumed = store.read_result(results / "second.json")
@@ -164,12 +160,17 @@ def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):
 
 
 def test_second_run_on_same_results_waits_for_the_first(tmp_path):
-    config, results = slow_suite(tmp_path, second_epochs=200), tmp_path / "results"
+    config, results = slow_suite(tmp_path, second_epochs=3), tmp_path / "results"
     first = start(config, results)
     wait_for_line(first, "first: running")
+    # Paused while holding the lock, the first run cannot finish before the second asks for it, however
+    # slow the machine makes the second's start-up.
+    first.send_signal(signal.SIGSTOP)
     second = start(config, results)
-    err = second.communicate(timeout=180)[1].splitlines()
-    first.communicate(timeout=180)
+    err = wait_for_line(second, "waiting:")
+    first.send_signal(signal.SIGCONT)
+    err += second.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
+    first.communicate(timeout=RUN_TIMEOUT)
     assert first.returncode == 0 and second.returncode == 0
     assert err[0] == f"waiting: another report_builder run (pid {first.pid}) is using {results}"
     assert err[1:3] == ["first: cached", "second: cached"]

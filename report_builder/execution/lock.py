@@ -28,7 +28,9 @@ def results_lock(results_dir: Path, say: Callable[[str], None]) -> Iterator[None
     """
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(results_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        # 0o666 less the umask, like every file the tool writes: in a directory a group shares (umask 002)
+        # another member of the group can then open the lock too.
+        fd = os.open(results_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
         raise OutputError(f"cannot use results directory {results_dir}: {e.strerror or e}") from e
     try:

@@ -4,7 +4,7 @@ A timing is honest wall clock, so another program that competes for the CPU (or 
 Around every timed epoch this reads, where Linux lets it:
 - the CPU time that every other process used, as a share of the machine's capacity over the epoch:
   system-wide busy time (/proc/stat) minus this process tree's own (this process, its live children
-  such as DataLoader workers, and children that ended);
+  such as DataLoader workers, and children that ended), over system-wide busy and idle time;
 - the 1-minute load average before and after;
 - on a GPU, how many other processes hold a context on it (nvidia-smi), once per run, where this
   process can see itself in that list.
@@ -13,8 +13,12 @@ An epoch is flagged as disturbed when other processes used more than OTHERS_SHAR
 or another process used the GPU. The limit comes from measurements on a 2-core machine (README, "Busy
 machines"; `make experiment NAME=batch16 FORCE=1`, 15 epochs each): run alone, other processes used at
 most 1.5% of the CPUs during an epoch; beside a program that kept both cores busy, 50–51% (epochs 4–8×
-slower), and 18% in the epoch during which that program stopped. What happens outside this machine
-(a virtual machine's host, say) is not visible here.
+slower), and 18% in the epoch during which that program stopped. An epoch shorter than
+MIN_WINDOW_TICKS of CPU capacity is too short to judge, and is not flagged. What happens outside this
+machine (a virtual machine's host, say) is not visible here.
+
+The counters are read by a `read` function that EpochClock takes (read_cpu by default), so that tests
+can feed it recorded samples.
 """
 
 from __future__ import annotations
@@ -24,24 +28,52 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 OTHERS_SHARE_LIMIT = 0.1
+MIN_WINDOW_TICKS = 50
+"""The shortest window judged, in clock ticks of capacity summed over all CPUs (50 = 250 ms on 2 CPUs).
+
+/proc/stat counts in ticks (10 ms), charging each whole tick to whatever ran when it fell, and this
+process tree's time is rounded to ticks too: each end of a window is off by up to a tick per CPU and
+one for this process. Over a few ticks that rounding is the whole answer — epochs of 5–9 ms on a quiet
+2-core machine read as "other processes used 48–68%" (54 of 240). Over 50 ticks, the 2–3 ticks of
+rounding on a 2-CPU machine stay near 5%, half of OTHERS_SHARE_LIMIT."""
 GPU_CHECK_SECONDS = 30.0
 """nvidia-smi is asked at most this often (a run of many short runs would otherwise wait on it)."""
+TOO_SHORT = "too short to judge"
 _LINUX = os.path.isdir("/proc/self/task")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _system_busy_seconds() -> float | None:
-    """CPU seconds spent busy by the whole machine since boot (all cores), or None off Linux."""
+@dataclass(frozen=True)
+class CpuSample:
+    """One reading of the CPU counters; CPU times in clock ticks (1/SC_CLK_TCK s, 10 ms on Linux)."""
+
+    busy: int | None
+    """Every CPU's busy time since boot, summed (/proc/stat); None off Linux."""
+    total: int | None
+    """Every CPU's busy and idle time since boot, summed: the capacity the busy time is a share of."""
+    own: float
+    """This process tree's CPU time: itself, its live descendants, and its children that ended."""
+    load: float | None
+    """The 1-minute load average."""
+
+
+def parse_proc_stat(first_line: str) -> tuple[int, int]:
+    """(busy, total) ticks from the first line of /proc/stat ("cpu  user nice system idle iowait ...")."""
+    fields = [int(v) for v in first_line.split()[1:]]
+    total = sum(fields[:8])  # user … steal; guest time is already counted in user time
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return total - idle, total
+
+
+def _system_ticks() -> tuple[int | None, int | None]:
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    # guest time is already counted in user time
-    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+            return parse_proc_stat(f.readline())
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def _children(pid: int) -> list[int] | None:
@@ -101,10 +133,10 @@ def _descendants_by_scan(pid: int) -> list[int]:
     return found
 
 
-def _own_seconds() -> float:
+def _own_ticks() -> float:
     t = os.times()
     live = sum(_process_seconds(child) for child in _descendant_pids(os.getpid())) if _LINUX else 0.0
-    return t.user + t.system + t.children_user + t.children_system + live
+    return (t.user + t.system + t.children_user + t.children_system + live) * _CLOCK_TICKS
 
 
 def _load() -> float | None:
@@ -114,36 +146,62 @@ def _load() -> float | None:
         return None
 
 
-@dataclass
-class _Snapshot:
-    wall: float
-    busy: float | None
-    own: float
-    load: float | None
+def read_cpu() -> CpuSample:
+    """The counters now: system-wide busy and total ticks, this process tree's, the load average."""
+    busy, total = _system_ticks()
+    return CpuSample(busy=busy, total=total, own=_own_ticks(), load=_load())
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """What other processes used between two samples."""
+
+    total_ticks: int
+    """Capacity over the window: busy and idle ticks of every CPU."""
+    others_ticks: float
+    """Busy ticks of every CPU minus this process tree's (never below 0)."""
+
+    @property
+    def others_share(self) -> float | None:
+        """others_ticks as a share of the capacity; None where the window is too short to judge."""
+        if self.total_ticks < MIN_WINDOW_TICKS:
+            return None
+        return self.others_ticks / self.total_ticks
+
+
+def measure(start: CpuSample, end: CpuSample) -> CpuWindow | None:
+    """Other processes' CPU time between two samples; None where the system counters could not be read."""
+    if None in (start.busy, start.total, end.busy, end.total):
+        return None
+    others = (end.busy - start.busy) - (end.own - start.own)
+    return CpuWindow(total_ticks=end.total - start.total, others_ticks=max(0.0, others))
 
 
 class EpochClock:
     """start() before an epoch's clock starts, stop() after it stops: the evidence, and the verdict."""
 
-    def __init__(self, gpu_others: int | None = None):
+    def __init__(self, gpu_others: int | None = None, read: Callable[[], CpuSample] = read_cpu):
         self.gpu_others = gpu_others
-        self.cpus = os.cpu_count() or 1
-        self._start: _Snapshot | None = None
+        self._read = read
+        self._start: CpuSample | None = None
 
     def start(self) -> None:
-        self._start = _Snapshot(time.perf_counter(), _system_busy_seconds(), _own_seconds(), _load())
+        self._start = self._read()
 
     def stop(self) -> tuple[bool | None, dict]:
-        """(disturbed — None where nothing could be read, evidence)."""
-        end = _Snapshot(time.perf_counter(), _system_busy_seconds(), _own_seconds(), _load())
-        start = self._start
+        """(disturbed — None where nothing could be judged, evidence)."""
+        start, end = self._start, self._read()
         evidence: dict = {"load_before": start.load, "load_after": end.load}
         verdicts = []
-        if start.busy is not None and end.busy is not None and end.wall > start.wall:
-            others = (end.busy - start.busy) - (end.own - start.own)
-            share = max(0.0, others) / ((end.wall - start.wall) * self.cpus)
-            evidence["others_cpu_share"] = round(share, 3)
-            verdicts.append(share > OTHERS_SHARE_LIMIT)
+        window = measure(start, end)
+        if window is not None:
+            evidence["cpu_window_ticks"] = window.total_ticks
+            share = window.others_share
+            if share is None:
+                evidence["cpu_verdict"] = TOO_SHORT
+            else:
+                evidence["others_cpu_share"] = round(share, 3)
+                verdicts.append(share > OTHERS_SHARE_LIMIT)
         if self.gpu_others is not None:
             evidence["gpu_other_processes"] = self.gpu_others
             verdicts.append(self.gpu_others > 0)

@@ -131,30 +131,98 @@ def _missing_message(data_dir: Path, reason: str) -> str:
             f"${DATA_DIR_ENV} to a directory holding them, or run once with internet access to download them.")
 
 
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds a download may wait for the server to connect or to send more bytes before it is given up."""
+
+
+class _DownloadFailed(Exception):
+    """Every mirror failed for one file; the message says why, for each, in one line."""
+
+
+class _ChecksumMismatch(Exception):
+    """The bytes received are not the file the checksum names (an error page, a cut-off transfer)."""
+
+
 def _download(data_dir: Path) -> None:
-    """Download through torchvision into a temporary folder, then move the files into data_dir: a failed
-    download leaves nothing behind (no empty FashionMNIST/raw folders to mistake for a dataset)."""
+    """Download into a temporary folder, then move the files into data_dir: a failed download leaves
+    nothing behind (no empty FashionMNIST/raw folders to mistake for a dataset)."""
     if os.environ.get(NO_DOWNLOAD_ENV):
         raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}"))
     created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]
     staging = data_dir / f".download-{os.getpid()}"
     try:
-        import torchvision
-
         staging.mkdir(parents=True, exist_ok=True)
-        torchvision.datasets.FashionMNIST(root=str(staging), train=True, download=True)
-        torchvision.datasets.FashionMNIST(root=str(staging), train=False, download=True)
+        _fetch_all(staging)
         raw = data_dir / "FashionMNIST" / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        for path in (staging / "FashionMNIST" / "raw").iterdir():
+        for path in staging.iterdir():
             path.replace(raw / path.name)
     except Exception as e:  # any network or disk failure means the same thing to the user
         for path in created:  # deepest first: only folders this download made, and only if empty
             shutil.rmtree(path, ignore_errors=True) if path == data_dir else _rmdir(path)
+        if isinstance(e, _DownloadFailed):  # the reason is in the message; the cause is the library's error
+            raise DataError(_missing_message(data_dir, f"download failed: {e}")) from e.__cause__
         first_line = (str(e).strip().splitlines() or [""])[0]
         raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}")) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch_all(folder: Path) -> None:
+    """Each of torchvision's Fashion-MNIST files from the first of its mirrors that serves it whole (MD5
+    checked), into folder, gzip'd and unpacked as torchvision lays them out."""
+    from torchvision.datasets import FashionMNIST  # its list of mirrors and checksums
+
+    for filename, md5 in FashionMNIST.resources:
+        failures, last = [], None
+        for mirror in FashionMNIST.mirrors:
+            url = f"{mirror}{filename}"
+            try:
+                _fetch(url, folder / filename, md5)
+                break
+            except (OSError, _ChecksumMismatch) as e:  # urllib's errors are OSErrors too
+                failures.append(_why(url, e))
+                last = e
+        else:
+            raise _DownloadFailed(f"{filename}: " + "; ".join(failures)) from last
+        with gzip.open(folder / filename, "rb") as packed, open(folder / filename.removesuffix(".gz"), "wb") as out:
+            shutil.copyfileobj(packed, out)
+
+
+def _fetch(url: str, path: Path, md5: str) -> None:
+    import urllib.request
+
+    digest, size = hashlib.md5(usedforsecurity=False), 0
+    request = urllib.request.Request(url, headers={"User-Agent": "report_builder"})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response, open(path, "wb") as out:
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != md5:
+        raise _ChecksumMismatch(f"checksum mismatch: {size:,} bytes with MD5 {digest.hexdigest()}, expected {md5}")
+
+
+def _why(url: str, e: Exception) -> str:
+    """What failed, in words: the HTTP status, no network or DNS, a refused connection, a timeout, a checksum."""
+    import socket
+    import urllib.error
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason} from {url}"
+    reason = e.reason if isinstance(e, urllib.error.URLError) else e
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve {parts.hostname} (no network or DNS: {reason.strerror or reason})"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"cannot connect to {where} (connection refused)"
+    if isinstance(reason, TimeoutError):
+        return f"no answer from {where} within {DOWNLOAD_TIMEOUT:g} s"
+    if isinstance(reason, OSError):
+        return f"cannot download {url}: {reason.strerror or reason}"
+    return str(reason)
 
 
 def _rmdir(path: Path) -> None:
