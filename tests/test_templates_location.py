@@ -76,7 +76,8 @@ def venv_with_this_pythons_packages(folder: Path) -> Path:
     site_packages = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                    capture_output=True, text=True, check=True).stdout.strip()
     # Plain paths: .pth files there (an editable report_builder of another checkout) are not run.
-    ours = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and REPO_DIR not in Path(p).parents]
+    # A .venv inside the checkout (make's own) counts too: only its .pth hooks are left behind.
+    ours = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
     Path(site_packages, "packages_of_the_test_python.pth").write_text("\n".join(ours) + "\n")
     return python
 
