@@ -290,7 +290,7 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
     slurm_html = (tmp_path / "build-slurm" / "report.html").read_text()
     local_html = (tmp_path / "build-local" / "report.html").read_text()
     # the same numbers, to the digit, in both reports: every epoch row's losses and accuracy
-    row = re.compile(r"<tr><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>")
+    row = re.compile(r"<tr>\s*<td>(\d+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>")
     assert row.findall(slurm_html) and row.findall(slurm_html) == row.findall(local_html)
 
 
