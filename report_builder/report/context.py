@@ -10,6 +10,7 @@ from typing import Any, Collection
 from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
+from report_builder.report.tables import group_tables
 from report_builder.results import store
 from report_builder.results.analysis import ExperimentView, experiment_view
 from report_builder.results.comparison import (
@@ -204,6 +205,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "environment": environment(ordered, {n for g in suite.groups.values() if g.timing for n in g.experiments}),
         "experiments": views,
         "groups": groups,
+        "tables": {g.name: group_tables(g) for g in groups},
         "failed": failed,
         "missing": missing or [],
         "diverged": diverged,
