@@ -13,6 +13,8 @@ from report_builder.report import plots
 from report_builder.report.tables import group_tables
 from report_builder.results import store
 from report_builder.results.analysis import ExperimentView, experiment_view
+from report_builder.results.changes import WhatChanged
+from report_builder.results.claims import suite_claims
 from report_builder.results.comparison import (
     Comparison,
     accuracy_spread,
@@ -173,7 +175,8 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
-                  missing: list[str] | None = None, figure_files: bool = True) -> dict[str, Any]:
+                  missing: list[str] | None = None, figure_files: bool = True,
+                  what_changed: WhatChanged | None = None) -> dict[str, Any]:
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     styles = plots.styles_for(list(suite.experiments))
     figures = (figures_dir, cache_dir, figure_files)
@@ -192,8 +195,13 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         reproductions = [r for r in (reproduction(v, suite.reference) for v in ordered) if r is not None]
     failed = [v for v in ordered if v.status == "failed"]
     diverged = [v for v in ordered if v.status == "diverged"]
+    # "What changed" is left out when nothing did since the results each replaced; asked for with
+    # --compare DIR, it is there, if only to say that nothing changed.
+    changed_shown = what_changed is not None and (what_changed.source == "snapshot" or not what_changed.nothing)
     section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
-                   + (["failures"] if failed or diverged else []) + ["provenance"])
+                   + (["failures"] if failed or diverged else []) + (["what-changed"] if changed_shown else [])
+                   + ["provenance"])
+    claims = suite_claims(suite, views)
     # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
     # where an <img> would be a figure without text.
     swatches = {mark: f"swatch-{i}" for i, mark in enumerate(dict.fromkeys(
@@ -206,6 +214,10 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "experiments": views,
         "groups": groups,
         "tables": {g.name: group_tables(g) for g in groups},
+        "claims": claims,
+        "claims_of": {g.name: [c for c in claims if c.group == g.name] for g in groups},
+        "what_changed": what_changed,
+        "what_changed_shown": changed_shown,
         "failed": failed,
         "missing": missing or [],
         "diverged": diverged,

@@ -20,6 +20,7 @@ from report_builder.report.context import build_context, load_views
 from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
+from report_builder.results.changes import what_changed
 
 ENTRY_TEMPLATE = "report.html.j2"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -106,11 +107,12 @@ def render_html(context: dict[str, Any], templates_dir: Path) -> str:
 
 
 def render_exports(context: dict[str, Any], templates_dir: Path, version_dir: Path) -> None:
-    """report.md and tables/*.tex (with their README) into a render's version directory (export.py)."""
+    """report.md, tables/*.tex (with their README) and claims.json into a render's version directory (export.py)."""
     env = make_environment(templates_dir)
     with template_errors(templates_dir):
         export.write_markdown(env, context, version_dir)
         export.write_latex_tables(env, context, version_dir)
+        export.write_claims(env, context, version_dir)
 
 
 def _allowed(url: str, roots: list[Path]) -> bool:
@@ -171,13 +173,16 @@ def pdf_available() -> bool:
 
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
-                  pdf: bool = True, partial: bool = False, figure_files: bool = True) -> list[Path]:
-    """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone, published together
-    (publish.py): a render that fails or is killed leaves the previous report as it was."""
+                  pdf: bool = True, partial: bool = False, figure_files: bool = True,
+                  compare_dir: Path | None = None) -> list[Path]:
+    """Render build_dir/report.html (+ .pdf), build_dir/figures/* and the exports from results alone, published
+    together (publish.py): a render that fails or is killed leaves the previous report as it was.
+    `compare_dir`: a results folder to say what changed against (else each result's previous one)."""
     templates_dir = templates_dir or default_templates_dir()
     views, missing = load_views(suite, results_dir, partial)
     if not views:
         raise RenderError(f"nothing to render: no experiment has current results in {results_dir}", missing)
+    changed = what_changed(suite, results_dir, views, compare_dir)
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         version = publish.stage(build_dir)
@@ -185,7 +190,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
         context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
-                                figure_files)
+                                figure_files, changed)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         if figure_files:  # the exports link to the figure files

@@ -8,13 +8,13 @@ captions. tests/test_exports.py parses the Markdown back and compares its cells 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from report_builder.report.filters import DASH, digits_for, pm, pvalue, seeds, signed, sig, times
 from report_builder.results.analysis import ExperimentView
 
-if TYPE_CHECKING:
-    from report_builder.report.context import GroupView
+# A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
+GroupView = Any
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Table:
     """"tab:GROUP-comparison", "tab:GROUP-epochs", "tab:GROUP-MEMBER-probes": the HTML table's key."""
     kind: str
     """"comparison", "epochs" or "probes": which caption the templates write."""
-    group: "GroupView"
+    group: GroupView
     header: tuple[str, ...]
     rows: tuple[Row, ...]
     member: ExperimentView | None = None
@@ -59,7 +59,7 @@ def _verdict(comparison) -> str:
     return f"{seeds(d.seeds)} only: unknown"
 
 
-def comparison_table(group: "GroupView") -> Table:
+def comparison_table(group: GroupView) -> Table:
     """Each member's finals, bests and seconds, and against the baseline its Δ and the verdict on seed noise."""
     trained = group.trained
     finals = [v.final for v in trained if v.final]
@@ -96,7 +96,7 @@ def comparison_table(group: "GroupView") -> Table:
 EPOCH_METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
 
 
-def epoch_table(group: "GroupView") -> Table:
+def epoch_table(group: GroupView) -> Table:
     """Every member's epochs: losses, accuracy and seconds, mean ± SD over seeds, one digits rule per column."""
     all_epochs = [e for v in group.members for e in v.epochs]
     d = {metric: digits_for(getattr(e, metric) for e in all_epochs) for metric in EPOCH_METRICS}
@@ -113,7 +113,7 @@ def epoch_table(group: "GroupView") -> Table:
     return Table(f"tab:{group.name}-epochs", "epochs", group, header, tuple(rows))
 
 
-def probe_table(group: "GroupView", view: ExperimentView) -> Table:
+def probe_table(group: GroupView, view: ExperimentView) -> Table:
     """One experiment's ReLU measurements per epoch, and the squared gradient per active input."""
     d = {name: digits_for(e.probes.get(name) for e in view.epochs) for name in view.probe_names}
     d_acc = digits_for(e.test_accuracy for e in view.epochs)
@@ -128,7 +128,7 @@ def probe_table(group: "GroupView", view: ExperimentView) -> Table:
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 
-def group_tables(group: "GroupView") -> list[Table]:
+def group_tables(group: GroupView) -> list[Table]:
     """A group's tables in the order its section shows them: the comparison (two or more members), each
     probed member's measurements, the epochs."""
     tables = [comparison_table(group)] if len(group.members) > 1 else []
