@@ -81,6 +81,26 @@ def test_writing_the_same_result_again_keeps_nothing(tmp_path):
     assert history.entries(project / "results", "other") == []
 
 
+def test_a_result_edited_by_hand_is_not_kept(tmp_path):
+    project = project_with(tmp_path, [0.70, 0.75, 0.80])
+    path = project / "results" / "other.json"
+    doc = json.loads(path.read_text())
+    doc["runs"][0]["epochs"][-1]["test_accuracy"] = 0.99
+    path.write_text(json.dumps(doc))
+    rerun_other(project, [0.71, 0.76, 0.81])
+    assert history.entries(project / "results", "other") == []
+
+
+def test_an_unfinished_result_is_not_kept(tmp_path):
+    project = project_with(tmp_path, [0.70, 0.75, 0.80])
+    write_fixture_results(project / "experiments.toml", project / "results",
+                          {"other": {"accuracies": [0.70, 0.75, 0.80], "status": "partial"}})
+    kept_before = history.entries(project / "results", "other")
+    assert len(kept_before) == 1  # the finished result the unfinished one replaced
+    rerun_other(project, [0.71, 0.76, 0.81])
+    assert history.entries(project / "results", "other") == kept_before
+
+
 def test_history_keeps_the_five_newest_results_of_each_experiment(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.700])
     for i in range(1, 7):  # six re-runs replace six results: the oldest is pruned
@@ -111,7 +131,8 @@ def test_a_changed_setting_is_named_with_the_moved_number_beyond_seed_noise(tmp_
     rerun_other(project, [0.70, 0.75, 0.83], lr=0.02)
     text = section(html_of(project))
     assert "<h3>Other</h3>" in text and "What differs: lr changed 0.01 → 0.02." in text
-    assert "Final test accuracy: 80.2% → 83.2%, +3.0 points over seeds 0, 1, 2: more than the seed-to-seed spread" in text
+    assert ("Final test accuracy: 80.2% → 83.2%, +3.0 points over seeds 0, 1, 2: more than the seed-to-seed spread"
+            in text)
     assert "Baseline" not in text.split("<h3>Other</h3>")[0].split("</p>", 1)[1]
 
 
@@ -128,9 +149,10 @@ def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
     rerun_other(project, [0.80, 0.84, 0.8605])                    # now within noise of it
     text = section(html_of(project))
     assert "Conclusions that flipped:" in text
-    assert ("Before: Other reached a final test accuracy of 80.2%, −6.0 points against Baseline (86.2%) over seeds 0, 1, 2: "
-            "more than the seed-to-seed spread") in text
-    assert "Now: Other reached a final test accuracy of 86.3%, +0.1 points against Baseline (86.2%) over seeds 0, 1, 2: within seed noise" in text
+    assert ("Before: Other reached a final test accuracy of 80.2%, −6.0 points against Baseline (86.2%) over "
+            "seeds 0, 1, 2: more than the seed-to-seed spread") in text
+    assert ("Now: Other reached a final test accuracy of 86.3%, +0.1 points against Baseline (86.2%) over "
+            "seeds 0, 1, 2: within seed noise") in text
 
 
 def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
@@ -165,7 +187,8 @@ def test_compare_with_a_snapshot_lists_what_differs_from_it(tmp_path):
 def test_a_snapshot_sharing_no_experiment_is_said_in_the_section(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     snapshot = tmp_path / "snapshot"
-    other_suite = write_config(tmp_path / "elsewhere.toml", '[experiments.solo]\ntitle = "Solo"\n[defaults]\nepochs = 3\n')
+    other_suite = write_config(tmp_path / "elsewhere.toml",
+                               '[experiments.solo]\ntitle = "Solo"\n[defaults]\nepochs = 3\n')
     doc = fixture_result(other_suite, "solo", [0.5, 0.6, 0.7])
     store.write_result(snapshot, {k: v for k, v in doc.items() if k != "format"})
     text = section(html_of(project, snapshot))
@@ -226,7 +249,8 @@ def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
     assert c["experiments"] == ["other", "baseline"] and c["verdict"] == "beyond_noise" and c["test"] == "welch"
     assert c["values"] == {"other": pytest.approx(0.802), "baseline": pytest.approx(0.862)}
     assert c["difference"] == pytest.approx(-0.06) and c["p"] < 0.05 and c["seeds"] == [0, 1, 2]
-    assert c["sentence"].startswith("Other reached a final test accuracy of 80.2%, −6.0 points against Baseline (86.2%)")
+    assert c["sentence"].startswith("Other reached a final test accuracy of 80.2%, −6.0 points against Baseline "
+                                    "(86.2%)")
 
 
 def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):

@@ -123,7 +123,8 @@ def markdown_tables(text: str) -> list[list[list[str]]]:
             row = []
             tables[-1].append(row)
         elif token.type == "inline" and row is not None:
-            row.append("".join(child.content for child in token.children or [] if child.type in ("text", "code_inline")))
+            row.append("".join(child.content for child in token.children or []
+                               if child.type in ("text", "code_inline")))
         elif token.type == "tr_close":
             row = None
     return tables

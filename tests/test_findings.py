@@ -55,9 +55,9 @@ def findings(tmp_path: Path, other: list[float], repeats: int = 3) -> list[str]:
 
 def test_a_gap_beyond_seed_noise_is_found_with_its_numbers_and_section(tmp_path):
     group, solo = findings(tmp_path, [0.70, 0.75, 0.80])
-    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.2%) and Other the lowest "
-                            "(80.2%), +6.0 points over seeds 0, 1, 2: more than the seed-to-seed spread (Welch's t-test, "
-                            "p < 0.001, at the 5% level).")
+    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.2%) and Other the "
+                            "lowest (80.2%), +6.0 points over seeds 0, 1, 2: more than the seed-to-seed spread "
+                            "(Welch's t-test, p < 0.001, at the 5% level).")
     assert group.endswith('(<a class="ref" href="#group-g">section 2</a>)')
     claims = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"]
     assert group.split(" (<a")[0] == claims[0]["sentence"]
@@ -70,7 +70,8 @@ def test_a_gap_within_seed_noise_is_found_within_noise(tmp_path):
 
 def test_one_seed_gives_no_estimate_of_noise(tmp_path):
     group, _ = findings(tmp_path, [0.70, 0.75, 0.80], repeats=1)
-    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.0%) and Other the lowest (80.0%)")
+    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.0%) and Other the "
+                            "lowest (80.0%)")
     assert "with seed 0 alone there is no estimate of seed noise, so the gap may be noise." in group
 
 

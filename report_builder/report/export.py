@@ -1,6 +1,7 @@
 """The report's exports, written into a render's version directory beside report.html and published with it
 (publish.py): report.md (GitHub-flavoured Markdown), tables/*.tex (LaTeX booktabs tables) with a README,
-and claims.json (every claim with its sentence; schema in docs/claims-schema.json). The figures' PDFs are drawn with their SVGs (plots.py).
+and claims.json (every claim with its sentence; schema in docs/claims-schema.json). The figures' PDFs are
+drawn with their SVGs (plots.py).
 
 Each is rendered by a template under templates/exports/ from the same context as the HTML; the tables come
 from tables.py, so every format states the same numbers with the same digits.
@@ -46,8 +47,8 @@ def write_latex_tables(env: jinja2.Environment, context: dict[str, Any], version
             path = paths.inside(tables_dir, f"{table.name}.tex")
             store.write_atomic(path, template.render(**context, table=table) + "\n")
             written.append(path)
-    store.write_atomic(paths.inside(tables_dir, "README"),
-                       env.get_template(TABLES_README_TEMPLATE).render(**context, files=[p.name for p in written]) + "\n")
+    readme = env.get_template(TABLES_README_TEMPLATE).render(**context, files=[p.name for p in written])
+    store.write_atomic(paths.inside(tables_dir, "README"), readme + "\n")
     return written
 
 

@@ -66,7 +66,8 @@ def comparison_table(group: GroupView) -> Table:
     bests = [v.best for v in trained if v.best]
     d = {"acc": digits_for(f.test_accuracy for f in finals), "best": digits_for(b.test_accuracy for b in bests),
          "train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
-         "sec": digits_for(v.mean_epoch_seconds for v in trained), "total": digits_for(v.total_seconds for v in trained)}
+         "sec": digits_for(v.mean_epoch_seconds for v in trained),
+         "total": digits_for(v.total_seconds for v in trained)}
     ranked = group.timing and group.speed_compared
     baseline = group.baseline
     header = ["Setting", "Final accuracy", "Best accuracy (epoch)", "Final train loss", "Final test loss",
