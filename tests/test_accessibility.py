@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.report.render import pdf_available, render_report
@@ -20,35 +20,7 @@ from report_builder.report.render import pdf_available, render_report
 A11Y_DIR = REPO_DIR / "tests" / "a11y"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 
-SUITE = """
-[report]
-title = "Accessibility fixture"
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-[experiments.base]
-title = "Baseline"
-description = "The reference setting."
-[experiments.sgd]
-title = "SGD"
-optimizer = "sgd"
-[experiments.probed]
-title = "Probed"
-probes = ["relu_active", "relu_grad_sq"]
-[groups.speed]
-title = "Optimizer"
-experiments = ["base", "sgd"]
-baseline = "base"
-timing = true
-[groups.relu_gradient]
-title = "ReLU gradient"
-experiments = ["probed"]
-[reference]
-file = "ref.csv"
-label = "2021 writeup"
-hardware = "Colab GPU"
-"""
+SUITE = config_text("accessibility")
 
 
 @pytest.fixture(scope="module")

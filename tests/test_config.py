@@ -6,12 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR
+from conftest import REPO_DIR, config_text
 
 from report_builder.config import TrainConfig, load_suite, parse_suite
 from report_builder.errors import ConfigError
 
 
+# The invalid inputs below stay inline TOML: each test is about what the parser says of the exact text it shows.
 def problems_of(text: str, folder: Path | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_suite(text, (folder or Path(".")) / "experiments.toml")
@@ -33,13 +34,7 @@ def test_shipped_file_declares_the_whole_assignment():
 
 
 def test_experiment_overrides_only_what_it_names():
-    suite = parse_suite("""
-        [defaults]
-        epochs = 3
-        lr = 0.01
-        [experiments.a]
-        lr = 0.5
-        """.replace("        ", ""), Path("x.toml"))
+    suite = parse_suite(config_text(defaults={"epochs": 3, "lr": 0.01}, experiments={"a": {"lr": 0.5}}), Path("x.toml"))
     cfg = suite.experiments["a"].config
     assert (cfg.epochs, cfg.lr, cfg.batch_size) == (3, 0.5, TrainConfig().batch_size)
 
