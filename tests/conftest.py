@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import tomli_w
 import torch
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -151,7 +152,7 @@ def config_text(base: str | Path | None = None, **tables: dict) -> str:
     `tables` merged over it table by table, a key given here replacing the base's."""
     path = FIXTURES_DIR / f"{base}.toml" if isinstance(base, str) else base
     document = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
-    return "\n".join(_toml_lines(_merged(document, tables), ())) + "\n"
+    return tomli_w.dumps(_merged(document, tables))
 
 
 def _merged(base: dict, overrides: dict) -> dict:
@@ -160,35 +161,6 @@ def _merged(base: dict, overrides: dict) -> dict:
         both_tables = isinstance(value, dict) and isinstance(merged.get(name, {}), dict)
         merged[name] = _merged(merged.get(name, {}), value) if both_tables else value
     return merged
-
-
-# The venv has no TOML writer (tomllib only reads) and tests add no dependency: experiments files hold
-# only tables, strings, numbers, booleans and lists of them, which this writes one `key = value` a line,
-# as people write them (tests edit the text: `.replace("lr = 0.05", ...)`).
-def _toml_lines(table: dict, names: tuple[str, ...]) -> list[str]:
-    values = {name: value for name, value in table.items() if not isinstance(value, dict)}
-    subtables = {name: value for name, value in table.items() if isinstance(value, dict)}
-    lines = [f"[{'.'.join(map(_toml_key, names))}]"] if names and (values or not subtables) else []
-    lines += [f"{_toml_key(name)} = {_toml_value(value)}" for name, value in values.items()]
-    for name, subtable in subtables.items():
-        lines += _toml_lines(subtable, (*names, name))
-    return lines
-
-
-def _toml_key(name: str) -> str:
-    return name if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name) else json.dumps(name)
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)  # nan, inf and 1e+20 are TOML as Python writes them
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON's escapes are TOML basic-string escapes
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_toml_value, value)) + "]"
-    raise TypeError(f"no TOML for {value!r}")
 
 
 @pytest.fixture
