@@ -120,7 +120,7 @@ def cmd_plan(args) -> int:
     # Not runner.with_kind: the runner imports torch, which a plan of cached results must not need.
     executor = (checked_replace(suite.executor, "--executor: [executor]", kind=args.executor) if args.executor
                 else suite.executor)
-    plan = forecast(suite, args.names, args.results_dir, executor, stack=not args.no_stack)
+    plan = forecast(suite, args.names, args.results_dir, executor, stack=not args.no_stack, force=args.force)
     for line in describe(plan):
         print(line)
     return 0

@@ -234,3 +234,16 @@ def test_a_bad_sweep_exits_2_and_runs_nothing(tmp_path):
                                         "  - experiments.toml: [sweeps.s] vary.lrr: unknown training setting "
                                         "(did you mean 'lr'?)"]
     assert not (tmp_path / "results").exists()
+
+
+def test_list_shows_each_sweep_with_its_points_and_their_experiments(tmp_path):
+    from report_builder.results.status import describe
+
+    suite = suite_of("""
+        [sweeps.lr_sweep]
+        base = "baseline"
+        vary = { lr = [0.1, 0.001] }
+    """)
+    lines = describe(suite, tmp_path / "results")
+    assert lines[1].startswith("lr_sweep-lr-0p1  not run")
+    assert lines[-1] == "sweep lr_sweep: lr = 0.1 (lr_sweep-lr-0p1), lr = 0.001 (baseline)"

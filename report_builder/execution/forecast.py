@@ -228,23 +228,26 @@ def detection(group: str, exp: Experiment, baseline: Experiment, results_dir: Pa
 # ---- the whole plan ------------------------------------------------------------------------------
 
 def forecast(suite: Suite, names: list[str], results_dir: Path, executor: ExecutorConfig, stack: bool = True,
-             benchmarks_dir: Path = BENCHMARKS_DIR) -> Forecast:
+             benchmarks_dir: Path = BENCHMARKS_DIR, force: bool = False) -> Forecast:
     selected = suite.select(names)
     timed = timed_experiments(suite)
     earlier, benchmarks = earlier_epochs(results_dir), benchmark_epochs(benchmarks_dir)
     plans: list[ExperimentForecast] = []
     for exp in selected:
         kind = device_kind(exp.config.device, executor, f"{suite.path.name}: [experiments.{exp.name}]")
-        reasons, seeds = _to_run(exp, _stored(results_dir, exp.name), kind, exp.name in timed)
+        reasons, seeds = (["--force"], declared_seeds(exp.config.identity())) if force else \
+            _to_run(exp, _stored(results_dir, exp.name), kind, exp.name in timed)
         seconds, source = (None, "")
         if seeds:
             alone = exp.name in timed or not stack or not _may_stack(exp.config, kind)
             seconds, source = estimate(exp.config, kind, alone, earlier, benchmarks)
         plans.append(ExperimentForecast(exp.name, kind, reasons, seeds, seconds, source, epochs=exp.config.epochs))
     tasks = _tasks(suite, plans, results_dir, stack)
+    chosen = {exp.name for exp in selected}
     detections = [detection(g.name, suite.experiments[n], suite.experiments[g.baseline], results_dir,
                             suite.detect_points)
-                  for g in suite.groups.values() if g.baseline for n in g.experiments if n != g.baseline]
+                  for g in suite.groups.values() if g.baseline for n in g.experiments
+                  if n != g.baseline and chosen & {n, g.baseline}]
     return Forecast(plans, tasks, executor, detections, suite.detect_points)
 
 
@@ -286,8 +289,8 @@ def describe(plan: Forecast) -> list[str]:
         if p.cached:
             lines.append(f"{p.name:<{width}}  cached" + (f" ({', '.join(p.reasons)})" if p.reasons else ""))
             continue
-        state = "missing" if p.reasons == ["no results yet"] else "stale"
-        why = "" if state == "missing" else f" ({', '.join(p.reasons)})"
+        state = {("no results yet",): "missing", ("--force",): "forced"}.get(tuple(p.reasons), "stale")
+        why = f" ({', '.join(p.reasons)})" if state == "stale" else ""
         if p.seconds is None:
             cost = p.source
         else:
