@@ -157,3 +157,28 @@ def test_a_sweep_rendered_from_small_real_runs(tmp_path, tiny_data_dir):
     assert "Final test accuracy is highest at lr = " in text
     assert text.count('<td class="text">lr-lr-0p') == 2
     assert (tmp_path / "build" / "figures" / "_sweep-lr.svg").exists()
+
+
+def test_a_failed_point_is_named_and_left_out(tmp_path):
+    config = write_config(tmp_path / "experiments.toml", SUITE)
+    write_fixture_results(config, tmp_path / "results", {"lr-lr-0p1": {"accuracies": [0.5, 0.5], "status": "failed"}})
+    text = section(render(tmp_path, [0.80, 0.86, 0.82], names=NAMES[:3]))
+    assert "Not shown: lr = 0.1 (failed)." in text
+    assert "highest at lr = 0.001" in text
+
+
+def test_diverged_seeds_are_counted_and_left_out_of_the_mean(tmp_path):
+    from conftest import fixture_result
+
+    from report_builder.results import store
+
+    render(tmp_path, [0.80, 0.86, 0.82, 0.78])
+    result = fixture_result(tmp_path / "experiments.toml", "lr-lr-0p1", accuracies=[0.5, 0.78], repeats=3)
+    result["runs"][2]["diverged_at"] = 2
+    result["runs"][2]["epochs"][1].update(test_accuracy=None, test_loss=None)
+    store.write_result(tmp_path / "results", {k: v for k, v in result.items() if k != "format"})
+    render_report(load_suite(tmp_path / "experiments.toml"), tmp_path / "results", tmp_path / "build",
+                  REPO_DIR / "templates", pdf=False)
+    text = section(re.sub(r"\s+", " ", (tmp_path / "build" / "report.html").read_text(encoding="utf-8")))
+    assert "Diverged (loss not finite), and left out of the means: lr = 0.1 in 1 seed." in text
+    assert "lr = 0.1: 78.1%" in text  # seeds 0 and 1: 78.0% and 78.2%
