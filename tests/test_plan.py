@@ -149,3 +149,20 @@ def test_plan_of_current_results_imports_no_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "nothing to train: every selected experiment has current results" in done.stdout
     assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_a_timing_group_member_trained_in_a_stack_is_planned_alone(tmp_path):
+    suite = SUITE + '[groups.t]\nexperiments = ["base"]\ntiming = true\n'
+    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "stacked_with": 3}}, suite=suite)
+    base = by_name(plan, "base")
+    assert (base.reasons, base.seeds) == (["trained in a stack, a timing group needs it alone"], [0, 1, 2])
+
+
+def test_a_damaged_results_file_is_planned_again(tmp_path):
+    plan_of(tmp_path, {})
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "base.json").write_text("{")
+    plan = forecast(load_suite(tmp_path / "experiments.toml"), ["base"], tmp_path / "results", ExecutorConfig(),
+                    benchmarks_dir=tmp_path / "bench")
+    (base,) = plan.experiments
+    assert base.reasons[0].startswith("previous run damaged (") and base.seeds == [0, 1, 2]

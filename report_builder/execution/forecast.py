@@ -26,7 +26,15 @@ from typing import Any
 from report_builder.config import ExecutorConfig, Experiment, Suite, TrainConfig
 from report_builder.errors import ResultsError
 from report_builder.results import store
-from report_builder.results.identity import declared_seeds, seed_list, timed_experiments, trained_alone
+from report_builder.results.identity import (
+    code_version,
+    declared_seeds,
+    run_settings,
+    seed_changes,
+    seed_list,
+    timed_experiments,
+    trained_alone,
+)
 from report_builder.results.power import POWER, detectable_difference, seeds_needed
 from report_builder.results.statistics import LEVEL
 
@@ -119,22 +127,21 @@ def _stored(results_dir: Path, name: str) -> dict | None:
 
 
 def _to_run(exp: Experiment, stored: dict | None, kind: str, timed: bool) -> tuple[list[str], list[int]]:
-    """(why it runs, the seeds it trains), as execution/plan.py decides it, judged from the file alone."""
+    """(why it runs, the seeds it trains), decided as execution/plan.py decides it, from the file alone: the
+    dataset is taken to be the one the results were trained on (`run` reads it to know)."""
     declared = declared_seeds(exp.config.identity())
     if stored is None:
         return ["no results yet"], declared
-    if stored.get("status") != "done":
-        return [f"previous run {stored.get('status')}"], declared
-    reasons = store.stale_reasons(stored, exp.config.identity())
-    if stored["identity"].get("device_kind") != kind:
-        reasons.append(f"device changed {stored['identity'].get('device_kind')} → {kind}")
-    held = {run.get("seed"): run for run in stored["runs"]}
-    if reasons and not all(r.startswith(("repeats changed", "seed changed", "seed ", "seeds ")) for r in reasons):
+    wanted = {"config": run_settings(exp.config.identity(), kind), "code_version": code_version(),
+              "data_fingerprint": stored.get("identity", {}).get("data_fingerprint"), "device_kind": kind}
+    reasons = store.rerun_reasons(stored, wanted)
+    if reasons:
         return reasons, declared
+    held = {run.get("seed"): run for run in stored["runs"]}
     keep = [s for s in declared if s in held and (not timed or trained_alone(held[s]))]
-    if timed and len(keep) < len([s for s in declared if s in held]):
+    if len(keep) < len([s for s in declared if s in held]):
         reasons.append("trained in a stack, a timing group needs it alone")
-    return reasons, [s for s in declared if s not in keep]
+    return reasons + seed_changes(stored["config"], exp.config.identity()), [s for s in declared if s not in keep]
 
 
 # ---- how long ------------------------------------------------------------------------------------
