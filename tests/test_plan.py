@@ -89,7 +89,8 @@ def test_no_earlier_run_with_that_batch_size_gives_no_estimate(tmp_path):
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3}})
     wide = by_name(plan, "wide")
     assert wide.seconds is None
-    assert wide.source == "no estimate: no earlier run on this device kind (cpu) with batch size 64"
+    assert wide.source == ("no estimate: no earlier run on this device kind (cpu) with batch size 64, the tensor "
+                           "pipeline, the explicit engine and hidden 128")
 
 
 def test_without_results_the_benchmark_files_of_this_device_kind_give_the_estimate(tmp_path):

@@ -208,7 +208,10 @@ def estimate(cfg: TrainConfig, kind: str, alone: bool, earlier: dict, benchmarks
                     f"median of {len(seconds)} earlier epochs, trained {'alone' if trained_so else 'stacked'}")
     if key in benchmarks:
         return benchmarks[key]
-    return None, f"no estimate: no earlier run on this device kind ({kind}) with batch size {cfg.batch_size}"
+    _, pipeline, engine, batch_size, hidden, max_train, max_test = key
+    subset = "".join(f", {name} {value}" for name, value in (("max_train", max_train), ("max_test", max_test)) if value)
+    return None, (f"no estimate: no earlier run on this device kind ({kind}) with batch size {batch_size}, the "
+                  f"{pipeline} pipeline, the {engine} engine and hidden {hidden}{subset}")
 
 
 # ---- what the seeds can detect -------------------------------------------------------------------
