@@ -167,3 +167,11 @@ def test_a_damaged_results_file_is_planned_again(tmp_path):
                     benchmarks_dir=tmp_path / "bench")
     (base,) = plan.experiments
     assert base.reasons[0].startswith("previous run damaged (") and base.seeds == [0, 1, 2]
+
+
+def test_with_only_disturbed_epochs_the_estimate_uses_them_and_says_so(tmp_path):
+    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "seconds": [4.0, 4.0, 4.0],
+                                       "disturbed": (1, 2, 3)}})
+    other = by_name(plan, "other")
+    assert other.epoch_seconds == pytest.approx(4.01)
+    assert other.source == "median of 9 earlier epochs, trained alone, timed while other work loaded the machine"

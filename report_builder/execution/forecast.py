@@ -8,8 +8,8 @@ has a GPU driver (a machine without one plans `device = "auto"` on the CPU, as t
 
 The estimate: seconds per epoch (training plus evaluation) of earlier runs on this device kind with the
 same batch size, pipeline, engine, hidden size and data subset — from the results files first (the median
-over their undisturbed epochs, from runs trained alone or stacked as the planned run will be where there
-are such), else from `make bench`'s benchmarks/results/*.json (training only, full dataset) — times
+over their undisturbed epochs, else over the disturbed ones, saying so; from runs trained alone or stacked
+as the planned run will be where there are such), else from `make bench`'s benchmarks/results/*.json (training only, full dataset) — times
 epochs times seeds. Start-up (the interpreter, torch, the data load) is not included.
 """
 
@@ -153,10 +153,10 @@ def _setup(settings: dict[str, Any], kind: str) -> tuple:
             settings.get("max_train"), settings.get("max_test"))
 
 
-def earlier_epochs(results_dir: Path) -> dict[tuple, dict[bool, list[float]]]:
-    """Seconds (training + evaluation) of every undisturbed epoch of the finished results, by set-up and by
-    whether the run trained alone."""
-    found: dict[tuple, dict[bool, list[float]]] = {}
+def earlier_epochs(results_dir: Path) -> dict[tuple, dict[tuple[bool, bool], list[float]]]:
+    """Seconds (training + evaluation) of every epoch of the finished results, by set-up and by (whether the
+    run trained alone, whether other work disturbed the epoch's timing)."""
+    found: dict[tuple, dict[tuple[bool, bool], list[float]]] = {}
     for path in sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []:
         try:
             result = store.read_result(path)
@@ -166,8 +166,9 @@ def earlier_epochs(results_dir: Path) -> dict[tuple, dict[bool, list[float]]]:
             continue
         key = _setup(result["config"], result["identity"].get("device_kind", "cpu"))
         for run in result["runs"]:
-            seconds = [e["train_seconds"] + e["eval_seconds"] for e in run["epochs"] if not e.get("timing_disturbed")]
-            found.setdefault(key, {}).setdefault(trained_alone(run), []).extend(seconds)
+            for e in run["epochs"]:
+                found.setdefault(key, {}).setdefault((trained_alone(run), bool(e.get("timing_disturbed"))), []).append(
+                    e["train_seconds"] + e["eval_seconds"])
     return found
 
 
@@ -200,12 +201,16 @@ def benchmark_epochs(benchmarks_dir: Path = BENCHMARKS_DIR) -> dict[tuple, tuple
 def estimate(cfg: TrainConfig, kind: str, alone: bool, earlier: dict, benchmarks: dict) -> tuple[float | None, str]:
     """(seconds per epoch, where from) for a run of cfg on this device kind; (None, why not) without data."""
     key = _setup({**cfg.identity(), "engine": cfg.effective_engine}, kind)
-    by_alone = earlier.get(key, {})
-    for trained_so in (alone, not alone):  # runs trained as this one will be, else the others
-        seconds = by_alone.get(trained_so)
-        if seconds:
-            return (statistics.median(seconds),
-                    f"median of {len(seconds)} earlier epochs, trained {'alone' if trained_so else 'stacked'}")
+    by_how = earlier.get(key, {})
+    # Runs trained as this one will be, else the others; undisturbed epochs, else those timed while other
+    # work loaded the machine (a busy machine's estimate for a busy machine, and said so).
+    for disturbed in (False, True):
+        for trained_so in (alone, not alone):
+            seconds = by_how.get((trained_so, disturbed))
+            if seconds:
+                return (statistics.median(seconds),
+                        f"median of {len(seconds)} earlier epochs, trained {'alone' if trained_so else 'stacked'}"
+                        + (", timed while other work loaded the machine" if disturbed else ""))
     if key in benchmarks:
         return benchmarks[key]
     _, pipeline, engine, batch_size, hidden, max_train, max_test = key
