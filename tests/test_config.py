@@ -112,7 +112,7 @@ def test_every_problem_is_reported_at_once():
 def test_unknown_top_level_table_suggests_nearest():
     assert problems_of("[experiment.a]\n") == [
         "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
-        "experiments, groups, executor, reference"]
+        "experiments, sweeps, groups, executor, reference"]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -154,9 +154,9 @@ def test_the_shipped_reference_maps_the_2021_numbers_to_our_experiments():
 
 def test_every_key_of_every_table_is_declared_with_a_doc():
     from report_builder.config.schema import (ExecutorConfig, ExperimentText, GroupConfig, ReferenceConfig,
-                                              ReportConfig)
+                                              ReportConfig, SweepConfig)
 
-    tables = (ReportConfig, TrainConfig, ExperimentText, GroupConfig, ExecutorConfig, ReferenceConfig)
+    tables = (ReportConfig, TrainConfig, ExperimentText, GroupConfig, ExecutorConfig, ReferenceConfig, SweepConfig)
     undocumented = [f"{cls.__name__}.{f.name}" for cls in tables for f in dataclasses.fields(cls)
                     if not f.metadata.get("doc")]
     assert undocumented == []

@@ -49,3 +49,10 @@ def test_one_seed_has_no_test_and_a_zero_margin_no_answer():
     assert power.detectable_difference(0.4, 1) is None
     assert power.seeds_needed(0.4, 0.0) is None
     assert power.detectable_difference(0.0, 3) == 0.0
+
+
+def test_two_seeds_have_a_finite_detectable_difference_where_the_far_tail_is_tiny():
+    # with 2 seeds the noncentrality reaches the far lower tail where scipy's nct.cdf returns NaN
+    delta = power.detectable_difference(0.01, 2)
+    assert np.isfinite(delta)
+    assert power.power(delta, 0.01, 2) == pytest.approx(power.POWER)

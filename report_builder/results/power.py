@@ -30,7 +30,9 @@ def power(delta: float, sd: float, n: int, alpha: float = LEVEL) -> float:
     df = n - 1
     critical = stats.t.ppf(1.0 - alpha / 2.0, df)
     noncentrality = abs(delta) * math.sqrt(n) / sd
-    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
+    # The lower tail P(T < −c) is taken as P(T > c) at noncentrality −δ (the same number, T(−δ) = −T(δ)):
+    # scipy's nct.cdf far in that tail returns NaN for some δ (df 1, δ√n/σ = 80), nct.sf does not.
+    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.sf(critical, df, -noncentrality))
 
 
 def detectable_difference(sd: float, n: int, alpha: float = LEVEL, target: float = POWER) -> float | None:
