@@ -392,3 +392,31 @@ def test_a_pdf_whose_tables_cannot_be_completed_is_kept_with_a_warning(tmp_path,
                       project / "templates")
     assert "TableTagError: a <tfoot> is not handled" in str(caught[0].message)
     assert elements(pikepdf.open(project / "build" / "report.pdf").Root.StructTreeRoot, "/TH")
+
+
+SMALL_PAGE_TABLE = """<!doctype html><html lang="en"><head><title>Caption at a page foot</title>
+<style>@page {{ size: A6; margin: 10mm }} thead {{ display: table-header-group }}</style></head><body>
+<table style="display: none"><tr><td>not printed</td></tr></table>
+<div style="height: {space_mm}mm">Text above.</div>
+<table><caption>Table 1. A caption long enough to need two lines at the foot of this small page, before its rows.
+</caption><thead><tr><th scope="col">Run</th><th scope="col">Accuracy</th></tr></thead>
+<tbody><tr><th scope="row">a</th><td>0.81</td></tr><tr><th scope="row">b</th><td>0.82</td></tr></tbody></table>
+</body></html>"""
+
+
+@needs_pdf
+@pytest.mark.parametrize("space_mm", [90, 100], ids=["caption-alone-on-page-1", "caption-broken-over-pages-1-and-2"])
+def test_a_table_whose_caption_ends_a_page_becomes_one_table_with_one_caption(tmp_path, space_mm):
+    import pikepdf
+    import weasyprint
+
+    html = SMALL_PAGE_TABLE.format(space_mm=space_mm)
+    path = tmp_path / "table.pdf"
+    weasyprint.HTML(string=html).write_pdf(str(path), pdf_variant="pdf/ua-1")
+    with pikepdf.open(path) as written:  # WeasyPrint's own tags: a caption-only /Table, then the rows
+        assert len(elements(written.Root.StructTreeRoot, "/Table")) == 2
+    pdf_tables.complete(path, html)
+    text = StructureText(path)
+    (table,) = elements(text.pdf.Root.StructTreeRoot, "/Table")
+    assert len(elements(table, "/Caption")) == 1 and text.of(elements(table, "/Caption")[0]).endswith("its rows.")
+    assert [text.reading(td) for td in elements(table, "/TD")] == ["a, Accuracy: 0.81", "b, Accuracy: 0.82"]

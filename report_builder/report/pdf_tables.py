@@ -20,6 +20,7 @@ Delete this module, and its call in render.write_pdf, once WeasyPrint writes Sco
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -310,7 +311,7 @@ def _merge(pdf: pikepdf.Pdf, group: list[Fragment]) -> Fragment:
 
 def _label(table: HtmlTable, fragment: Fragment) -> None:
     """/Scope on each header cell from its HTML scope; /Headers on each data cell."""
-    ids = iter(range(1, 10**9))
+    ids = itertools.count(1)
 
     def id_of(cell: Dictionary) -> String:
         if "/ID" not in cell:
