@@ -100,6 +100,11 @@ def parse_suite(text: str, path: Path) -> Suite:
         text, own = check_table(table, where, problems, ExperimentText, TrainConfig)
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
+        cfg = experiments[name].config
+        # A relation between two keys, which no single key's declaration states.
+        if cfg.max_train is not None and cfg.validation >= cfg.max_train:
+            problems.append(f"{where} validation: must be less than max_train ({cfg.max_train}), the training "
+                            f"images it is taken from, got {cfg.validation}")
     if not experiments and not problems:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from report_builder.config import PROBES
 from report_builder.results.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
 
-METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
+METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds", "val_loss", "val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class EpochStats:
     test_accuracy: Stat | None
     train_seconds: Stat | None
     eval_seconds: Stat | None
+    val_loss: Stat | None
+    val_accuracy: Stat | None
+    """On the held-out training images (`validation`); None without a split."""
     probes: dict[str, Stat | None]
     disturbed_runs: int = 0
     """Runs whose training time of this epoch was disturbed by other work: left out of train_seconds."""
@@ -98,7 +101,8 @@ class ExperimentView:
     final: EpochStats | None
     """The last epoch that every finished repeat reached."""
     best: EpochStats | None
-    """The epoch with the highest mean test accuracy."""
+    """The epoch with the highest mean validation accuracy (its test numbers are the honest estimate); None
+    without a validation split: an epoch picked by its test accuracy would overstate it."""
     mean_epoch_seconds: Stat | None
     """Training seconds per epoch, averaged over each run's clean epochs, then over runs (timing.py's rules:
     disturbed epochs and slowed runs are left out)."""
@@ -146,7 +150,7 @@ class ExperimentView:
 
 def _epoch_stats(epoch: int, records: list[dict]) -> EpochStats:
     probe_names = sorted({name for r in records for name in r.get("probes", {})})
-    stats = {metric: Stat.of(r[metric] for r in records) for metric in METRICS}
+    stats = {metric: Stat.of(r.get(metric) for r in records) for metric in METRICS}
     # A disturbed epoch's seconds measure the other work as much as ours (timing.py).
     stats["train_seconds"] = Stat.of(r["train_seconds"] for r in records if not r.get("timing_disturbed"))
     return EpochStats(
@@ -175,8 +179,8 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
     totals = [clean_run_seconds(r) for r in timed]
     disturbed = [{"seed": r["seed"], "epoch": e["epoch"], "evidence": e.get("timing_evidence") or {}}
                  for r in runs for e in r["epochs"] if e.get("timing_disturbed")]
-    scored = [e for e in epochs if e.test_accuracy is not None]
-    best = max(scored, key=lambda e: e.test_accuracy.mean) if scored else None
+    validated = [e for e in epochs if e.val_accuracy is not None]
+    best = max(validated, key=lambda e: e.val_accuracy.mean) if validated else None
     status = result["status"]
     if status == "done" and diverged:
         status = "diverged"
