@@ -175,3 +175,12 @@ def test_with_a_split_the_best_epoch_is_labelled_as_picked_on_it(tmp_path):
     assert "<em>Best</em> is the epoch with the highest mean validation accuracy over seeds, on 50 training " \
            "images held out from training" in html
     assert "Test accuracy at best validation epoch (epoch)" in html
+
+
+def test_with_a_split_the_per_epoch_table_shows_what_the_pick_saw(tmp_path):
+    html = render(tmp_path, "validation = 50")
+    assert '<th scope="col">Validation accuracy</th>' in html
+
+
+def test_without_a_split_the_per_epoch_table_has_no_validation_column(tmp_path):
+    assert "Validation accuracy" not in render(tmp_path, "")
