@@ -36,8 +36,8 @@ timing = true
 ACC = [0.80, 0.84, 0.86]
 
 
-def render(tmp_path, specs: dict) -> str:
-    config = write_config(tmp_path / "experiments.toml", SUITE)
+def render(tmp_path, specs: dict, suite: str = SUITE) -> str:
+    config = write_config(tmp_path / "experiments.toml", suite)
     write_fixture_results(config, tmp_path / "results", specs)
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
     render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
@@ -96,6 +96,7 @@ def test_speed_up_carries_its_interval_over_runs(tmp_path):
     speed = html[html.index("Speed study</h2>"):]
     assert re.search(r"95% CI \d\.\d\d× to \d\.\d\d×, over 3 and 3 runs", speed)
     assert re.search(r"<td>2\.00× \[\d\.\d\d, \d\.\d\d\]</td>", speed)
+    assert "<td>1.00×</td>" in speed  # the baseline against itself: no interval
     assert "That interval includes equal speed" not in speed
 
 
@@ -110,3 +111,37 @@ def test_times_are_spread_over_runs_not_seeds(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec(1.0)})
     assert "for seconds, over runs (a seed decides what a run computes, not how long it takes)" in html
     assert "standard deviation over seeds" not in html.split("Training seconds per epoch (mean over epochs")[1][:120]
+
+
+PIPE_SUITE = """
+[defaults]
+epochs = 2
+device = "cpu"
+[experiments.dataloader]
+title = "DataLoader"
+pipeline = "dataloader"
+repeats = {repeats}
+[experiments.base]
+title = "Tensors"
+repeats = 3
+[groups.pipeline]
+title = "Pipeline"
+experiments = ["dataloader", "base"]
+baseline = "dataloader"
+timing = true
+"""
+
+
+def test_the_pipeline_speed_up_has_an_interval_where_both_ran_more_than_once(tmp_path):
+    specs = {"dataloader": {"accuracies": [0.84, 0.85], "repeats": 2, "seconds": 8.0, "engine": "autograd",
+                            "run_factors": [1.0, 1.1]},
+             "base": spec(1.0)}
+    html = render(tmp_path, specs, PIPE_SUITE.format(repeats=2))
+    assert re.search(r"the default pipeline and engine were \d+\.\d× faster \(95% CI \d+\.\d\d× to \d+\.\d\d×, "
+                     r"over 3 and 2 runs\)", html)
+
+
+def test_the_pipeline_speed_up_of_one_run_says_it_has_no_interval(tmp_path):
+    specs = {"dataloader": {"accuracies": [0.84, 0.85], "seconds": 8.0, "engine": "autograd"}, "base": spec(1.0)}
+    html = render(tmp_path, specs, PIPE_SUITE.format(repeats=1))
+    assert "faster (one run on a side, so no interval)" in html
