@@ -18,9 +18,11 @@ from report_builder.config.schema import (
                                           GroupConfig,
                                           ReportConfig,
                                           Suite,
+                                          Sweep,
+                                          SweepPoint,
                                           TrainConfig,
 )
 
 __all__ = ["DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES", "STACK_CHOICES", "ExecutorConfig",
-           "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig", "Suite", "TrainConfig",
+           "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig", "Suite", "Sweep", "SweepPoint", "TrainConfig",
            "checked_replace", "load_suite", "parse_suite"]
