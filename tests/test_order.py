@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import write_config, write_dataset
+from conftest import config_text, write_config, write_dataset
 
 from report_builder.config import load_suite
 from report_builder.execution import local
@@ -17,32 +17,11 @@ from report_builder.execution.tasks import StackTask, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
 
-SUITE = """
-[defaults]
-epochs = 1
-batch_size = 32
-hidden = 16
-device = "cpu"
-data_dir = "{data}"
-repeats = 3
-stack = {stack}
-
-[experiments.first]
-[experiments.second]
-lr = 0.0001
-[experiments.third]
-optimizer = "sgd"
-[experiments.fourth]
-lr = 0.01
-
-[groups.speed]
-experiments = ["second", "fourth"]
-timing = true
-"""
 
 
-def suite_at(tmp_path, stack="false", data=None):
-    return load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=data or tmp_path, stack=stack)))
+def suite_at(tmp_path, stack=False, data=None):
+    text = config_text("order", defaults={"data_dir": str(data or tmp_path), "stack": stack})
+    return load_suite(write_config(tmp_path / "e.toml", text))
 
 
 def labels(suite, pending=None, stack=True):
@@ -73,7 +52,7 @@ def test_an_experiment_resumed_with_fewer_runs_left_joins_the_first_round(tmp_pa
 
 
 def test_a_stack_stays_one_task_in_the_round_of_its_first_member(tmp_path):
-    suite = suite_at(tmp_path, stack="true")
+    suite = suite_at(tmp_path, stack=True)
     plans = [Plan(exp, {}, [], list(range(exp.config.repeats))) for exp in suite.experiments.values()]
     tasks = build_tasks(plans, suite, "results", ".", True, {n: "cpu" for n in suite.experiments})
     (stack,) = [t for t in tasks if isinstance(t, StackTask)]

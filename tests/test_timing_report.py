@@ -6,32 +6,12 @@ from __future__ import annotations
 import re
 import shutil
 
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 
-SUITE = """
-[report]
-title = "Timing"
-
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-
-[experiments.base]
-title = "Base"
-[experiments.other]
-title = "Other"
-lr = 0.01
-
-[groups.speed]
-title = "Speed study"
-experiments = ["base", "other"]
-baseline = "base"
-timing = true
-"""
+SUITE = config_text("timing")
 
 ACC = [0.80, 0.84, 0.86]
 
@@ -115,35 +95,17 @@ def test_times_are_spread_over_runs_not_seeds(tmp_path):
     assert "standard deviation over seeds" not in html.split("Training seconds per epoch (mean over epochs")[1][:120]
 
 
-PIPE_SUITE = """
-[defaults]
-epochs = 2
-device = "cpu"
-[experiments.dataloader]
-title = "DataLoader"
-pipeline = "dataloader"
-repeats = {repeats}
-[experiments.base]
-title = "Tensors"
-repeats = 3
-[groups.pipeline]
-title = "Pipeline"
-experiments = ["dataloader", "base"]
-baseline = "dataloader"
-timing = true
-"""
-
 
 def test_the_pipeline_speed_up_has_an_interval_where_both_ran_more_than_once(tmp_path):
     specs = {"dataloader": {"accuracies": [0.84, 0.85], "repeats": 2, "seconds": 8.0, "engine": "autograd",
                             "run_factors": [1.0, 1.1]},
              "base": spec(1.0)}
-    html = render(tmp_path, specs, PIPE_SUITE.format(repeats=2))
+    html = render(tmp_path, specs, config_text("claims_pipeline", experiments={"dataloader": {"repeats": 2}}))
     assert re.search(r"the default pipeline and engine were \d+\.\d× faster \(95% CI \d+\.\d\d× to \d+\.\d\d×, "
                      r"over 3 and 2 runs\)", html)
 
 
 def test_the_pipeline_speed_up_of_one_run_says_it_has_no_interval(tmp_path):
     specs = {"dataloader": {"accuracies": [0.84, 0.85], "seconds": 8.0, "engine": "autograd"}, "base": spec(1.0)}
-    html = render(tmp_path, specs, PIPE_SUITE.format(repeats=1))
+    html = render(tmp_path, specs, config_text("claims_pipeline"))
     assert "faster (one run on a side, so no interval)" in html

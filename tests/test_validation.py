@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_dataset
+from conftest import config_text, write_dataset
 
 from report_builder.config import TrainConfig
 from report_builder.config.parse import parse_suite
@@ -39,7 +39,7 @@ def test_validation_is_off_by_default():
 
 def test_validation_must_leave_training_images():
     with pytest.raises(ConfigError) as caught:
-        parse_suite("[experiments.a]\nmax_train = 1000\nvalidation = 1000\n", Path("experiments.toml"))
+        parse_suite(config_text(experiments={"a": {"max_train": 1000, "validation": 1000}}), Path("experiments.toml"))
     assert caught.value.problems == ["experiments.toml: [experiments.a] validation: must be less than max_train "
                                      "(1000), the training images it is taken from, got 1000"]
 
@@ -122,27 +122,9 @@ def test_without_a_split_there_is_no_best_epoch():
 
 # ---- the report ----------------------------------------------------------------------------------------
 
-REPORT = """
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 2
-{validation}
-
-[experiments.base]
-title = "Base"
-[experiments.other]
-title = "Other"
-lr = 0.01
-
-[groups.g]
-title = "Group"
-experiments = ["base", "other"]
-baseline = "base"
-"""
 
 
-def render(tmp_path, validation: str) -> str:
+def render(tmp_path, validation: int) -> str:
     import re
     import shutil
 
@@ -152,8 +134,9 @@ def render(tmp_path, validation: str) -> str:
     from report_builder.report.render import render_report
     from report_builder.results import store
 
-    path = write_config(tmp_path / "experiments.toml", REPORT.format(validation=validation))
-    for name in ("base", "other"):
+    path = write_config(tmp_path / "experiments.toml",
+                        config_text("two_experiments", defaults={"repeats": 2, "validation": validation}))
+    for name in ("baseline", "other"):
         doc = fixture_result(path, name, [0.80, 0.84, 0.83], repeats=2)
         for run in doc["runs"]:
             for e in run["epochs"]:
@@ -166,21 +149,21 @@ def render(tmp_path, validation: str) -> str:
 
 
 def test_without_a_split_the_report_claims_no_best_epoch(tmp_path):
-    html = render(tmp_path, "")
+    html = render(tmp_path, 0)
     assert "best" not in html.lower().replace("best-practice", "")
 
 
 def test_with_a_split_the_best_epoch_is_labelled_as_picked_on_it(tmp_path):
-    html = render(tmp_path, "validation = 50")
+    html = render(tmp_path, 50)
     assert "<em>Best</em> is the epoch with the highest mean validation accuracy over seeds, on 50 training " \
            "images held out from training" in html
     assert "Test accuracy at best validation epoch (epoch)" in html
 
 
 def test_with_a_split_the_per_epoch_table_shows_what_the_pick_saw(tmp_path):
-    html = render(tmp_path, "validation = 50")
+    html = render(tmp_path, 50)
     assert '<th scope="col">Validation accuracy</th>' in html
 
 
 def test_without_a_split_the_per_epoch_table_has_no_validation_column(tmp_path):
-    assert "Validation accuracy" not in render(tmp_path, "")
+    assert "Validation accuracy" not in render(tmp_path, 0)
