@@ -24,6 +24,7 @@ from report_builder.results.comparison import (
 )
 from report_builder.results.reproduction import reproduction
 from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.results.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
 
@@ -167,6 +168,7 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "largest_stack": max((v.stacked_with for v in views), default=1),
         "timing_stacked": [v for v in views if v.stacked_with > 1 and v.name in timed],
         "disturbed": [{"experiment": v.title, **d} for v in views for d in v.disturbed_epochs],
+        "slowed": [{"experiment": v.title, "run": s} for v in views for s in v.slowed],
     }
 
 
@@ -252,4 +254,6 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "section_number": {sid: i + 1 for i, sid in enumerate(section_ids)},
         "probe_descriptions": PROBES,
         "noise_level": LEVEL,
+        "slowdown_limit": SLOWDOWN_LIMIT,
+        "speedup_confidence": SPEEDUP_CONFIDENCE,
     }

@@ -20,6 +20,7 @@ from report_builder.results.comparison import (
     most_accurate,
     slowest,
     speedup,
+    speedup_ci,
 )
 
 DASH = "—"
@@ -201,5 +202,6 @@ class Numbering:
 
 
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
-           "least_accurate": least_accurate, "speedup": speedup, "falls_every_epoch": falls_every_epoch,
+           "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
+           "falls_every_epoch": falls_every_epoch,
            "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log}

@@ -35,7 +35,7 @@ SUMMARY_NAME = "summary.csv"
 TMP_SUFFIX = ".tmp"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device",
-                   "timing_disturbed"]
+                   "timing_disturbed", "val_loss", "val_accuracy"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
 
 
@@ -188,6 +188,7 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "relu_active": probes.get("relu_active"),
                 "diverged": _flag(run.get("diverged_at") == record["epoch"]), "device": device,
                 "timing_disturbed": _flag(record.get("timing_disturbed")),
+                "val_loss": record.get("val_loss"), "val_accuracy": record.get("val_accuracy"),
             })
     return rows
 
