@@ -12,15 +12,11 @@ from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
 from report_builder.results import store
 from report_builder.results.analysis import ExperimentView, experiment_view
-from report_builder.results.comparison import (
-    Comparison,
-    accuracy_spread,
-    compare,
-    speed_unranked,
-    timed_alike,
-)
+from report_builder.results.claims import Claim, family
+from report_builder.results.comparison import Comparison, compare, speed_unranked, timed_alike
+from report_builder.results.methods import methods
 from report_builder.results.reproduction import reproduction
-from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.statistics import LEVEL
 
 UNGROUPED = "_ungrouped"
 """The name of the section that collects experiments in no group: a user's group names follow
@@ -42,8 +38,6 @@ class GroupView:
     """Declared a comparison of speed (`timing = true`)."""
     timed_alike: bool = True
     """Whether the members' seconds were measured alike (one device; all alone, or all in one stack)."""
-    accuracy_spread: Difference | None = None
-    """Final test accuracy of the most accurate member minus the least accurate's, over shared seeds."""
     speed_unranked: str | None = "not_timing"
     """Why its members are not ranked by speed: "not_timing" (not declared a timing comparison), else one
     of the reasons of comparison.speed_unranked; None when they are."""
@@ -152,7 +146,7 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
                 baseline: ExperimentView | None, styles: dict[str, plots.Style],
                 figures: tuple[Path, Path | None, bool],
-                timing: bool = False) -> GroupView:
+                timing: bool = False, claims: dict[tuple[str, str], Claim] | None = None) -> GroupView:
     trained = [m for m in members if m.epochs]
     figures_dir, cache_dir, files = figures
     figures: dict[str, plots.Figure] = {}
@@ -166,8 +160,10 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
                                                                   figures_dir, cache_dir, files)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
-                     comparisons=[compare(m, baseline, speed=timing) for m in members], figures=figures,
-                     timing=timing, timed_alike=timed_alike(trained), accuracy_spread=accuracy_spread(trained),
+                     comparisons=[compare(m, baseline, speed=timing,
+                                          claim=(claims or {}).get((m.name, baseline.name)) if baseline else None)
+                                  for m in members], figures=figures,
+                     timing=timing, timed_alike=timed_alike(trained),
                      speed_unranked=speed_unranked(trained) if timing else "not_timing")
 
 
@@ -176,11 +172,14 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     styles = plots.styles_for(list(suite.experiments))
     figures = (figures_dir, cache_dir, figure_files)
-    groups = [
-        _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
-                    views.get(g.baseline) if g.baseline else None, styles, figures, timing=g.timing)
-        for g in suite.groups.values() if any(n in views for n in g.experiments)
-    ]
+    declared = [(g, [views[n] for n in g.experiments if n in views], views.get(g.baseline) if g.baseline else None)
+                for g in suite.groups.values() if any(n in views for n in g.experiments)]
+    # The family is fixed by the groups' baselines before any number is looked at; Holm runs over all of it.
+    claims = family((g.name, members, baseline) for g, members, baseline in declared)
+    by_pair = {(c.experiment, c.baseline): c for c in claims}
+    groups = [_group_view(g.name, g.title, g.description, members, baseline, styles, figures, timing=g.timing,
+                          claims=by_pair)
+              for g, members, baseline in declared]
     grouped = {n for g in suite.groups.values() for n in g.experiments}
     ungrouped = [v for n, v in views.items() if n not in grouped]
     if ungrouped:
@@ -191,7 +190,8 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         reproductions = [r for r in (reproduction(v, suite.reference) for v in ordered) if r is not None]
     failed = [v for v in ordered if v.status == "failed"]
     diverged = [v for v in ordered if v.status == "diverged"]
-    section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
+    section_ids = (["environment", "methods"] + (["reproduction"] if reproductions else [])
+                   + [f"group-{g.name}" for g in groups]
                    + (["failures"] if failed or diverged else []) + ["provenance"])
     # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
     # where an <img> would be a figure without text.
@@ -213,4 +213,6 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "section_number": {sid: i + 1 for i, sid in enumerate(section_ids)},
         "probe_descriptions": PROBES,
         "noise_level": LEVEL,
+        "claims": claims,
+        "methods": methods(claims, ordered, suite.reference),
     }
