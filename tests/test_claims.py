@@ -187,7 +187,8 @@ def test_one_seed_gives_no_estimate_of_noise(tmp_path):
 def test_a_difference_beside_its_values_is_their_printed_difference(tmp_path):
     # 86.54 − 79.36 = 7.18, but as printed 86.5 and 79.4: the difference printed is 7.1
     html = render(tmp_path, {"base": {**ALONE, "accuracies": [0.8, 0.84, 0.8604], "spread": 0.005},
-                             "other": ALONE, "third": {"accuracies": [0.8, 0.84, 0.7906], "repeats": 3, "spread": 0.003}})
+                             "other": ALONE,
+                             "third": {"accuracies": [0.8, 0.84, 0.7906], "repeats": 3, "spread": 0.003}})
     assert "Third against Base: −7.1 points" in section(html, "Accuracy study")
     assert "(79.4 ± 0.3% against 86.5 ± 0.5%)" in section(html, "Accuracy study")
 
@@ -354,7 +355,8 @@ def test_a_reference_inside_the_interval_but_not_shown_close_is_inconclusive(tmp
     text = judged(tmp_path, 0.8584)  # 0.36 points below ours: inside the interval, not within the margin
     assert "Inconclusive: Base." in text and "<td class=\"text\">inconclusive</td>" in text
     assert "Base neither reproduces nor fails to reproduce its 85.8% (ours 86.2 ± 0.2%, +0.4 points; inside the " \
-           "95% interval [85.2, 87.2]% but not shown within ± 1.0 points, TOST p = 0.055: too few seeds to tell)" in text
+           "95% interval [85.2, 87.2]% but not shown within ± 1.0 points, TOST p = 0.055: too few seeds to tell)" \
+           in text
 
 
 def test_a_reference_just_inside_the_t_interval_is_not_rejected(tmp_path):
@@ -384,8 +386,8 @@ def test_methods_state_the_family_holm_and_what_three_seeds_cannot_reach(tmp_pat
     methods = section(html, "Methods")
     assert "every experiment against its group's baseline, once per pair — 2 comparisons" in methods
     assert "adjusted by Holm's step-down method" in methods
-    assert "With 3 runs against 3, no rank test can reach 5%: the smallest two-sided p a Mann–Whitney test can give " \
-           "is 0.10, and a Wilcoxon signed-rank test over 3 pairs 0.25" in methods
+    assert "With 3 runs against 3, no rank test can reach 5%: the smallest two-sided p a Mann–Whitney test can " \
+           "give is 0.10, and a Wilcoxon signed-rank test over 3 pairs 0.25" in methods
     assert "a binomial standard error of 3.04 points" in methods  # 86.3% on the fixture's 128 test images
 
 

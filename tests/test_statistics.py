@@ -161,3 +161,60 @@ def test_normal_equivalence_with_a_known_error():
 
 def test_the_binomial_error_of_one_run_on_ten_thousand_images():
     assert 100 * binomial_se(0.87, 10_000) == pytest.approx(0.336, abs=0.001)
+
+
+# ---- the family of claims ----------------------------------------------------------------------------
+
+FAMILY_SUITE = """
+[defaults]
+epochs = 3
+device = "cpu"
+repeats = 3
+[experiments.base]
+[experiments.a]
+lr = 0.01
+[experiments.b]
+lr = 0.0001
+"""
+
+
+def _views(tmp_path, specs: dict) -> dict:
+    from conftest import fixture_result, write_config
+
+    from report_builder.results.analysis import experiment_view
+
+    config = write_config(tmp_path / "experiments.toml", FAMILY_SUITE)
+    return {name: experiment_view(fixture_result(config, name, **spec)) for name, spec in specs.items()}
+
+
+def test_a_pair_in_two_groups_is_one_claim_of_the_family(tmp_path):
+    from report_builder.results.claims import family
+
+    seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
+    v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.003},
+                          "b": {**seeds3, "spread": 0.0045}})
+    claims = family([("one", [v["base"], v["a"]], v["base"]), ("two", [v["a"], v["base"], v["b"]], v["base"])])
+    assert [(c.group, c.experiment, c.baseline) for c in claims] == [("one", "a", "base"), ("two", "b", "base")]
+    assert [c.family_size for c in claims] == [2, 2]
+    assert [c.p_adjusted for c in claims] == pytest.approx(holm([c.difference.p_value for c in claims]))
+
+
+def test_a_claim_carries_what_its_design_could_detect(tmp_path):
+    from report_builder.results import power
+    from report_builder.results.claims import MARGIN, family
+
+    seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
+    v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.006}})
+    (claim,) = family([("g", [v["base"], v["a"]], v["base"])])
+    assert claim.difference.sd == pytest.approx(0.004)
+    assert claim.detectable == pytest.approx(power.detectable_difference(0.004, 3))
+    assert claim.seeds_for_margin == power.seeds_needed(0.004, MARGIN) == 4
+    assert claim.difference.wins == 2 and claim.verdict == "within_noise"  # seed 0 is a tie, not a win
+
+
+def test_finals_after_different_epochs_make_no_claim(tmp_path):
+    from report_builder.results.claims import family
+
+    v = _views(tmp_path, {"base": {"accuracies": [0.8, 0.84, 0.86], "repeats": 3},
+                          "a": {"accuracies": [0.8, 0.84], "repeats": 3}})
+    assert family([("g", [v["base"], v["a"]], v["base"])]) == []
