@@ -177,11 +177,9 @@ def times(value: float | None, digits: int = 1) -> str:
 
 
 def signed(value: float | None, digits: int = 1) -> str:
-    """0.43 → "+0.4", -0.43 → "−0.4"; -0.04 → "0.0" (no sign on what rounds to nothing)."""
+    """0.43 → "+0.4", -0.43 → "−0.4"."""
     if value is None:
         return DASH
-    if round(value, digits) == 0:
-        return f"{0.0:.{digits}f}"
     return f"{value:+.{digits}f}".replace("-", MINUS)
 
 
