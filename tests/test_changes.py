@@ -35,20 +35,22 @@ baseline = "baseline"
 BASELINE = [0.80, 0.84, 0.86]
 
 
-def project_with(tmp_path: Path, other: list[float], lr: float = 0.01) -> Path:
-    """Baseline and Other (three seeds each, 0.002 apart) with Other's accuracies as given."""
+def project_with(tmp_path: Path, other: list[float], lr: float = 0.01, spread: float = 0.002) -> Path:
+    """Baseline (three seeds, 0.002 apart) and Other (three seeds, `spread` apart) with Other's accuracies as
+    given: with a spread other than 0.002 the per-seed differences vary, as real seeds' do."""
     config = write_config(tmp_path / "experiments.toml", SUITE.format(lr=lr))
     write_fixture_results(config, tmp_path / "results", {"baseline": {"accuracies": BASELINE, "repeats": 3},
-                                                         "other": {"accuracies": other, "repeats": 3}})
+                                                         "other": {"accuracies": other, "repeats": 3,
+                                                                   "spread": spread}})
     if not (tmp_path / "templates").exists():
         shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
     return tmp_path
 
 
-def rerun_other(project: Path, other: list[float], lr: float = 0.01) -> None:
-    """Other trained again (with lr as given): its new result replaces the old one."""
+def rerun_other(project: Path, other: list[float], lr: float = 0.01, spread: float = 0.002) -> None:
+    """Other trained again (with lr as given, seeds `spread` apart): its new result replaces the old one."""
     config = write_config(project / "experiments.toml", SUITE.format(lr=lr))
-    write_fixture_results(config, project / "results", {"other": {"accuracies": other, "repeats": 3}})
+    write_fixture_results(config, project / "results", {"other": {"accuracies": other, "repeats": 3, "spread": spread}})
 
 
 def html_of(project: Path, compare: Path | None = None) -> str:
@@ -128,38 +130,40 @@ def test_without_any_replaced_result_there_is_no_what_changed_section(tmp_path):
 
 def test_a_changed_setting_is_named_with_the_moved_number_beyond_seed_noise(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
-    rerun_other(project, [0.70, 0.75, 0.83], lr=0.02)
+    rerun_other(project, [0.70, 0.75, 0.83], lr=0.02, spread=0.003)  # +3.0, +3.1, +3.2 points by seed
     text = section(html_of(project))
     assert "<h3>Other</h3>" in text and "What differs: lr changed 0.01 → 0.02." in text
-    assert ("Final test accuracy: 80.2% → 83.2%, +3.0 points over seeds 0, 1, 2: more than the seed-to-seed spread"
-            in text)
+    assert ("Final test accuracy: 80.2% → 83.3%, +3.1 points over seeds 0, 1, 2: more than the seed-to-seed spread"
+            " (paired t-test over seeds 0, 1, 2, p < 0.001, 95% CI [2.9, 3.3] points" in text)
     assert "Baseline" not in text.split("<h3>Other</h3>")[0].split("</p>", 1)[1]
 
 
 def test_a_move_within_seed_noise_is_said_to_be_within_noise(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
-    rerun_other(project, [0.70, 0.75, 0.801])
+    rerun_other(project, [0.70, 0.75, 0.801], spread=0.02)  # +0.1, +1.9, +3.7 points by seed
     text = section(html_of(project))
     assert "The same settings, code and data; a new run." in text
-    assert "+0.1 points over seeds 0, 1, 2: within seed noise (Welch's t-test over seeds 0, 1, 2, p = 0.57" in text
+    assert "80.2% → 82.1%, +1.9 points over seeds 0, 1, 2: within seed noise (paired t-test over seeds 0, 1, 2, " \
+           "p = 0.2" in text
 
 
 def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
-    project = project_with(tmp_path, [0.70, 0.75, 0.80])        # far below the baseline
-    rerun_other(project, [0.80, 0.84, 0.8605])                    # now within noise of it
+    project = project_with(tmp_path, [0.70, 0.75, 0.80], spread=0.003)   # far below the baseline
+    rerun_other(project, [0.80, 0.84, 0.8603], spread=0.02)              # now within noise of it
     text = section(html_of(project))
     assert "Conclusions that flipped:" in text
-    assert ("Before: Other reached a final test accuracy of 80.2%, −6.0 points against Baseline (86.2%) over "
-            "seeds 0, 1, 2: more than the seed-to-seed spread") in text
-    assert ("Now: Other reached a final test accuracy of 86.3%, +0.1 points against Baseline (86.2%) over "
-            "seeds 0, 1, 2: within seed noise") in text
+    assert ("Before: Other reached a final test accuracy of 80.3%, −5.9 points [−6.1, −5.7] against Baseline "
+            "(86.2%) over seeds 0, 1, 2, above it on 0 of 3: more than the seed-to-seed spread") in text
+    assert "Now: Other reached a final test accuracy of 88.0%, +1.8 points [" in text
+    assert "against Baseline (86.2%) over seeds 0, 1, 2, above it on 3 of 3: within seed noise" in text
 
 
 def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
-    project = project_with(tmp_path, [0.80, 0.84, 0.84])
-    rerun_other(project, [0.80, 0.84, 0.88])
+    project = project_with(tmp_path, [0.80, 0.84, 0.84], spread=0.003)  # −2.0, −1.9, −1.8 points by seed
+    rerun_other(project, [0.80, 0.84, 0.88], spread=0.003)              # +2.0, +2.1, +2.2
     text = section(html_of(project))
-    assert "Conclusions that flipped:" in text and "−2.0 points against Baseline" in text and "+2.0 points" in text
+    assert "Conclusions that flipped:" in text and "−1.9 points [−2.1, −1.7] against Baseline" in text
+    assert "+2.1 points [+1.9, +2.3] against Baseline" in text
 
 
 def test_a_move_with_the_same_verdict_flips_nothing(tmp_path):
@@ -239,24 +243,25 @@ def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
     document = json.loads((project / "build" / "claims.json").read_text(encoding="utf-8"))
     claim_schema = SCHEMA["properties"]["claims"]["items"]
     assert set(document) == set(SCHEMA["required"])
-    assert [c["id"] for c in document["claims"]] == ["g/spread", "g/other-vs-baseline"]
+    assert [c["id"] for c in document["claims"]] == ["g/other-vs-baseline"]
     for claim in document["claims"]:
         assert set(claim) == set(claim_schema["required"]) == set(claim_schema["properties"])
         for key, value in claim.items():
             kinds = claim_schema["properties"][key]["type"]
             assert isinstance(value, tuple(TYPES[k] for k in ([kinds] if isinstance(kinds, str) else kinds))), key
-    c = document["claims"][1]
-    assert c["experiments"] == ["other", "baseline"] and c["verdict"] == "beyond_noise" and c["test"] == "welch"
+    c = document["claims"][0]
+    assert c["experiments"] == ["other", "baseline"] and c["verdict"] == "beyond_noise"
+    assert c["test"] == "paired t-test" and c["family_size"] == 1 and c["adjusted_p"] == c["p"]
     assert c["values"] == {"other": pytest.approx(0.802), "baseline": pytest.approx(0.862)}
     assert c["difference"] == pytest.approx(-0.06) and c["p"] < 0.05 and c["seeds"] == [0, 1, 2]
-    assert c["sentence"].startswith("Other reached a final test accuracy of 80.2%, −6.0 points against Baseline "
-                                    "(86.2%)")
+    assert c["sentence"].startswith("Other reached a final test accuracy of 80.2%, −6.0 points [−6.0, −6.0] "
+                                    "against Baseline (86.2%)")
 
 
 def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):
-    project = project_with(tmp_path, [0.80, 0.84, 0.8605])
+    project = project_with(tmp_path, [0.80, 0.84, 0.8603], spread=0.02)
     html_of(project)
-    c = json.loads((project / "build" / "claims.json").read_text())["claims"][1]
+    c = json.loads((project / "build" / "claims.json").read_text())["claims"][0]
     assert c["verdict"] == "within_noise" and c["p"] >= 0.05 and "within seed noise" in c["sentence"]
 
 
@@ -266,6 +271,6 @@ def test_a_claim_over_one_seed_is_unknown_in_claims_json(tmp_path):
                                                          "other": {"accuracies": [0.7, 0.75, 0.8]}})
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
     html_of(tmp_path)
-    c = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"][1]
-    assert c["verdict"] == "unknown" and c["p"] is None and c["test"] is None
+    c = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"][0]
+    assert c["verdict"] == "untested" and c["p"] is None and c["test"] is None
     assert "with seed 0 alone there is no estimate of seed noise" in c["sentence"]

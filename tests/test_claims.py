@@ -3,8 +3,11 @@ true and with numbers that point the other way."""
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
+
+from scipy import stats
 
 from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
@@ -90,30 +93,76 @@ def test_disturbed_epochs_are_flagged_and_left_out_of_speed_ups(tmp_path):
 
 
 # ---- accuracy against seed noise ----------------------------------------------------------------
+# The fixture gives repeat r the accuracies + r × spread, so against Base (spread 0.002) the per-seed
+# differences of a member with spread 0.002 + sd have SD `sd` and mean (last − 0.86) + sd.
 
-def test_a_gap_within_seed_noise_is_called_so(tmp_path):
-    html = render(tmp_path, {"base": {**ALONE, "spread": 0.02}, "other": ALONE,
-                             "third": {"accuracies": [0.80, 0.84, 0.865], "repeats": 3, "spread": 0.02}})
+def against_base(p: float, sd: float = 0.001) -> dict:
+    """A member whose paired t-test against Base over seeds 0, 1, 2 gives p (two-sided)."""
+    mean = stats.t.isf(p / 2, 2) * sd / math.sqrt(3)
+    return {"accuracies": [0.80, 0.84, 0.86 + mean - sd], "repeats": 3, "spread": 0.002 + sd}
+
+
+BASE = {**ALONE, "spread": 0.002}
+
+
+def test_a_difference_is_printed_with_its_interval_and_the_seeds_it_won(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": ALONE, "third": against_base(0.01)})
     accuracy = section(html, "Accuracy study")
-    assert "a gap of 0.5 points that is within seed noise (Welch's t-test over seeds 0, 1, 2, p = 0.77, at the 5% " \
-           "level)" in accuracy
+    assert "Third against Base: +0.6 points [0.3, 0.8] (86.8 ± 0.3% against 86.2 ± 0.2%), above it on 3 of 3 seeds;" \
+           " beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.02 (unadjusted 0.01)" in accuracy
+    assert "<td>+0.6 points [0.3, 0.8]</td> <td>3 of 3</td> <td class=\"text\">beyond (p = 0.02)</td>" in accuracy
+
+
+def test_a_difference_within_noise_says_what_the_design_could_detect(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": ALONE, "third": against_base(0.5, sd=0.004)})
+    accuracy = section(html, "Accuracy study")
+    assert "within seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 1.00 (unadjusted 0.50), at the 5% " \
+           "level): with 3 paired seeds this comparison detects a true difference of 1.3 points or more with 80% " \
+           "power; 1 point would take 4 seeds" in accuracy
+    assert "beyond seed noise" not in accuracy and "once adjusted" not in accuracy
+
+
+def test_holm_leaves_two_differences_at_p_003_within_noise(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.03), "third": against_base(0.03)})
+    for title in ("Speed study", "Accuracy study"):
+        assert "within seed noise once adjusted for the report's 2 comparisons (paired t-test over seeds 0, 1, 2, " \
+               "Holm-adjusted p = 0.06 (unadjusted 0.03)" in section(html, title)
+
+
+def test_holm_steps_down_so_the_larger_p_is_multiplied_by_one(tmp_path):
+    # 0.02 × 2 = 0.04; 0.03 × 1 = 0.03, raised to 0.04: both beyond (Bonferroni would leave 0.06)
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.02), "third": against_base(0.03)})
+    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 (unadjusted 0.02)" \
+           in section(html, "Speed study")
+    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 (unadjusted 0.03)" \
+           in section(html, "Accuracy study")
+
+
+def test_best_against_worst_is_described_not_tested(tmp_path):
+    suite = config_text("claims", groups={"accuracy": {"experiments": ["base", "third", "other"]}})
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.3), "third": against_base(0.01)}, suite)
+    accuracy = section(html, "Accuracy study")
+    assert "Final test accuracies range from 86.2 ± 0.2% (Base) to 86.8 ± 0.3% (Third), 0.6 points apart " \
+           "(a description, not a test: the pair was picked after seeing the results)" in accuracy
     assert "reached the highest" not in accuracy
-
-
-def test_a_gap_beyond_seed_noise_names_the_most_accurate(tmp_path):
-    html = render(tmp_path, {"base": {**ALONE, "spread": 0.001}, "other": ALONE,
-                             "third": {"accuracies": [0.70, 0.75, 0.80], "repeats": 3, "spread": 0.0015}})
-    accuracy = section(html, "Accuracy study")
-    assert "Base reached the highest final test accuracy, 86.1%, 6.0 points above Third (80.2%): more than the " \
-           "seed-to-seed spread" in accuracy
-    assert "within seed noise" not in accuracy.split("<table")[0]
 
 
 def test_one_seed_gives_no_estimate_of_noise(tmp_path):
     one = {"accuracies": [0.80, 0.84, 0.86]}
     html = render(tmp_path, {"base": one, "other": one, "third": {"accuracies": [0.70, 0.75, 0.80]}},
                   config_text("claims", defaults={"repeats": 1}))
-    assert "seed 0 alone gives no estimate of seed noise, so the gap may be noise" in section(html, "Accuracy study")
+    accuracy = section(html, "Accuracy study")
+    assert "seed 0 alone gives no estimate of seed noise, so the gap may be noise" in accuracy
+    assert "above it on 0 of 1 seed;" in accuracy
+
+
+def test_a_difference_beside_its_values_is_their_printed_difference(tmp_path):
+    # 86.54 − 79.36 = 7.18, but as printed 86.5 and 79.4: the difference printed is 7.1
+    html = render(tmp_path, {"base": {**ALONE, "accuracies": [0.8, 0.84, 0.8604], "spread": 0.005},
+                             "other": ALONE,
+                             "third": {"accuracies": [0.8, 0.84, 0.7906], "repeats": 3, "spread": 0.003}})
+    assert "Third against Base: −7.1 points" in section(html, "Accuracy study")
+    assert "(79.4 ± 0.3% against 86.5 ± 0.5%)" in section(html, "Accuracy study")
 
 
 def test_numbers_carry_the_precision_of_their_spread(tmp_path):
@@ -167,13 +216,30 @@ def test_zero_grad_section_compares_the_loss_with_a_uniform_guess(tmp_path):
                                                         "spread": 0.04, "test_losses": [2.5, 3.0, 3.69]}},
                    ZERO_SUITE)
     text = section(worse, "Zero grad")
-    assert "worse than that uniform guess" in text and "its final accuracy, 16 ± 4%, against 10% for guessing" in text
+    assert "worse than that uniform guess" in text
     assert "its seeds from 12.0% to 20.0%" in text
-    assert text.count("points lower") == 1  # the gap is stated once
+    assert text.count("−70 points [−80, −61], above it on 0 of 3 seeds") == 1  # the gap is stated once
     better = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.6, 0.65, 0.7], "repeats": 3,
                                                          "test_losses": [1.2, 1.1, 1.0]}}, ZERO_SUITE)
     text = section(better, "Zero grad")
     assert "still better than that uniform guess" in text
+
+
+def test_zero_grad_accuracy_indistinguishable_from_guessing_is_called_so(tmp_path):
+    # 12, 16, 20%: mean 16, SD 4, t = 2.6 with 2 df: p = 0.12
+    html = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.2, 0.15, 0.12], "repeats": 3,
+                                                       "spread": 0.04}}, ZERO_SUITE)
+    assert "Its final accuracy, 16 ± 4% (95% CI [6.1, 25.9]%), is indistinguishable from the 10% of guessing " \
+           "(one-sample t-test over seeds 0, 1, 2, p = 0.12, at the 5% level)" in section(html, "Zero grad")
+
+
+def test_zero_grad_accuracy_above_guessing_is_called_so(tmp_path):
+    # 12, 13, 14%: mean 13, SD 1, t = 5.2 with 2 df: p = 0.035
+    html = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.2, 0.15, 0.12], "repeats": 3,
+                                                       "spread": 0.01}}, ZERO_SUITE)
+    text = section(html, "Zero grad")
+    assert "is above the 10% of guessing (one-sample t-test over seeds 0, 1, 2, p = 0.035" in text
+    assert "indistinguishable" not in text
 
 
 # ---- the pipeline section -----------------------------------------------------------------------
@@ -195,15 +261,70 @@ def test_pipeline_section_compares_the_same_seed(tmp_path):
 
 # ---- the reference --------------------------------------------------------------------------------
 
-def test_reference_results_are_judged_by_the_stated_band(tmp_path):
-    (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\n"
-                                      "base,3,0.862,20.0\nother,3,0.80,19.0\n")
-    suite = config_text("claims", reference={"file": "ref.csv", "label": "2021 writeup", "hardware": "Colab GPU"})
-    html = render(tmp_path, {"base": {**ALONE, "spread": 0.002}, "other": {**ALONE, "spread": 0.002},
-                             "third": ALONE}, suite)
-    table = section(html, "Reproduction of the 2021 writeup")
-    assert "By that rule 1 of 2 experiments reproduce it; Other does not." in table
-    # base: ours 86.2 ± 0.2 (3 seeds) → band 2 × 0.2 × √(4/3) = 0.46 points around 86.2: 86.2 is inside
-    assert "<td>+0.0</td> <td>0.5</td> <td class=\"text\">yes</td> <td>20.00 s</td>" in table
-    assert "<strong>no</strong>" in table and "speed-up" not in table.lower()
-    assert "Other does not reproduce its 80.0% (ours +6.2 points, outside ± 0.5)" in section(html, "Speed study")
+REFERENCE = {"file": "ref.csv", "label": "2021 writeup", "hardware": "Colab GPU"}
+
+
+def judged(tmp_path, reference: float, spread: float = 0.002, repeats: int = 3) -> str:
+    """The reproduction section for Base (last accuracy 0.86 + r × spread) against one reference value."""
+    (tmp_path / "ref.csv").write_text(f"experiment,epoch,test_accuracy,train_seconds\nbase,3,{reference},20.0\n")
+    suite = config_text("claims", defaults={"repeats": repeats}, reference=REFERENCE)
+    one = {**ALONE, "repeats": repeats, "spread": spread}
+    html = render(tmp_path, {"base": one, "other": one, "third": one}, suite)
+    return section(html, "Reproduction of the 2021 writeup") + section(html, "Speed study")
+
+
+# Base over three seeds: 86.0, 86.2, 86.4 → mean 86.2, SD 0.2; the 95% prediction interval is
+# 86.2 ± 4.303 × 0.2 × √(4/3) = ± 0.994 points; equivalence within 1 point needs |gap| + 2.92 × 0.231 < 1: 0.326.
+
+def test_a_reference_inside_the_interval_and_shown_close_is_reproduced(tmp_path):
+    text = judged(tmp_path, 0.8590)  # 0.30 points below ours
+    assert "Reproduced: Base." in text and "<td class=\"text\">reproduced</td>" in text
+    assert "Base reproduces its 85.9% (ours 86.2 ± 0.2%, +0.3 points; equivalent within ± 1.0 points, TOST p = 0.04" \
+           in text
+
+
+def test_a_reference_inside_the_interval_but_not_shown_close_is_inconclusive(tmp_path):
+    text = judged(tmp_path, 0.8584)  # 0.36 points below ours: inside the interval, not within the margin
+    assert "Inconclusive: Base." in text and "<td class=\"text\">inconclusive</td>" in text
+    assert "Base neither reproduces nor fails to reproduce its 85.8% (ours 86.2 ± 0.2%, +0.4 points; inside the " \
+           "95% interval [85.2, 87.2]% but not shown within ± 1.0 points, TOST p = 0.055: too few seeds to tell)" \
+           in text
+
+
+def test_a_reference_just_inside_the_t_interval_is_not_rejected(tmp_path):
+    text = judged(tmp_path, 0.8523)  # 0.97 points below ours, inside ± 0.994
+    assert "Inconclusive: Base." in text and "not reproduced" not in text
+
+
+def test_a_reference_outside_the_t_interval_is_not_reproduced(tmp_path):
+    text = judged(tmp_path, 0.8518)  # 1.02 points below ours, outside ± 0.994
+    assert "Not reproduced: Base." in text and "<strong>not reproduced</strong>" in text
+    assert "Base does not reproduce its 85.2% (ours 86.2 ± 0.2%, +1.0 points; outside the 95% interval " \
+           "[85.2, 87.2]%)" in text
+
+
+def test_one_seed_of_ours_is_judged_by_test_set_sampling(tmp_path):
+    # 128 test images: each run's binomial SE ≈ 3.1 points, the gap's ≈ 4.4, its 95% interval ± 8.6 points
+    near = judged(tmp_path, 0.85, repeats=1)
+    assert "<td>[77.4, 94.6]% (test sampling)</td>" in near and "too few runs to tell" in near
+    far = judged(tmp_path, 0.70, repeats=1)
+    assert "Not reproduced: Base." in far and "(test sampling)" in far
+
+
+# ---- the Methods section ----------------------------------------------------------------------------
+
+def test_methods_state_the_family_holm_and_what_three_seeds_cannot_reach(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.3), "third": against_base(0.01)})
+    methods = section(html, "Methods")
+    assert "every experiment against its group's baseline, once per pair — 2 comparisons" in methods
+    assert "adjusted by Holm's step-down method" in methods
+    assert "With 3 runs against 3, no rank test can reach 5%: the smallest two-sided p a Mann–Whitney test can " \
+           "give is 0.10, and a Wilcoxon signed-rank test over 3 pairs 0.25" in methods
+    assert "a binomial standard error of 3.04 points" in methods  # 86.3% on the fixture's 128 test images
+
+
+def test_methods_without_a_testable_pair_say_nothing_is_tested(tmp_path):
+    one = {"accuracies": [0.80, 0.84, 0.86]}
+    html = render(tmp_path, {"base": one, "other": one, "third": one}, config_text("claims", defaults={"repeats": 1}))
+    methods = section(html, "Methods")
+    assert "differences are described, not tested" in methods and "rank test" not in methods

@@ -171,9 +171,10 @@ def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(proje
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
     assert "\\caption{Batch size study compared." in tex and "\\label{tab:batch_size-comparison}" in tex
     big = html_tables(build)["tab-batch_size-comparison"][2]
-    assert big[1] == "0.8554 ± 0.0020"
-    assert "Big *batches* & 0.8554 $\\pm$ 0.0020 & " in tex
-    assert "& $-$0.8 & " in tex and "\\multicolumn{9}{l}{failed: RuntimeError: boom}" in tex
+    assert big[1] == "85.5 ± 0.2%"
+    assert "Big *batches* & 85.5 $\\pm$ 0.2\\% & " in tex
+    assert "& $-$0.8 points [$-$0.8, $-$0.8] & 0 of 3 & " in tex
+    assert "\\multicolumn{9}{l}{failed: RuntimeError: boom}" in tex
 
 
 def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import REPO_DIR
 
-from report_builder.report.filters import FILTERS, HELPERS, Numbering, pm, pvalue, signed
+from report_builder.report.filters import FILTERS, HELPERS, Numbering, gap_points, pm, pvalue, signed
 from report_builder.results.analysis import Stat
 
 GUIDE = (REPO_DIR / "templates" / "README.md").read_text(encoding="utf-8")
@@ -17,6 +17,17 @@ def test_a_spread_sets_the_decimals_of_its_mean():
 
 def test_negative_numbers_carry_a_minus_sign_not_a_hyphen():
     assert signed(-0.43) == "−0.4" and pm(Stat(-1.5, None, 1), 1) == "−1.5"
+
+
+def test_an_sd_shows_one_significant_digit_or_two_when_it_starts_with_1():
+    assert [pm(Stat(86.95, sd, 3)) for sd in (0.47, 0.15, 0.096, 2.5)] == \
+        ["87.0 ± 0.5", "86.95 ± 0.15", "86.95 ± 0.10", "87 ± 2"]
+    assert pm(Stat(3_680_282, 103_344, 3)) == "3,680,000 ± 100,000"
+
+
+def test_a_difference_beside_its_values_is_their_printed_difference():
+    # 86.94% and 79.36% print as 86.9 ± 0.5% and 79.4 ± 0.3%: 7.5 points apart as printed, not 7.58 → 7.6
+    assert gap_points(Stat(0.8694, 0.005, 3), Stat(0.7936, 0.003, 3)) == "+7.5"
 
 
 def test_small_p_values_are_bounded_not_rounded_to_zero():

@@ -45,7 +45,7 @@ def html_of(project) -> str:
 
 def test_html_shows_the_fixture_numbers(project):
     html = html_of(project)
-    assert "0.861" in html and "0.853" in html          # final accuracies, 3 decimals
+    assert "86.1%" in html and "85.3%" in html          # final accuracies of one run, in percent
     assert "2.0×" in html                                # big batches: 2.0 s → 1.0 s per epoch
     assert "−0.8" in html                                # Δ accuracy in points vs baseline
     assert "3,000" in html and "2,000" in html           # relu_active counts
@@ -85,7 +85,7 @@ def test_repeats_show_mean_and_spread(project):
     write_fixture_results(project / "experiments.toml", project / "results",
                           {"baseline": {"accuracies": [0.80, 0.85, 0.86], "repeats": 3}})
     html = html_of(project)
-    assert "0.8620 ± 0.0020" in html
+    assert "86.2 ± 0.2%" in html
     assert "the mean ± the sample standard deviation over seeds (Baseline run: seeds 0, 1, 2" in html
 
 
@@ -102,10 +102,10 @@ def test_pdf_has_every_section_and_numbers(project):
     reader = PdfReader(project / "build" / "report.pdf")
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert len(reader.pages) >= 2
-    for heading in ("Contents", "1. Environment", "2. Batch size study", "3. ReLU gradient",
+    for heading in ("Contents", "1. Environment", "2. Methods", "3. Batch size study", "4. ReLU gradient",
                     "Provenance of each experiment"):
         assert heading in text
-    assert "0.861" in text and "Page 1 of" in text
+    assert "86.1%" in text and "Page 1 of" in text
 
 
 def test_editing_a_template_changes_the_report_without_training(project):

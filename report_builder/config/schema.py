@@ -114,8 +114,9 @@ class ReferenceConfig:
     label: str = key("reference", "What the numbers are, as the report names them (e.g. \"2021 writeup\").")
     hardware: str = key("", "Where they were measured; their times are shown with it, never turned into a "
                         "speed-up against ours.")
-    tolerance_points: float = key(1.0, "With one seed of ours (no spread known): how many points of final test "
-                                  "accuracy count as reproduced.", minimum=0.0)
+    tolerance_points: float = key(1.0, "The equivalence margin: the reference's final test accuracy counts as "
+                                  "reproduced when shown within ± this many points of our recipe (two one-sided "
+                                  "tests).", minimum=0.0)
 
 
 @dataclass(frozen=True)

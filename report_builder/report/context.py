@@ -14,16 +14,12 @@ from report_builder.report.tables import group_tables
 from report_builder.results import store
 from report_builder.results.analysis import ExperimentView, experiment_view
 from report_builder.results.changes import WhatChanged
-from report_builder.results.claims import suite_claims
-from report_builder.results.comparison import (
-    Comparison,
-    accuracy_spread,
-    compare,
-    speed_unranked,
-    timed_alike,
-)
+from report_builder.results.claims import Claim, family
+from report_builder.results.comparison import Comparison, compare, speed_unranked, timed_alike
+from report_builder.results.conclusions import conclusions
+from report_builder.results.methods import methods
 from report_builder.results.reproduction import reproduction
-from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.statistics import LEVEL
 from report_builder.results.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.results.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
@@ -48,8 +44,6 @@ class GroupView:
     """Declared a comparison of speed (`timing = true`)."""
     timed_alike: bool = True
     """Whether the members' seconds were measured alike (one device; all alone, or all in one stack)."""
-    accuracy_spread: Difference | None = None
-    """Final test accuracy of the most accurate member minus the least accurate's, over shared seeds."""
     speed_unranked: str | None = "not_timing"
     """Why its members are not ranked by speed: "not_timing" (not declared a timing comparison), else one
     of the reasons of comparison.speed_unranked; None when they are."""
@@ -175,7 +169,7 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
                 baseline: ExperimentView | None, styles: dict[str, plots.Style],
                 figures: tuple[Path, Path | None, bool],
-                timing: bool = False) -> GroupView:
+                timing: bool = False, claims: dict[tuple[str, str], Claim] | None = None) -> GroupView:
     trained = [m for m in members if m.epochs]
     figures_dir, cache_dir, files = figures
     figures: dict[str, plots.Figure] = {}
@@ -189,8 +183,10 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
                                                                   figures_dir, cache_dir, files)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
-                     comparisons=[compare(m, baseline, speed=timing) for m in members], figures=figures,
-                     timing=timing, timed_alike=timed_alike(trained), accuracy_spread=accuracy_spread(trained),
+                     comparisons=[compare(m, baseline, speed=timing,
+                                          claim=(claims or {}).get((m.name, baseline.name)) if baseline else None)
+                                  for m in members], figures=figures,
+                     timing=timing, timed_alike=timed_alike(trained),
                      speed_unranked=speed_unranked(trained) if timing else "not_timing")
 
 
@@ -200,11 +196,15 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     styles = plots.styles_for(list(suite.experiments))
     figures = (figures_dir, cache_dir, figure_files)
-    groups = [
-        _group_view(g.name, g.title, g.description, [views[n] for n in g.experiments if n in views],
-                    views.get(g.baseline) if g.baseline else None, styles, figures, timing=g.timing)
-        for g in suite.groups.values() if any(n in views for n in g.experiments)
-    ]
+    declared = [(g, [views[n] for n in g.experiments if n in views], views.get(g.baseline) if g.baseline else None)
+                for g in suite.groups.values() if any(n in views for n in g.experiments)]
+    # The family is fixed by the groups' baselines before any number is looked at; Holm runs over all of it.
+    claims = family((g.name, members, baseline) for g, members, baseline in declared)
+    by_pair = {(c.experiment, c.baseline): c for c in claims}
+    found = conclusions(suite, views, claims)
+    groups = [_group_view(g.name, g.title, g.description, members, baseline, styles, figures, timing=g.timing,
+                          claims=by_pair)
+              for g, members, baseline in declared]
     sweeps = [_sweep_section(s, views, figures) for s in suite.sweeps.values()
               if any(p.experiment in views for p in s.points)]
     # A sweep's experiments are shown in its own section, not again among "Other experiments".
@@ -222,10 +222,10 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     # "What changed" is left out when nothing did since the results each replaced; asked for with
     # --compare DIR, it is there, if only to say that nothing changed.
     changed_shown = what_changed is not None and (what_changed.source == "snapshot" or not what_changed.nothing)
-    section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
+    section_ids = (["environment", "methods"] + (["reproduction"] if reproductions else [])
+                   + [f"group-{g.name}" for g in groups]
                    + [f"sweep-{s.view.name}" for s in sweeps] + (["failures"] if failed or diverged else [])
                    + (["what-changed"] if changed_shown else []) + ["provenance"])
-    claims = suite_claims(suite, views)
     # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
     # where an <img> would be a figure without text.
     swatches = {mark: f"swatch-{i}" for i, mark in enumerate(dict.fromkeys(
@@ -239,8 +239,8 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "experiments": views,
         "groups": groups,
         "tables": {g.name: group_tables(g) for g in groups},
-        "claims": claims,
-        "claims_of": {g.name: [c for c in claims if c.group == g.name] for g in groups},
+        "conclusions": found,
+        "conclusions_of": {g.name: [c for c in found if c.group == g.name] for g in groups},
         "what_changed": what_changed,
         "what_changed_shown": changed_shown,
         "sweeps": sweeps,
@@ -256,4 +256,6 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "noise_level": LEVEL,
         "slowdown_limit": SLOWDOWN_LIMIT,
         "speedup_confidence": SPEEDUP_CONFIDENCE,
+        "claims": claims,
+        "methods": methods(claims, ordered, suite.reference),
     }

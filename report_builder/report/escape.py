@@ -21,7 +21,8 @@ _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 # The report's typography in characters that pdflatex reads without extra packages.
 _TEX_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", "—": "---", "–": "--", "×": r"$\times$", "÷": r"$\div$",
-                "Δ": r"$\Delta$", "√": r"$\surd$", "→": r"$\to$", "²": r"$^2$", "…": r"\dots{}", "’": "'"}
+                "Δ": r"$\Delta$", "√": r"$\surd$", "→": r"$\to$", "²": r"$^2$", "…": r"\dots{}", "’": "'",
+                "≥": r"$\geq$", "≤": r"$\leq$", "†": r"\dag{}", "≈": r"$\approx$"}
 _TEX = re.compile("|".join(re.escape(c) for c in [*_TEX_SPECIAL, *_TEX_SYMBOLS]))
 
 

@@ -58,7 +58,8 @@ def claim_record(claim, sentence: str) -> dict[str, Any]:
             "experiments": list(claim.experiments), "metric": claim.metric,
             "values": dict(zip(claim.experiments, claim.values)), "difference": claim.difference,
             "seeds": list(claim.seeds), "interval": list(claim.interval) if claim.interval else None,
-            "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "level": claim.level,
+            "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "family_size": claim.family_size,
+            "wins": claim.wins, "detectable": claim.detectable, "level": claim.level,
             "verdict": claim.verdict, "sentence": " ".join(sentence.split())}
 
 
@@ -67,7 +68,7 @@ def write_claims(env: jinja2.Environment, context: dict[str, Any], version_dir: 
     sentence = env.get_template(SENTENCE_TEMPLATE).make_module(context).sentence
     document = {"format": CLAIMS_FORMAT, "report": context["report"]["title"],
                 "generated_at": context["report"]["generated_at"],
-                "claims": [claim_record(c, str(sentence(c))) for c in context["claims"]]}
+                "claims": [claim_record(c, str(sentence(c))) for c in context["conclusions"]]}
     path = paths.build_file(version_dir, "claims.json")
     store.write_atomic(path, json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return path

@@ -13,6 +13,7 @@ from typing import Iterable
 from markupsafe import Markup
 
 from report_builder.results.analysis import Stat, falls_every_epoch, probe_change, seed_range
+from report_builder.results.claims import against
 from report_builder.results.comparison import (
     fastest,
     least_accurate,
@@ -31,15 +32,23 @@ AUTO_DIGITS_DEFAULT = 3
 """Decimals for a value with no spread to go by (one run)."""
 
 
+def spread_decimals(spread: float) -> int:
+    """The precision rule: an SD (or any spread) shows one significant digit, two when that digit is 1
+    (0.47 → 1 decimal, "0.5"; 0.15 → 2, "0.15"; 103,344 → −4, "100,000"); its mean shows the same decimals.
+    With a handful of seeds the SD itself is uncertain by a factor of two or more, so more digits mean nothing."""
+    exponent = math.floor(math.log10(abs(spread)))
+    # Rounding may carry into the next digit (0.096 → 0.1): take the leading digit after rounding.
+    leading = round(abs(spread), -exponent) / 10 ** exponent
+    if leading >= 10:
+        exponent, leading = exponent + 1, leading / 10
+    return -exponent + (1 if round(leading) == 1 else 0)
+
+
 def _decimals(stat: Stat | None, scale: float = 1.0) -> int | None:
-    """Decimals that show the spread with one significant digit, two where it starts with 1 or 2
-    (0.0123 ± 0.0008: 4; 0.867 ± 0.015: 3); None for no spread."""
+    """Decimals for a Stat by spread_decimals; None for no spread (one run, or every run the same)."""
     if stat is None or not stat.std:
         return None
-    spread = abs(stat.std * scale)
-    exponent = math.floor(math.log10(spread))
-    leading = spread / 10 ** exponent
-    return -exponent + (1 if leading < 3 else 0)
+    return spread_decimals(stat.std * scale)
 
 
 def _plain_decimals(value: float | None) -> int:
@@ -50,9 +59,9 @@ def _plain_decimals(value: float | None) -> int:
 
 
 def digits_for(stats: Iterable[Stat | None], scale: float = 1.0) -> int:
-    """One number of decimals for a whole table column: enough for the column's smallest spread (or, with
-    no spread known, three significant digits of its smallest value), so that digits are consistent
-    within the column."""
+    """Decimals for the values of a table column that have no spread (pm gives a value with a spread its
+    own, so that one quantity is shown one way everywhere): the column's finest spread, or with none known
+    three significant digits of its smallest value."""
     stats = [s for s in stats if s is not None]
     found = [d for d in (_decimals(s, scale) for s in stats) if d is not None]
     if found:
@@ -77,14 +86,16 @@ def num(value: float | Stat | None, digits: int = 3) -> str:
 
 
 def pm(stat: Stat | None, digits: int | None = None, scale: float = 1.0) -> str:
-    """A Stat as "mean ± SD" (just the mean for one run). Without `digits`, the SD gets one significant
-    digit (two from 1 to 2.9) and the mean as many decimals (0.0123 ± 0.0008); scale=100 shows fractions
-    as percent points."""
+    """A Stat as "mean ± SD" (just the mean for one run), by the precision rule (spread_decimals) wherever
+    it has a spread; `digits` (else three significant digits) only for one without. scale=100 shows
+    fractions as percent points."""
     if stat is None:
         return DASH
-    if digits is None:
-        digits = _decimals(stat, scale)
-        digits = _plain_decimals(stat.mean * scale) if digits is None else min(digits, 8)
+    spread_digits = _decimals(stat, scale)
+    if spread_digits is not None:
+        digits = min(spread_digits, 8)
+    elif digits is None:
+        digits = _plain_decimals(stat.mean * scale)
     text = _fixed(stat.mean * scale, digits)
     if stat.std == 0:
         text += " ± 0"
@@ -101,11 +112,44 @@ def pct(value: float | Stat | None, digits: int = 1) -> str:
 
 
 def pct_pm(stat: Stat | None) -> str:
-    """A fraction's Stat in percent with the precision its spread supports: "86.7 ± 0.3%"."""
+    """A fraction's Stat in percent by the precision rule: "86.7 ± 0.3%" (one run: one decimal, "86.7%")."""
     if stat is None:
         return DASH
-    digits = _decimals(stat, 100)
-    return pm(stat, 1 if digits is None else max(0, min(digits, 4)), 100) + "%"
+    return pm(stat, 1, 100) + "%"
+
+
+def shown(stat: Stat | None, scale: float = 1.0, digits: int = 1) -> tuple[float, int] | None:
+    """The value pm prints for a Stat, as a number, with its decimals (`digits` for one without spread)."""
+    if stat is None:
+        return None
+    places = _decimals(stat, scale)
+    places = digits if places is None else min(places, 8)
+    return round(stat.mean * scale, places), places
+
+
+def gap_points(a: Stat | None, b: Stat | None, sign: bool = True) -> str:
+    """a − b of two accuracies (fractions) in points, signed, as the difference of their printed percentages
+    ("86.9%" and "79.4%" give "+7.5"), at the coarser of their decimals."""
+    shown_a, shown_b = shown(a, 100), shown(b, 100)
+    if shown_a is None or shown_b is None:
+        return DASH
+    places = max(0, min(shown_a[1], shown_b[1]))
+    gap = round(shown_a[0], places) - round(shown_b[0], places)
+    return signed(gap, places) if sign else num(gap, places)
+
+
+def gap_decimals(a: Stat | None, b: Stat | None) -> int:
+    """The decimals gap_points prints a − b with (for its CI beside it)."""
+    places = [s[1] for s in (shown(a, 100), shown(b, 100)) if s is not None]
+    return max(0, min(places, default=1))
+
+
+def ci_points(difference, digits: int = 1) -> str:
+    """A difference's 95% CI (fractions) in points: "[−2.5, −0.7]"; a dash where it has none."""
+    if difference is None or difference.low is None:
+        return DASH
+    low, high = (f"{100 * x:.{digits}f}".replace("-", MINUS) for x in (difference.low, difference.high))
+    return f"[{low}, {high}]"
 
 
 def seconds(value: float | Stat | None, digits: int | None = None) -> str:
@@ -119,11 +163,13 @@ def seconds(value: float | Stat | None, digits: int | None = None) -> str:
     return f"{value:.{digits}f} s"
 
 
-def pvalue(value: float | None) -> str:
-    """A p-value as a reader expects it: "p = 0.62", "p = 0.003", "p < 0.001"."""
+def pvalue(value: float | None, label: bool = True) -> str:
+    """A p-value as a reader expects it: "p = 0.62", "p = 0.003", "p < 0.001"; without `label` (a table cell
+    under a "p" heading): "0.62", "< 0.001"."""
     if value is None:
         return DASH
-    return "p < 0.001" if value < 0.001 else f"p = {value:.2g}" if value < 0.1 else f"p = {value:.2f}"
+    text = "p < 0.001" if value < 0.001 else f"p = {value:.2g}" if value < 0.1 else f"p = {value:.2f}"
+    return text if label else text.removeprefix("p = ").removeprefix("p ")
 
 
 def times(value: float | None, digits: int = 1) -> str:
@@ -139,8 +185,10 @@ def signed(value: float | None, digits: int = 1) -> str:
 
 
 def count(value: float | Stat | None) -> str:
-    """3679789.0 → "3,679,789"."""
+    """3679789.0 → "3,679,789"; a Stat with a spread by the precision rule: "3,680,000 ± 100,000"."""
     if isinstance(value, Stat):
+        if value.std:
+            return pm(value)
         value = value.mean
     return DASH if value is None else f"{round(value):,}"
 
@@ -170,7 +218,7 @@ def seeds(values: Iterable[int]) -> str:
 
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
-           "squash": squash}
+           "squash": squash, "ci_points": ci_points}
 
 
 class Numbering:
@@ -204,4 +252,5 @@ class Numbering:
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
            "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
            "falls_every_epoch": falls_every_epoch,
-           "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log}
+           "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log,
+           "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against}

@@ -10,7 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from report_builder.report.filters import DASH, digits_for, pm, pvalue, seeds, signed, sig, times
+from report_builder.report.filters import (
+    DASH,
+    ci_points,
+    digits_for,
+    gap_decimals,
+    gap_points,
+    num,
+    pct_pm,
+    pm,
+    pvalue,
+    seeds,
+    sig,
+    times,
+)
 from report_builder.results.analysis import ExperimentView
 
 # A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
@@ -48,32 +61,49 @@ class Table:
         return self.kind == "comparison"
 
 
-def _verdict(comparison) -> str:
-    d = comparison.accuracy
-    if d is None:
-        return DASH
-    if d.beyond_noise:
-        return f"beyond ({pvalue(d.p_value)})"
-    if d.beyond_noise is False:
-        return f"within ({pvalue(d.p_value)})"
-    return f"{seeds(d.seeds)} only: unknown"
+def _verdict(claim) -> str:
+    """The verdict cell of macros.html.j2's comparison table: on the claim's Holm-adjusted p."""
+    if claim.verdict == "beyond_noise":
+        return f"beyond ({pvalue(claim.p_adjusted)})"
+    if claim.verdict == "within_noise":
+        detects = f"; detects ≥ {num(100 * claim.detectable, 1)}" if claim.detectable is not None else ""
+        return f"within ({pvalue(claim.p_adjusted)}{detects})"
+    return f"{seeds(claim.difference.seeds)} only: unknown"
+
+
+def _difference(claim, member: ExperimentView, baseline: ExperimentView) -> str:
+    """Δ in points as the difference of the printed accuracies, with its 95% CI (macros.claim_difference)."""
+    a, b = member.final.test_accuracy, baseline.final.test_accuracy
+    text = f"{gap_points(a, b)} points"
+    if claim.difference.low is not None:
+        text += " " + ci_points(claim.difference, gap_decimals(a, b))
+    return text
+
+
+def _speedup(comparison, is_baseline: bool) -> str:
+    speed = comparison.speed
+    text = times(comparison.speedup, 2)
+    if speed is not None and speed.low is not None and not is_baseline:
+        text += f" [{num(speed.low, 2)}, {num(speed.high, 2)}]"
+    return text
 
 
 def comparison_table(group: GroupView) -> Table:
-    """Each member's finals, bests and seconds, and against the baseline its Δ and the verdict on seed noise."""
+    """Each member's finals, bests (with a validation split) and seconds, and against the baseline its Δ with
+    its CI, the seeds it was ahead on and the verdict on seed noise."""
     trained = group.trained
     finals = [v.final for v in trained if v.final]
-    bests = [v.best for v in trained if v.best]
-    d = {"acc": digits_for(f.test_accuracy for f in finals), "best": digits_for(b.test_accuracy for b in bests),
-         "train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
+    picked = any(v.best for v in trained)
+    d = {"train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
          "sec": digits_for(v.mean_epoch_seconds for v in trained),
          "total": digits_for(v.total_seconds for v in trained)}
     ranked = group.timing and group.speed_compared
     baseline = group.baseline
-    header = ["Setting", "Final accuracy", "Best accuracy (epoch)", "Final train loss", "Final test loss",
-              "Train s / epoch" + ("" if group.timing else " (per model)"), "Total s"]
+    header = (["Setting", "Final accuracy"] + (["Test accuracy at best validation epoch (epoch)"] if picked else [])
+              + ["Final train loss", "Final test loss", "Train s / epoch" + ("" if group.timing else " (per model)"),
+                 "Total s"])
     if baseline:
-        header += (["Speed-up"] if ranked else []) + ["Δ accuracy (points)", "vs seed noise"]
+        header += (["Speed-up"] if ranked else []) + ["Δ accuracy (points) [95% CI]", "Above (seeds)", "vs seed noise"]
     rows = []
     for c in group.comparisons:
         v = c.experiment
@@ -81,50 +111,60 @@ def comparison_table(group: GroupView) -> Table:
         if v.status == "failed":
             rows.append(Row((v.title, f"failed: {v.error}"), span=True, baseline=is_baseline))
             continue
-        cells = [v.title,
-                 pm(v.final.test_accuracy, d["acc"]) if v.final else "diverged",
-                 f"{pm(v.best.test_accuracy, d['best'])} ({v.best.epoch})" if v.best else DASH,
-                 pm(v.final.train_loss, d["train"]) if v.final else DASH,
-                 pm(v.final.test_loss, d["test"]) if v.final else DASH,
-                 pm(v.mean_epoch_seconds, d["sec"]), pm(v.total_seconds, d["total"])]
+        cells = [v.title, pct_pm(v.final.test_accuracy) if v.final else "diverged"]
+        if picked:
+            cells.append(f"{pct_pm(v.best.test_accuracy)} ({v.best.epoch})" if v.best else DASH)
+        cells += [pm(v.final.train_loss, d["train"]) if v.final else DASH,
+                  pm(v.final.test_loss, d["test"]) if v.final else DASH,
+                  pm(v.mean_epoch_seconds, d["sec"]), pm(v.total_seconds, d["total"])]
         if baseline:
-            cells += [times(c.speedup, 2)] if ranked else []
-            cells += [DASH, "baseline"] if is_baseline else [signed(c.accuracy_delta_points), _verdict(c)]
+            cells += [_speedup(c, is_baseline)] if ranked else []
+            if is_baseline:
+                cells += [DASH, DASH, "baseline"]
+            elif c.claim is None:
+                cells += [DASH, DASH, DASH]
+            else:
+                wins = c.claim.difference.wins
+                cells += [_difference(c.claim, v, baseline),
+                          DASH if wins is None else f"{wins} of {c.claim.difference.n}", _verdict(c.claim)]
         rows.append(Row(tuple(cells), baseline=is_baseline))
     return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows))
 
 
-EPOCH_METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
+EPOCH_METRICS = ("train_loss", "test_loss", "train_seconds", "eval_seconds")
 
 
 def epoch_table(group: GroupView) -> Table:
     """Every member's epochs: losses, accuracy and seconds, mean ± SD over seeds, one digits rule per column."""
     all_epochs = [e for v in group.members for e in v.epochs]
     d = {metric: digits_for(getattr(e, metric) for e in all_epochs) for metric in EPOCH_METRICS}
+    validated = any(v.best for v in group.members)
     rows = []
     for v in group.members:
         rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True))
         for e in v.epochs:
+            disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
-                             pm(e.test_accuracy, d["test_accuracy"]), pm(e.train_seconds, d["train_seconds"]) + " s",
+                             pct_pm(e.test_accuracy), *((pct_pm(e.val_accuracy),) if validated else ()),
+                             pm(e.train_seconds, d["train_seconds"]) + " s" + disturbed,
                              pm(e.eval_seconds, d["eval_seconds"]) + " s")))
         if not v.epochs:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True))
-    header = ("Epoch", "Train loss", "Test loss", "Test accuracy", "Train time", "Eval time")
+    header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
+              "Train time", "Eval time")
     return Table(f"tab:{group.name}-epochs", "epochs", group, header, tuple(rows))
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
     """One experiment's ReLU measurements per epoch, and the squared gradient per active input."""
     d = {name: digits_for(e.probes.get(name) for e in view.epochs) for name in view.probe_names}
-    d_acc = digits_for(e.test_accuracy for e in view.epochs)
     header = ("Epoch", *view.probe_names, *(("per active input",) if view.has_per_active else ()), "Test accuracy")
     rows = []
     for e in view.epochs:
         cells = [str(e.epoch), *(pm(e.probes.get(name), d[name]) for name in view.probe_names)]
         if view.has_per_active:
             cells.append(sig(e.per_active, 4))
-        cells.append(pm(e.test_accuracy, d_acc))
+        cells.append(pct_pm(e.test_accuracy))
         rows.append(Row(tuple(cells)))
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 

@@ -16,7 +16,7 @@ from report_builder.config import Suite
 from report_builder.errors import ResultsError
 from report_builder.results import history, store
 from report_builder.results.analysis import ExperimentView, experiment_view
-from report_builder.results.claims import Claim, suite_claims
+from report_builder.results.conclusions import Conclusion, suite_claims
 from report_builder.results.identity import changes, seed_changes
 from report_builder.results.statistics import Difference, difference
 
@@ -52,10 +52,10 @@ class ExperimentChange:
 
 @dataclass(frozen=True)
 class Flip:
-    """A claim whose conclusion (claims.Claim.conclusion) differs between the previous results and these."""
+    """A claim whose conclusion (conclusions.Conclusion.conclusion) differs between the previous results and these."""
 
-    before: Claim
-    after: Claim
+    before: Conclusion
+    after: Conclusion
 
 
 @dataclass(frozen=True)

@@ -1,109 +1,106 @@
-"""Every conclusion the report draws between experiments, as data: what is compared, the numbers, the test
-and its verdict. claims.json exports them, "What changed" compares them across results, and Findings states
-them first; templates/claims/ words each one.
+"""The report's family of tested claims: every experiment against its group's baseline, once per pair across
+the report, each a Claim with its per-seed values, difference, 95% CI, test, p, Holm-adjusted p, verdict,
+wins and what the design could detect.
 
-The statistics come from comparison.py (the same calls the group sections make); `_judged` is the one
-adapter from its difference objects to a claim's fields, so that a richer test (a paired interval, a
-multiplicity-adjusted p) fills `interval` and `adjusted_p` there and nowhere else.
+The family is declared before the data are looked at (it follows from the groups' baselines alone), so
+Holm's adjustment over it bounds the chance of any false "beyond seed noise" in the report at LEVEL.
+Comparisons picked after seeing the numbers (best against worst) are not in it and are never tested.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Iterable
 
-from report_builder.config import Suite
+from report_builder.results import power
 from report_builder.results.analysis import ExperimentView
-from report_builder.results.comparison import accuracy_spread, compare, least_accurate, most_accurate
-from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.statistics import LEVEL, Difference, OneSample, difference, holm, one_sample
 
-METRIC = "test_accuracy"
-"""The metric claims are about: final test accuracy (a fraction)."""
-TEST = "welch"
-"""The test behind `p`, as statistics.py states it: Welch's t-test, two-sided, over shared seeds."""
+MARGIN = 0.01
+"""The difference (a fraction: 1 point of accuracy) for which the report says how many seeds would detect it."""
+
+BEYOND, WITHIN, UNTESTED = "beyond_noise", "within_noise", "untested"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One conclusion: experiments[0] against experiments[1] in `metric`, with the test's verdict."""
+    """One tested statement: `experiment` − `baseline` in `metric` after `epoch`, over seeds."""
 
-    id: str
-    """"GROUP/A-vs-B": the same comparison keeps its id across results, so that a flip can be found."""
     kind: str
-    """"baseline": a member against its group's baseline; "spread": the most against the least accurate."""
+    """"accuracy_vs_baseline" (the only kind so far)."""
     group: str
-    group_title: str
-    experiments: tuple[str, str]
-    titles: tuple[str, str]
+    """The first group (in config order) whose baseline the pair is compared against."""
+    experiment: str
+    baseline: str
     metric: str
-    values: tuple[float | None, float | None]
-    """Each experiment's final mean (over all its seeds, as the tables show it)."""
-    difference: float | None
-    """experiments[0] − experiments[1] over the seeds both trained with."""
-    seeds: tuple[int, ...]
-    interval: tuple[float, float] | None
-    test: str | None
-    p: float | None
-    adjusted_p: float | None
-    level: float
-    verdict: str
-    """"beyond_noise" (p < level), "within_noise", or "unknown" (fewer than two shared seeds)."""
-    section: str = ""
-    """The HTML id of the section that states it ("group-NAME")."""
-
+    epoch: int
+    values: dict[int, float]
+    """The experiment's final metric, by seed."""
+    baseline_values: dict[int, float]
+    difference: Difference
+    """experiment − baseline (fractions): estimate, CI, test, raw p, SD of the paired differences, wins."""
+    p_adjusted: float | None = None
+    """Holm-adjusted p over the family; None where no test was possible."""
+    family_size: int = 0
+    detectable: float | None = None
+    """The smallest true difference this design detects with probability power.POWER (paired; a fraction)."""
+    seeds_for_margin: int | None = None
+    """Seeds a paired comparison needs to detect MARGIN with probability power.POWER, at the observed SD."""
 
     @property
-    def conclusion(self) -> tuple:
-        """What the claim concludes: its verdict, and beyond noise also which experiment is ahead. Two claims
-        with the same id and different conclusions are a flip."""
-        if self.verdict != "beyond_noise":
-            return (self.verdict,)
-        ahead = self.experiments if self.difference > 0 else self.experiments[::-1]
-        return (self.verdict, ahead)
+    def verdict(self) -> str:
+        """BEYOND (adjusted p < LEVEL), WITHIN, or UNTESTED (too few runs for a test)."""
+        if self.p_adjusted is None:
+            return UNTESTED
+        return BEYOND if self.p_adjusted < LEVEL else WITHIN
+
+    @property
+    def beyond_noise(self) -> bool | None:
+        return None if self.p_adjusted is None else self.p_adjusted < LEVEL
 
 
-def _judged(d: Difference) -> dict[str, Any]:
-    """A difference object as a claim's statistical fields. Welch's test gives no interval and no adjusted p;
-    a paired test with an interval and Holm-adjusted p fills them here."""
-    verdict = "unknown" if d.beyond_noise is None else "beyond_noise" if d.beyond_noise else "within_noise"
-    return {"difference": d.delta, "seeds": d.seeds, "interval": None, "test": TEST if d.p_value is not None else None,
-            "p": d.p_value, "adjusted_p": None, "level": LEVEL, "verdict": verdict}
+def pair_claim(group: str, member: ExperimentView, baseline: ExperimentView,
+               metric: str = "test_accuracy") -> Claim | None:
+    """member − baseline in a final metric; None where either has no final epoch or they stopped after
+    different epochs (finals that are not like for like), or they share no runs to compare."""
+    if member.final is None or baseline.final is None or member.final.epoch != baseline.final.epoch:
+        return None
+    values = {s: m[metric] for s, m in member.final_by_seed.items() if m.get(metric) is not None}
+    base = {s: m[metric] for s, m in baseline.final_by_seed.items() if m.get(metric) is not None}
+    d = difference(values, base)
+    if d is None:
+        return None
+    detectable = needed = None
+    if d.sd is not None:
+        detectable = power.detectable_difference(d.sd, d.n)
+        needed = power.seeds_needed(d.sd, MARGIN)
+    return Claim(kind="accuracy_vs_baseline", group=group, experiment=member.name, baseline=baseline.name,
+                 metric=metric, epoch=member.final.epoch, values=values, baseline_values=base, difference=d,
+                 detectable=detectable, seeds_for_margin=needed)
 
 
-def _final(view: ExperimentView) -> float | None:
-    return view.final.test_accuracy.mean if view.final and view.final.test_accuracy else None
-
-
-def _claim(kind: str, group: tuple[str, str], a: ExperimentView, b: ExperimentView, d: Difference) -> Claim:
-    name, title = group
-    return Claim(id=f"{name}/{a.name}-vs-{b.name}" if kind == "baseline" else f"{name}/spread", kind=kind,
-                 group=name, group_title=title, experiments=(a.name, b.name), titles=(a.title, b.title), metric=METRIC,
-                 values=(_final(a), _final(b)), section=f"group-{name}", **_judged(d))
-
-
-def group_claims(group: tuple[str, str], members: list[ExperimentView], baseline: ExperimentView | None) -> list[Claim]:
-    """A group's (name, title) claims in the order its section makes them: the spread of its members, then each member
-    against the baseline. Pairs the report does not compare (different epoch counts, no shared seed) make
-    no claim."""
-    trained = [m for m in members if m.epochs]
-    claims = []
-    if len({len(m.epochs) for m in trained}) == 1:
-        spread = accuracy_spread(trained)
-        if spread is not None:
-            claims.append(_claim("spread", group, most_accurate(trained), least_accurate(trained), spread))
-    if baseline is not None:
+def family(groups: Iterable[tuple[str, list[ExperimentView], ExperimentView | None]]) -> list[Claim]:
+    """Every member of every (name, members, baseline) group against its baseline, once per pair, in order,
+    with Holm-adjusted p over those that could be tested."""
+    claims: dict[tuple[str, str], Claim] = {}
+    for name, members, baseline in groups:
+        if baseline is None:
+            continue
         for member in members:
-            if member.name != baseline.name:
-                c = compare(member, baseline, speed=False)
-                if c.accuracy is not None:
-                    claims.append(_claim("baseline", group, member, baseline, c.accuracy))
-    return claims
+            if member.name == baseline.name or (member.name, baseline.name) in claims:
+                continue
+            claim = pair_claim(name, member, baseline)
+            if claim is not None:
+                claims[member.name, baseline.name] = claim
+    tested = [c for c in claims.values() if c.difference.p_value is not None]
+    adjusted = dict(zip(map(id, tested), holm([c.difference.p_value for c in tested])))
+    return [dataclasses.replace(c, p_adjusted=adjusted.get(id(c)), family_size=len(tested))
+            for c in claims.values()]
 
 
-def suite_claims(suite: Suite, views: dict[str, ExperimentView]) -> list[Claim]:
-    """Every group's claims, groups in file order."""
-    claims = []
-    for g in suite.groups.values():
-        members = [views[n] for n in g.experiments if n in views]
-        claims += group_claims((g.name, g.title), members, views.get(g.baseline) if g.baseline else None)
-    return claims
+def against(view: ExperimentView, value: float, metric: str = "test_accuracy") -> OneSample | None:
+    """An experiment's final metric over its seeds against a fixed value (chance accuracy), by the one-sample
+    t-test. Not part of the family: it compares with a known number, not with another experiment."""
+    values = [m[metric] for m in view.final_by_seed.values() if m.get(metric) is not None]
+    return one_sample(values, value)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from report_builder.results.analysis import ExperimentView
+from report_builder.results.claims import Claim
 from report_builder.results.statistics import Difference, difference
 from report_builder.results.timing import SpeedUp, speedup_interval
 
@@ -95,20 +96,12 @@ def least_accurate(views: Iterable[ExperimentView]) -> ExperimentView | None:
     return min(reversed(scored), key=lambda v: v.final.test_accuracy.mean) if scored else None
 
 
-# ---- differences over shared seeds --------------------------------------------------------------------
+# ---- accuracy against the baseline ----------------------------------------------------------------------
 
 def final_difference(a: ExperimentView, b: ExperimentView, metric: str = "test_accuracy") -> Difference | None:
-    """a − b in a final-epoch metric, over the seeds both trained with (see statistics.difference)."""
+    """a − b in a final-epoch metric (see statistics.difference: paired over shared seeds, else Welch's)."""
     return difference({s: m[metric] for s, m in a.final_by_seed.items()},
                       {s: m[metric] for s, m in b.final_by_seed.items()})
-
-
-def accuracy_spread(views: list[ExperimentView]) -> Difference | None:
-    """Final test accuracy of the most accurate minus the least accurate, over shared seeds; None for
-    fewer than two experiments with a final accuracy."""
-    if len(_scored(views)) < 2:
-        return None
-    return final_difference(most_accurate(views), least_accurate(views))
 
 
 @dataclass(frozen=True)
@@ -121,23 +114,25 @@ class Comparison:
     geometric means over runs (speed.estimate); None where the two may not be ranked by speed
     (speed_unranked) or the group is no comparison of speed."""
     accuracy_delta_points: float | None
-    """Final test accuracy minus the baseline's, in percentage points, over the seeds both trained with."""
+    """Final test accuracy minus the baseline's, in percentage points (claim.difference.delta × 100)."""
     accuracy: Difference | None = None
-    """The same difference (as a fraction) with its test against seed noise."""
+    """The same difference (as a fraction) with its CI and unadjusted test (claim.difference)."""
     speed: SpeedUp | None = None
     """The speed-up with its interval over runs; None where speedup is."""
+    claim: Claim | None = None
+    """The tested claim of the report's family (claims.family) for this member against the baseline; None for
+    the baseline itself and where finals are not like for like."""
 
 
-def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True) -> Comparison:
+def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True,
+            claim: Claim | None = None) -> Comparison:
+    """`claim` is this pair's member of the report's family (claims.family), which decides the accuracy verdict."""
     faster = None
     if speed and baseline is not None and speed_unranked([member, baseline]) is None:
         faster = speedup_ci(member, baseline)
-    # Finals after different numbers of epochs are not like for like: no difference is given for them.
-    alike = (baseline is not None and member.final is not None and baseline.final is not None
-             and member.final.epoch == baseline.final.epoch)
-    accuracy = final_difference(member, baseline) if alike else None
+    accuracy = claim.difference if claim is not None else None
     return Comparison(member, None if faster is None else faster.estimate,
-                      None if accuracy is None else 100 * accuracy.delta, accuracy, speed=faster)
+                      None if accuracy is None else 100 * accuracy.delta, accuracy, speed=faster, claim=claim)
 
 
 # ---- one seed, side by side ----------------------------------------------------------------------------
