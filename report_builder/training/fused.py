@@ -30,8 +30,9 @@ from report_builder.errors import ConfigError
 ENV = "REPORT_BUILDER_FUSED"
 ON_BY_DEFAULT = False
 """Unmeasured on a GPU so far: the written-out step stays the default until the fused one is shown faster."""
-MAX_HIDDEN = 512
-"""The first kernel holds a row block's whole hidden layer in registers; wider layers use the written-out step."""
+MAX_HIDDEN = 256
+"""Both kernels hold a row block's whole hidden layer in registers; wider ones spill them (ptxas, sm_90) and,
+past 512, outgrow shared memory: they use the written-out step."""
 PROBES = ("relu_active", "relu_grad_sq")
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -87,21 +88,26 @@ def choose(configs: list[TrainConfig], device: torch.device) -> FusedChoice:
 
 @dataclass(frozen=True)
 class Tiles:
-    """Block sizes of the two kernels (powers of two, at least 16 where they enter a matrix product)."""
+    """Block sizes of the two kernels (powers of two, at least 16 where they enter a matrix product).
+
+    The defaults keep both kernels free of register spills on an H200 (sm_90, 8 warps, as ptxas -v reports
+    them) for hidden layers up to MAX_HIDDEN; what runs fastest there is for the GPU measurements to say.
+    """
 
     rows: int = 16
     """Batch rows per program of the first kernel."""
-    inputs: int = 64
-    """Inputs read per iteration of the first kernel (narrower for wide hidden layers: see `for_hidden`)."""
+    inputs: int = 32
+    """Inputs read per iteration of the first kernel (fewer for wide hidden layers: see `for_hidden`)."""
     w1_hidden: int = 32
-    w1_inputs: int = 128
+    w1_inputs: int = 64
     """The tile of w1 each program of the second kernel owns."""
     batch: int = 32
     """Batch rows per iteration of the second kernel."""
+    warps: int = 8
 
     def for_hidden(self, block_h: int) -> int:
-        # (inputs × hidden) floats of w1 in registers per iteration; keep them at most 8192 (64 per thread).
-        return max(16, min(self.inputs, 8192 // block_h))
+        # (inputs × hidden) floats of w1 in registers per iteration: at most 4096 (16 per thread of 8 warps).
+        return max(16, min(self.inputs, 4096 // block_h))
 
 
 class FusedStep:
@@ -141,10 +147,16 @@ class FusedStep:
         self.grad_pre = torch.empty_like(self.hidden_out)
         self.grad_logits = torch.empty(self.k, batch_size, self.classes, device=device)
         self.partial = torch.empty(self.k, self.row_blocks, 3, dtype=torch.float64, device=device)
-        self.block_h = max(16, triton.next_power_of_2(self.hidden))
-        self.block_c = max(16, triton.next_power_of_2(self.classes))
-        self.block_row_blocks = max(16, triton.next_power_of_2(self.row_blocks))
+        block_h = max(16, triton.next_power_of_2(self.hidden))
+        block_c = max(16, triton.next_power_of_2(self.classes))
         self.w1_tiles = math.ceil(self.hidden / tiles.w1_hidden) * math.ceil(self.inputs / tiles.w1_inputs)
+        # Each kernel's compile-time constants and launch options, as every launch passes them.
+        self.first_constants = dict(BLOCK_M=tiles.rows, BLOCK_D=tiles.for_hidden(block_h), BLOCK_H=block_h,
+                                    BLOCK_C=block_c, num_warps=tiles.warps)
+        self.second_constants = dict(TILE_H=tiles.w1_hidden, TILE_D=tiles.w1_inputs, BLOCK_B=tiles.batch,
+                                     BLOCK_H=block_h, BLOCK_C=block_c,
+                                     BLOCK_ROW_BLOCKS=max(16, triton.next_power_of_2(self.row_blocks)),
+                                     PROBES=probes, num_warps=tiles.warps)
 
     def gradients(self) -> list[torch.Tensor]:
         """The gradient buffers as views shaped like the parameters (w1, b1, w2, b2 order)."""
@@ -164,13 +176,9 @@ class FusedStep:
         self.kernels.forward_backward_kernel[(self.k, row_blocks)](
             self.train_x, self.train_y, index, w1, b1, w2, b2, self.hidden_out, self.grad_pre, self.grad_logits,
             self.partial, self.adam, **shape, log_beta1=math.log(ADAM_BETAS[0]), log_beta2=math.log(ADAM_BETAS[1]),
-            BLOCK_M=self.tiles.rows, BLOCK_D=self.tiles.for_hidden(self.block_h), BLOCK_H=self.block_h,
-            BLOCK_C=self.block_c)
+            **self.first_constants)
         self.kernels.update_kernel[(self.k, self.w1_tiles + 1)](
             self.train_x, index, self.hidden_out, self.grad_pre, self.grad_logits, self.partial,
             w1, b1, w2, b2, self.grads, self.exp_avg, self.exp_avg_sq, self.settings, self.adam,
             self.loss_sum, self.active, self.grad_sq, **shape, row_blocks=row_blocks,
-            beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], eps=ADAM_EPS,
-            TILE_H=self.tiles.w1_hidden, TILE_D=self.tiles.w1_inputs, BLOCK_B=self.tiles.batch,
-            BLOCK_H=self.block_h, BLOCK_C=self.block_c,
-            BLOCK_ROW_BLOCKS=self.block_row_blocks, PROBES=self.probes)
+            beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], eps=ADAM_EPS, **self.second_constants)

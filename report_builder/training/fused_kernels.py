@@ -168,29 +168,30 @@ def update_kernel(x_ptr, index_ptr, hidden_ptr, grad_pre_ptr, grad_logits_ptr, p
                              hs, h_ok, grad_b1,
                              lr, momentum, adam, keep, step_size, bias_correction2_sqrt, beta1, beta2, eps)
     else:
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
+        # (names apart from the first branch's: Triton wants a name to keep one type across branches)
+        units = tl.arange(0, BLOCK_H)
+        classes = tl.arange(0, BLOCK_C)
+        unit_ok = units < H
+        class_ok = classes < C
         # in the forward pass this was: logits = hidden · w2ᵀ + b2; so now: d w2 = grad_logitsᵀ · hidden
         grad_w2 = tl.zeros((BLOCK_C, BLOCK_H), dtype=tl.float32)
         grad_b2 = tl.zeros((BLOCK_C,), dtype=tl.float32)
         for b0 in range(0, B, BLOCK_B):
             rows = b0 + tl.arange(0, BLOCK_B)
             row_ok = rows < B
-            grad_logits = tl.load(grad_logits_ptr + (k * B + rows)[:, None] * C + cs[None, :],
-                                  mask=row_ok[:, None] & c_ok[None, :], other=0.0)   # (BLOCK_B, BLOCK_C)
-            hidden = tl.load(hidden_ptr + (k * B + rows)[:, None] * H + hs[None, :],
-                             mask=row_ok[:, None] & h_ok[None, :], other=0.0)        # (BLOCK_B, BLOCK_H)
+            grad_logits = tl.load(grad_logits_ptr + (k * B + rows)[:, None] * C + classes[None, :],
+                                  mask=row_ok[:, None] & class_ok[None, :], other=0.0)   # (BLOCK_B, BLOCK_C)
+            hidden = tl.load(hidden_ptr + (k * B + rows)[:, None] * H + units[None, :],
+                             mask=row_ok[:, None] & unit_ok[None, :], other=0.0)        # (BLOCK_B, BLOCK_H)
             grad_w2 += tl.dot(tl.trans(grad_logits), hidden, input_precision="ieee")
             grad_b2 += tl.sum(grad_logits, axis=0)
         first_layer = H * D + H
         _step_parameters(w2_ptr + k * C * H, grads_ptr + first_layer, exp_avg_ptr + first_layer,
-                         exp_avg_sq_ptr + first_layer, cs[:, None] * H + hs[None, :], c_ok[:, None] & h_ok[None, :],
+                         exp_avg_sq_ptr + first_layer, classes[:, None] * H + units[None, :], class_ok[:, None] & unit_ok[None, :],
                          grad_w2, lr, momentum, adam, keep, step_size, bias_correction2_sqrt, beta1, beta2, eps)
         second_weights = first_layer + C * H
         _step_parameters(b2_ptr + k * C, grads_ptr + second_weights, exp_avg_ptr + second_weights,
-                         exp_avg_sq_ptr + second_weights, cs, c_ok, grad_b2,
+                         exp_avg_sq_ptr + second_weights, classes, class_ok, grad_b2,
                          lr, momentum, adam, keep, step_size, bias_correction2_sqrt, beta1, beta2, eps)
 
         # The epoch's sums, in a fixed order (no atomics: the same batch always gives the same sums).
