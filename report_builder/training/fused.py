@@ -31,8 +31,8 @@ ENV = "REPORT_BUILDER_FUSED"
 ON_BY_DEFAULT = False
 """Unmeasured on a GPU so far: the written-out step stays the default until the fused one is shown faster."""
 MAX_HIDDEN = 256
-"""Both kernels hold a row block's whole hidden layer in registers; wider ones spill them (ptxas, sm_90) and,
-past 512, outgrow shared memory: they use the written-out step."""
+"""Both kernels hold a row block's whole hidden layer in registers: at 512 they spill (ptxas, sm_90), and wider
+layers outgrow shared memory. Wider ones train with the written-out step."""
 PROBES = ("relu_active", "relu_grad_sq")
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -111,7 +111,7 @@ class Tiles:
 
 
 class FusedStep:
-    """The fused train step of a stack; `fused(index)` is one step, index [K, B] (B ≤ batch_size).
+    """The fused train step of a stack; `step(index)` is one step, index [K, B] (B ≤ batch_size).
 
     params: w1 [K, H, D], b1 [K, 1, H], w2 [K, C, H], b2 [K, 1, C], contiguous, stepped in place.
     loss_sum [K] fp32, active and grad_sq [K] fp64: the epoch's sums, added to (the probes only when
