@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from report_builder.config import TrainConfig
+from report_builder.training import fused
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import prepare_step
 from report_builder.training.model import build_model
@@ -271,10 +272,14 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         grads.accumulate()
         optimizer.step()
 
-    prepared = prepare_step(step, n_train, batch_size, lambda size: (k, size), device,
+    # The fused Triton step (fused.py) replaces `step` where it computes the same step; the choice is kept.
+    choice = fused.choose(configs, device)
+    fused_step = fused.FusedStep(model.params, configs, data.train_x, data.train_y, batch_size, loss_sum,
+                                 probes.active, probes.grad_sq, probes.wanted) if choice.use else None
+    prepared = prepare_step(fused_step or step, n_train, batch_size, lambda size: (k, size), device,
                             capture=all(c.cuda_graphs for c in configs), params=model.params,
                             zero=[*grads.buffers, *grads.fresh, *optimizer.state, loss_sum, probes.active,
-                                  probes.grad_sq])
+                                  probes.grad_sq, *(fused_step.state if fused_step else [])])
 
     def start_epoch() -> torch.Tensor:
         """Zero the sums and draw every model's order ([K, N]), before the clock starts."""
@@ -296,7 +301,8 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
                            *((None, None) if held_out is None else (held_out[0].tolist(), held_out[1].tolist())))
 
     runs = [RunRecord(repeat=r, seed=s, epochs=[], stacked_with=k, cuda_graphs=prepared.graphed,
-                      cuda_graph_error=prepared.error) for r, s in zip(repeats, seeds)]
+                      cuda_graph_error=prepared.error, fused=choice.use, fused_note=choice.note)
+            for r, s in zip(repeats, seeds)]
     timed_epochs(runs, setup_started, first.epochs, n_batches, device, progress, start=start_epoch,
                  train=train_epoch, evaluate=evaluate_epoch, read=read_epoch)
     return runs

@@ -53,6 +53,10 @@ class RunRecord:
     """How many models trained together in one stack (1: alone); seconds are then per-model shares."""
     engine: str = "explicit"
     """"explicit" (forward and backward written out, engine.py) or "autograd" (the reference, autograd.py)."""
+    fused: bool = False
+    """Whether the explicit engine's step ran as the fused Triton kernels (fused.py)."""
+    fused_note: str | None = None
+    """Why it did not, for an explicit-engine run (e.g. "fused Triton step: CUDA only")."""
 
 
 @dataclass
