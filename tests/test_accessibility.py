@@ -296,8 +296,8 @@ def test_a_cell_on_a_later_page_reads_with_its_experiment_and_column(long_report
     table = epoch_table(text.pdf)
     readings = {text.reading(c): c for c in elements(table, "/TD")}
     caption_page = elements(table, "/Caption")[0].Pg.objgen
-    assert readings["Baseline, Test accuracy: 0.656"].Pg.objgen != caption_page  # epoch 40
-    assert "SGD, Test accuracy: 0.756" in readings and "SGD, Epoch: 90" in readings
+    assert readings["Baseline, Test accuracy: 65.6%"].Pg.objgen != caption_page  # epoch 40
+    assert "SGD, Test accuracy: 75.6%" in readings and "SGD, Epoch: 90" in readings
 
 
 @needs_pdf
