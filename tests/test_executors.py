@@ -271,7 +271,9 @@ def use_slurm(config, epochs: int, **executor) -> None:
 
 @pytest.mark.slurm
 def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, tmp_path):
-    use_slurm(tiny_config, epochs=1)
+    # As many CPUs per job as this process may use: a run takes one torch thread per CPU it is given, and
+    # 1 thread against 2 sums in another order (losses differ in the 7th digit).
+    use_slurm(tiny_config, epochs=1, cpus_per_job=len(os.sched_getaffinity(0)))
     lines = run_with(tiny_config, tmp_path / "slurm")
     assert any(re.match(r"slurm: submitted \d job\(s\) for 2 task\(s\) as array", line) for line in lines), lines
     slurm_result = store.read_result(tmp_path / "slurm" / "sgd.json")
