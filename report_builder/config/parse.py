@@ -77,6 +77,17 @@ def _named_tables(doc: dict, key: str, kind: str, taken: set[str], problems: lis
         yield name, where, table
 
 
+def _check_probes(config: TrainConfig, where: str, problems: list[str]) -> None:
+    """The relu_ probes name a ReLU's measurements; under another activation the general names say what is meant."""
+    if config.activation == "relu":
+        return
+    general = {"relu_active": "derivative_sq", "relu_grad_sq": "grad_sq"}
+    for probe in config.probes:
+        if probe in general:
+            problems.append(f"{where} probes: {probe!r} measures a ReLU, but activation is {config.activation!r}; "
+                            f"use {general[probe]!r}")
+
+
 def parse_suite(text: str, path: Path) -> Suite:
     """Validate the text of an experiments file; raise ConfigError listing every problem."""
     try:
@@ -100,6 +111,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         text, own = check_table(table, where, problems, ExperimentText, TrainConfig)
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
+        _check_probes(experiments[name].config, where, problems)
     if not experiments and not problems:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
 
