@@ -37,7 +37,8 @@ class GroupView:
     baseline: ExperimentView | None
     comparisons: list[Comparison]
     figures: dict[str, plots.Figure]
-    """"accuracy", "loss", "epoch_time" (2+ timed members) and "probes:NAME" per probed member."""
+    """"accuracy", "loss", "epoch_time" (2+ timed members), "probes:NAME" per probed member and
+    "gradient_flow" (2+ probed members: each layer's final squared gradient)."""
     timing: bool = False
     """Declared a comparison of speed (`timing = true`)."""
     timed_alike: bool = True
@@ -165,6 +166,9 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
         if member.probe_names:
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
                                                                   figures_dir, cache_dir, files)
+    if len([m for m in trained if m.probe_names]) > 1:
+        figures["gradient_flow"] = plots.gradient_flow_figure(f"{name}-gradient-flow", [m for m in trained if m.probe_names],
+                                                              styles, figures_dir, cache_dir, files)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
                      comparisons=[compare(m, baseline, speed=timing) for m in members], figures=figures,
                      timing=timing, timed_alike=timed_alike(trained), accuracy_spread=accuracy_spread(trained),

@@ -12,7 +12,8 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results.analysis import Stat, falls_every_epoch, probe_change, seed_range
+from report_builder.results import gradients
+from report_builder.results.analysis import Stat, falls_every_epoch, seed_range
 from report_builder.results.comparison import (
     fastest,
     least_accurate,
@@ -202,4 +203,8 @@ class Numbering:
 
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
            "least_accurate": least_accurate, "speedup": speedup, "falls_every_epoch": falls_every_epoch,
-           "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log}
+           "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log,
+           # the gradient section (results/gradients.py)
+           **{name: getattr(gradients, name) for name in ("probe_change", "layers_of", "per_unit", "gradient_rows",
+                                                         "first_vs_last", "against_baseline", "activation_of",
+                                                         "activations_of")}}
