@@ -26,11 +26,11 @@ def view(probes_by_seed: dict[int, dict[str, list[float]]], hidden=16, activatio
 
 
 def test_layers_are_found_from_the_stored_keys_input_side_first():
-    v = view({0: {"derivative_sq": [1, 2], "grad_sq": [1, 2], "derivative_sq.2": [3, 4], "grad_sq.2": [3, 4]}},
+    v = view({0: {"derivative_sq": [1, 2], "grad_sq": [1, 2], "derivative_sq@2": [3, 4], "grad_sq@2": [3, 4]}},
              hidden=[16, 8], activation="tanh")
     layers = gradients.layers_of(v)
     assert [(l.layer, l.width, l.activation, l.derivative, l.gradient) for l in layers] == [
-        (1, 16, "tanh", "derivative_sq", "grad_sq"), (2, 8, "tanh", "derivative_sq.2", "grad_sq.2")]
+        (1, 16, "tanh", "derivative_sq", "grad_sq"), (2, 8, "tanh", "derivative_sq@2", "grad_sq@2")]
 
 
 def test_results_from_before_the_activation_setting_read_as_a_relu():
@@ -78,7 +78,7 @@ def test_per_unit_is_each_runs_ratio_then_mean_and_sd():
 
 
 def test_rows_are_per_input_value_of_each_layer():
-    v = view({0: {"derivative_sq": [800.0], "grad_sq": [16.0], "derivative_sq.2": [400.0], "grad_sq.2": [0.08]}},
+    v = view({0: {"derivative_sq": [800.0], "grad_sq": [16.0], "derivative_sq@2": [400.0], "grad_sq@2": [0.08]}},
              hidden=[16, 8])
     first, second = gradients.gradient_rows(v)
     assert first.derivative.mean == pytest.approx(800 / (100 * 16)) and first.gradient.mean == pytest.approx(0.01)
@@ -91,7 +91,7 @@ def spread_view(layer1: list[float], layer2: list[float] | None = None):
     for seed, g1 in enumerate(layer1):
         probes = {"derivative_sq": [1.0], "grad_sq": [g1 * 100 * 16]}
         if layer2:
-            probes.update({"derivative_sq.2": [1.0], "grad_sq.2": [layer2[seed] * 100 * 16]})
+            probes.update({"derivative_sq@2": [1.0], "grad_sq@2": [layer2[seed] * 100 * 16]})
         runs[seed] = probes
     return view(runs, hidden=[16, 16] if layer2 else 16)
 

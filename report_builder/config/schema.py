@@ -37,13 +37,14 @@ APPROACH = {"relu_active": 1, "derivative_sq": 1, "relu_grad_sq": 2, "grad_sq": 
 
 def probe_key(name: str, layer: int) -> str:
     """Where a probe of activation layer `layer` (1-based) is stored in an epoch's probes: the first layer
-    under the probe's own name (so one-layer results read as they always have), deeper ones as NAME.LAYER."""
-    return name if layer == 1 else f"{name}.{layer}"
+    under the probe's own name (so one-layer results read as they always have), deeper ones as NAME@LAYER
+    (not a dot: templates read a dotted name as an attribute path)."""
+    return name if layer == 1 else f"{name}@{layer}"
 
 
 def split_probe_key(stored: str) -> tuple[str, int]:
     """probe_key's inverse: (probe name, 1-based layer)."""
-    name, _, layer = stored.partition(".")
+    name, _, layer = stored.partition("@")
     return name, int(layer) if layer else 1
 
 

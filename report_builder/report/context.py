@@ -10,7 +10,7 @@ from typing import Any, Collection
 from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
-from report_builder.results import store
+from report_builder.results import gradients, store
 from report_builder.results.analysis import ExperimentView, experiment_view
 from report_builder.results.comparison import (
     Comparison,
@@ -141,6 +141,8 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "first_started": min((p["started_at"] for p in prov if p.get("started_at")), default=None),
         "last_finished": max((p["finished_at"] for p in prov if p.get("finished_at")), default=None),
         "seeds": {v.name: v.seeds for v in views},
+        "networks": _distinct(gradients.network_of(v) for v in views),
+        "datasets": _distinct(gradients.dataset_of(v) for v in views),
         "engines": _distinct(v.timing.engine for v in views if v.timing),
         "stack_settings": _distinct(v.config.get("stack") for v in views),
         "stacked": [v for v in views if v.stacked_with > 1],

@@ -49,6 +49,25 @@ def widths_of(view: ExperimentView) -> list[int]:
     return list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
 
 
+ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "LeakyReLU(0.01)", "tanh": "Tanh", "sigmoid": "Sigmoid",
+                    "gelu": "GELU"}
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST", "kmnist": "KMNIST"}
+
+
+def network_of(view: ExperimentView) -> str:
+    """The experiment's network as the report writes it: "Linear(784, 128) → ReLU → Linear(128, 10)"."""
+    widths, act = widths_of(view), ACTIVATION_NAMES.get(activation_of(view), activation_of(view))
+    dropout = view.config.get("dropout", 0.0)
+    parts = [f"Linear({a}, {b}) → {act}" + (f" → Dropout({dropout:g})" if dropout else "")
+             for a, b in zip([784, *widths], widths)]
+    return " → ".join(parts + [f"Linear({widths[-1]}, 10)"])
+
+
+def dataset_of(view: ExperimentView) -> str:
+    """The dataset's name for people; results from before the setting existed used Fashion-MNIST."""
+    return DATASET_NAMES.get(view.config.get("dataset", "fashion-mnist"), view.config.get("dataset"))
+
+
 def layers_of(view: ExperimentView) -> list[LayerProbes]:
     """One entry per activation layer that recorded a probe, input side first."""
     names = view.probe_names
