@@ -59,21 +59,21 @@ def render(tmp_path, finals: dict[str, tuple[float, float]], suite: str = FLOW_S
 
 def test_a_starved_first_layer_is_called_smaller_than_the_baselines(tmp_path):
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-7, 1e-5)})
-    assert re.search(r"In Sigmoid the first layer's mean squared gradient is 1,000× smaller than in ReLU "
+    assert re.search(r"In Sigmoid, the first layer's mean squared gradient is 1,000× smaller than in ReLU "
                      r"\(larger than the seed-to-seed spread: p (&lt;|=) [\d.]+ on log values over 3 seeds\)", text)
-    assert "Sigmoid's first layer is 100× smaller than its last layer's (larger than the seed-to-seed spread" in text
+    assert "in Sigmoid, the first layer's mean squared gradient per input value is 100× smaller than the last layer's (larger than the seed-to-seed spread" in text
 
 
 def test_a_first_layer_that_gets_more_gradient_is_called_larger(tmp_path):
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-2, 1e-3)})
-    assert "In Sigmoid the first layer's mean squared gradient is 100× larger than in ReLU" in text
-    assert "Sigmoid's first layer is 10× larger than its last layer's" in text
+    assert "In Sigmoid, the first layer's mean squared gradient is 100× larger than in ReLU" in text
+    assert "in Sigmoid, the first layer's mean squared gradient per input value is 10× larger than the last layer's" in text
 
 
 def test_a_difference_inside_the_seed_spread_is_called_within_noise(tmp_path):
     # The seeds' wobble (±10% per seed, ±0.04 on log10) dwarfs a 2% difference of the first layers.
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1.02e-4, 1e-3)})
-    assert re.search(r"In Sigmoid the first layer's mean squared gradient is 1\.02× larger than in ReLU "
+    assert re.search(r"In Sigmoid, the first layer's mean squared gradient is 1\.02× larger than in ReLU "
                      r"\(within seed noise: p = [\d.]+ on log values over 3 seeds\)", text)
 
 
