@@ -21,7 +21,7 @@ ARGS ?=
 OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render preview list test bench clean clean-venv
+.PHONY: help report experiment render preview list plan test bench clean clean-venv
 PORT ?= 8000
 
 help: ## Show this help
@@ -50,6 +50,9 @@ preview: $(SETUP) ## Serve the report, re-rendered on every save of a template o
 
 list: $(SETUP) ## List the declared experiments and the state of their results
 	$(RB) list $(OPTS)
+
+plan: $(SETUP) ## Say what make report would train, in what order, how long it takes, and what its seeds can detect
+	$(RB) plan $(OPTS)
 
 test: $(SETUP) ## Run the test suite
 	$(PY) -m pytest -q

@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1: this machine only)")
     commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
+    plan = commands.add_parser("plan", parents=[common, training],
+                               help="say what run would train, in what order, about how long, and what its seeds "
+                                    "can detect; trains nothing")
+    plan.add_argument("names", nargs="*", metavar="NAME", help="experiments to plan (default: all)")
     return parser
 
 
@@ -108,6 +112,20 @@ def cmd_report(args) -> int:
     return status
 
 
+def cmd_plan(args) -> int:
+    from report_builder.config import checked_replace, load_suite
+    from report_builder.execution.forecast import describe, forecast
+
+    suite = load_suite(args.config)
+    # Not runner.with_kind: the runner imports torch, which a plan of cached results must not need.
+    executor = (checked_replace(suite.executor, "--executor: [executor]", kind=args.executor) if args.executor
+                else suite.executor)
+    plan = forecast(suite, args.names, args.results_dir, executor, stack=not args.no_stack, force=args.force)
+    for line in describe(plan):
+        print(line)
+    return 0
+
+
 def cmd_preview(args) -> int:
     from report_builder.report.preview import serve
     from report_builder.report.render import default_templates_dir
@@ -116,12 +134,13 @@ def cmd_preview(args) -> int:
                  args.port)
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report, "preview": cmd_preview}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report, "preview": cmd_preview,
+            "plan": cmd_plan}
 
 # The packages each command imports (by import name), checked before it starts, so that a Python without
 # them (`PYTHON=python3 make report` on a bare machine) gets one line saying what to install.
 NEEDS = {"run": ("torch", "pandas", "tqdm"), "report": ("torch", "pandas", "tqdm", "jinja2", "matplotlib"),
-         "render": ("jinja2", "matplotlib"), "list": (), "preview": ("jinja2", "matplotlib", "watchfiles")}
+         "render": ("jinja2", "matplotlib"), "list": (), "plan": ("scipy",), "preview": ("jinja2", "matplotlib", "watchfiles")}
 PIP_NAMES = {"torch": "torch torchvision"}
 
 

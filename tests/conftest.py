@@ -1,9 +1,11 @@
-"""Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test; processes
-that tests start, and waits for events instead of for a time."""
+"""Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test (from
+tests/fixtures/*.toml and overrides, by config_text); processes that tests start, and waits for events
+instead of for a time."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import queue
 import signal
@@ -12,14 +14,17 @@ import subprocess
 import textwrap
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import tomli_w
 import torch
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = REPO_DIR.parent / "shared" / "datasets"
+FIXTURES_DIR = REPO_DIR / "tests" / "fixtures"
 
 
 def idx_bytes(array: torch.Tensor) -> bytes:
@@ -138,30 +143,30 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
+# ---- experiments files -----------------------------------------------------------------------------
+# A test's configuration is a named file in tests/fixtures/ plus the overrides the test is about, passed
+# as tables: config_text("tiny", experiments={"sgd": {"lr": -1}}) shows the one value that matters.
+
+def config_text(base: str | Path | None = None, **tables: dict) -> str:
+    """An experiments file: tests/fixtures/<base>.toml (or the file at path `base`; nothing if None) with
+    `tables` merged over it table by table, a key given here replacing the base's."""
+    path = FIXTURES_DIR / f"{base}.toml" if isinstance(base, str) else base
+    document = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
+    return tomli_w.dumps(_merged(document, tables))
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for name, value in overrides.items():
+        both_tables = isinstance(value, dict) and isinstance(merged.get(name, {}), dict)
+        merged[name] = _merged(merged.get(name, {}), value) if both_tables else value
+    return merged
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path, tiny_data_dir: Path) -> Path:
-    """Two quick experiments on the tiny dataset, on the CPU."""
-    return write_config(tmp_path / "experiments.toml", f"""
-        [defaults]
-        epochs = 2
-        batch_size = 16
-        hidden = 16
-        device = "cpu"
-        data_dir = "{tiny_data_dir}"
-
-        [experiments.baseline]
-        title = "Baseline"
-
-        [experiments.sgd]
-        title = "SGD"
-        optimizer = "sgd"
-        lr = 0.05
-
-        [groups.optimizer]
-        title = "Optimizer"
-        experiments = ["baseline", "sgd"]
-        baseline = "baseline"
-        """)
+    """Two quick experiments on the tiny dataset, on the CPU (tests/fixtures/tiny.toml)."""
+    return write_config(tmp_path / "experiments.toml", config_text("tiny", defaults={"data_dir": str(tiny_data_dir)}))
 
 
 def real_data_dir() -> Path | None:
@@ -228,29 +233,11 @@ def write_fixture_results(suite_path: Path, results_dir: Path, specs: dict[str, 
                                          if k != "format"})
 
 
-TWO_EXPERIMENTS = """
-[report]
-title = "{title}"
-[defaults]
-epochs = 3
-device = "cpu"
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-[groups.g]
-title = "Group"
-experiments = ["baseline", "other"]
-baseline = "baseline"
-"""
-
-
 def two_experiment_project(folder: Path, title: str) -> Path:
     """A suite of two experiments with fixture results and a private copy of the shipped templates."""
     import shutil
 
-    config = write_config(folder / "experiments.toml", TWO_EXPERIMENTS.format(title=title))
+    config = write_config(folder / "experiments.toml", config_text("two_experiments", report={"title": title}))
     write_fixture_results(config, folder / "results", {"baseline": {"accuracies": [0.8, 0.84, 0.86]},
                                                       "other": {"accuracies": [0.7, 0.75, 0.8]}})
     shutil.copytree(REPO_DIR / "templates", folder / "templates")

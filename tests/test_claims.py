@@ -6,40 +6,12 @@ from __future__ import annotations
 import re
 import shutil
 
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 
-SUITE = """
-[report]
-title = "Claims"
-
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-
-[experiments.base]
-title = "Base"
-[experiments.other]
-title = "Other"
-lr = 0.01
-[experiments.third]
-title = "Third"
-lr = 0.0001
-
-[groups.speed]
-title = "Speed study"
-experiments = ["base", "other"]
-baseline = "base"
-timing = true
-
-[groups.accuracy]
-title = "Accuracy study"
-experiments = ["base", "third"]
-baseline = "base"
-"""
+SUITE = config_text("claims")
 
 
 def render(tmp_path, specs: dict, suite: str = SUITE) -> str:
@@ -140,7 +112,7 @@ def test_a_gap_beyond_seed_noise_names_the_most_accurate(tmp_path):
 def test_one_seed_gives_no_estimate_of_noise(tmp_path):
     one = {"accuracies": [0.80, 0.84, 0.86]}
     html = render(tmp_path, {"base": one, "other": one, "third": {"accuracies": [0.70, 0.75, 0.80]}},
-                  SUITE.replace("repeats = 3", "repeats = 1"))
+                  config_text("claims", defaults={"repeats": 1}))
     assert "seed 0 alone gives no estimate of seed noise, so the gap may be noise" in section(html, "Accuracy study")
 
 
@@ -152,17 +124,7 @@ def test_numbers_carry_the_precision_of_their_spread(tmp_path):
 
 # ---- the ReLU section ---------------------------------------------------------------------------
 
-RELU_SUITE = """
-[defaults]
-epochs = 3
-device = "cpu"
-[experiments.probed]
-title = "Probed"
-probes = ["relu_active", "relu_grad_sq"]
-[groups.relu_gradient]
-title = "ReLU"
-experiments = ["probed"]
-"""
+RELU_SUITE = config_text("claims_relu")
 
 
 def test_relu_section_says_the_count_drives_the_fall_when_it_does(tmp_path):
@@ -200,21 +162,7 @@ def test_relu_section_says_the_per_input_gradient_drives_it_when_it_does(tmp_pat
 
 # ---- the zero_grad section ----------------------------------------------------------------------
 
-ZERO_SUITE = """
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-[experiments.base]
-title = "Base"
-[experiments.nozero]
-title = "No zero_grad"
-zero_grad = false
-[groups.zero_grad]
-title = "Zero grad"
-experiments = ["base", "nozero"]
-baseline = "base"
-"""
+ZERO_SUITE = config_text("claims_zero_grad")
 
 
 def test_zero_grad_section_compares_the_loss_with_a_uniform_guess(tmp_path):
@@ -233,23 +181,7 @@ def test_zero_grad_section_compares_the_loss_with_a_uniform_guess(tmp_path):
 
 # ---- the pipeline section -----------------------------------------------------------------------
 
-PIPE_SUITE = """
-[defaults]
-epochs = 2
-device = "cpu"
-repeats = 3
-[experiments.dataloader]
-title = "DataLoader"
-pipeline = "dataloader"
-repeats = 1
-[experiments.base]
-title = "Tensors"
-[groups.pipeline]
-title = "Pipeline"
-experiments = ["dataloader", "base"]
-baseline = "dataloader"
-timing = true
-"""
+PIPE_SUITE = config_text("claims_pipeline")
 
 
 def test_pipeline_section_compares_the_same_seed(tmp_path):
@@ -269,7 +201,7 @@ def test_pipeline_section_compares_the_same_seed(tmp_path):
 def test_reference_results_are_judged_by_the_stated_band(tmp_path):
     (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\n"
                                       "base,3,0.862,20.0\nother,3,0.80,19.0\n")
-    suite = SUITE + '\n[reference]\nfile = "ref.csv"\nlabel = "2021 writeup"\nhardware = "Colab GPU"\n'
+    suite = config_text("claims", reference={"file": "ref.csv", "label": "2021 writeup", "hardware": "Colab GPU"})
     html = render(tmp_path, {"base": {**ALONE, "spread": 0.002}, "other": {**ALONE, "spread": 0.002},
                              "third": ALONE}, suite)
     table = section(html, "Reproduction of the 2021 writeup")

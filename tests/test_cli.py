@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_DIR, two_experiment_project, write_config
+from conftest import REPO_DIR, config_text, two_experiment_project, write_config
 
 from report_builder.cli import main
 
@@ -21,7 +21,7 @@ def test_unknown_name_lists_the_experiments(tiny_config, tmp_path, capsys):
 
 
 def test_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
-    config = write_config(tmp_path / "bad.toml", '[experiments.a]\nlr = -1\nbatchsize = 4\n')
+    config = write_config(tmp_path / "bad.toml", config_text(experiments={"a": {"lr": -1, "batchsize": 4}}))
     status = main(["run", "--config", str(config)])
     err = capsys.readouterr().err.splitlines()
     assert status == 2
@@ -31,8 +31,8 @@ def test_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
 
 
 def test_missing_dataset_is_one_clear_error(tmp_path, capsys):
-    config = write_config(tmp_path / "e.toml", f'[defaults]\ndata_dir = "{tmp_path / "nothing"}"\ndevice = "cpu"\n'
-                                               '[experiments.a]\n')
+    text = config_text(defaults={"data_dir": str(tmp_path / "nothing"), "device": "cpu"}, experiments={"a": {}})
+    config = write_config(tmp_path / "e.toml", text)
     status = main(["run", "--config", str(config), "--results-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert status == 2
@@ -67,6 +67,7 @@ def test_list_marks_results_stale_after_an_edit(tiny_config, tmp_path, capsys):
 
 
 def test_module_entry_point_exits_2_without_traceback(tmp_path):
+    # inline on purpose: the test is about this exact malformed text, which no builder would write
     config = write_config(tmp_path / "bad.toml", "[experiments.a]\nepochs = = 1\n")
     done = subprocess.run([sys.executable, "-m", "report_builder", "run", "--config", str(config)],
                           capture_output=True, text=True, cwd=REPO_DIR)

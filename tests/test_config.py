@@ -6,12 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR
+from conftest import REPO_DIR, config_text
 
 from report_builder.config import TrainConfig, load_suite, parse_suite
 from report_builder.errors import ConfigError
 
 
+# The invalid inputs below stay inline TOML: each test is about what the parser says of the exact text it shows.
 def problems_of(text: str, folder: Path | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_suite(text, (folder or Path(".")) / "experiments.toml")
@@ -33,13 +34,7 @@ def test_shipped_file_declares_the_whole_assignment():
 
 
 def test_experiment_overrides_only_what_it_names():
-    suite = parse_suite("""
-        [defaults]
-        epochs = 3
-        lr = 0.01
-        [experiments.a]
-        lr = 0.5
-        """.replace("        ", ""), Path("x.toml"))
+    suite = parse_suite(config_text(defaults={"epochs": 3, "lr": 0.01}, experiments={"a": {"lr": 0.5}}), Path("x.toml"))
     cfg = suite.experiments["a"].config
     assert (cfg.epochs, cfg.lr, cfg.batch_size) == (3, 0.5, TrainConfig().batch_size)
 
@@ -117,7 +112,7 @@ def test_every_problem_is_reported_at_once():
 def test_unknown_top_level_table_suggests_nearest():
     assert problems_of("[experiment.a]\n") == [
         "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
-        "experiments, groups, executor, reference"]
+        "experiments, sweeps, groups, executor, reference"]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -159,9 +154,9 @@ def test_the_shipped_reference_maps_the_2021_numbers_to_our_experiments():
 
 def test_every_key_of_every_table_is_declared_with_a_doc():
     from report_builder.config.schema import (ExecutorConfig, ExperimentText, GroupConfig, ReferenceConfig,
-                                              ReportConfig)
+                                              ReportConfig, SweepConfig)
 
-    tables = (ReportConfig, TrainConfig, ExperimentText, GroupConfig, ExecutorConfig, ReferenceConfig)
+    tables = (ReportConfig, TrainConfig, ExperimentText, GroupConfig, ExecutorConfig, ReferenceConfig, SweepConfig)
     undocumented = [f"{cls.__name__}.{f.name}" for cls in tables for f in dataclasses.fields(cls)
                     if not f.metadata.get("doc")]
     assert undocumented == []

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import EVENT_TIMEOUT, REPO_DIR, spawn, write_config
+from conftest import EVENT_TIMEOUT, REPO_DIR, config_text, spawn, write_config
 
 from report_builder.config import ExecutorConfig, load_suite
 from report_builder.execution.local_gpus import run_queue
@@ -171,10 +171,8 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
     # Two "GPUs" on a CPU machine: the workers are real processes pinned with CUDA_VISIBLE_DEVICES, and
     # train on the CPU as the config asks.
     monkeypatch.setattr("report_builder.execution.local_gpus.visible_gpus", lambda: ["0", "1"])
-    write_config(tiny_config, tiny_config.read_text() + "\n[executor]\nkind = \"local-gpus\"\ngpus = [0, 1]\n"
-                 .replace("[experiments.sgd]", "") )
-    text = tiny_config.read_text().replace('title = "SGD"', 'title = "SGD"\nrepeats = 3')
-    write_config(tiny_config, text)
+    write_config(tiny_config, config_text(tiny_config, experiments={"sgd": {"repeats": 3}},
+                                          executor={"kind": "local-gpus", "gpus": [0, 1]}))
     lines = run_with(tiny_config, tmp_path / "gpus", stack=False)
     assert lines[0] == "local-gpus: 2 worker(s) on GPU(s) 0, 1"
     assert {line for line in lines if line.endswith("no results yet")} == {"baseline: running, no results yet",
@@ -196,8 +194,8 @@ def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, mo
     from report_builder.execution import local_gpus as executors
 
     # "long" trains for minutes unless killed; its worker is killed with SIGKILL a few seconds into it
-    write_config(tiny_config, tiny_config.read_text() + '\n[experiments.long]\nepochs = 5000\n'
-                 '\n[experiments.more]\n\n[executor]\nkind = "local-gpus"\n')
+    write_config(tiny_config, config_text(tiny_config, experiments={"long": {"epochs": 5000}, "more": {}},
+                                          executor={"kind": "local-gpus"}))
     monkeypatch.setattr(executors, "visible_gpus", lambda: ["0", "1"])
     original, killers = executors.ProcessWorker.send, []
 
@@ -231,7 +229,8 @@ def test_stray_output_of_a_worker_does_not_stop_the_driver():
 def test_executor_table_is_validated(tmp_path):
     from report_builder.errors import ConfigError
 
-    config = write_config(tmp_path / "e.toml", '[experiments.a]\n[executor]\nkind = "slrum"\ngpus_per_job = -1\n')
+    config = write_config(tmp_path / "e.toml", config_text(experiments={"a": {}},
+                                                           executor={"kind": "slrum", "gpus_per_job": -1}))
     with pytest.raises(ConfigError) as caught:
         load_suite(config)
     assert caught.value.problems == [
@@ -259,16 +258,15 @@ def slurm_unavailable() -> str | None:
     return None
 
 
-def use_slurm(config, epochs: int, extra: str = "") -> None:
-    """Point the tiny suite at the local Slurm cluster, with `epochs` per run."""
+def use_slurm(config, epochs: int, **executor) -> None:
+    """Point the tiny suite at the local Slurm cluster, with `epochs` per run and `executor` keys added."""
     why = slurm_unavailable()
     if why:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the Slurm tests (../shared/slurm/start-local-slurm.sh): {why}")
         pytest.skip(f"Slurm tests need a cluster: {why}")
-    text = config.read_text().replace("epochs = 2", f"epochs = {epochs}")
-    write_config(config, text + '\n[executor]\nkind = "slurm"\npartition = "debug"\ntime_limit_min = 5\n'
-                                 'mem_gb = 1\npoll_seconds = 0.5\n' + extra)
+    slurm = {"kind": "slurm", "partition": "debug", "time_limit_min": 5, "mem_gb": 1, "poll_seconds": 0.5}
+    write_config(config, config_text(config, defaults={"epochs": epochs}, executor={**slurm, **executor}))
 
 
 @pytest.mark.slurm
@@ -296,7 +294,7 @@ def test_slurm_executor_gives_the_same_results_and_report_as_local(tiny_config, 
 
 @pytest.mark.slurm
 def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config, tmp_path):
-    use_slurm(tiny_config, epochs=300, extra="tasks_per_job = 1\n")
+    use_slurm(tiny_config, epochs=300, tasks_per_job=1)
     cancelled, finished = [], threading.Event()
 
     def cancel_first_running_job():
@@ -327,8 +325,8 @@ def test_cancelled_slurm_job_fails_its_experiment_only_with_its_log(tiny_config,
 @pytest.mark.slurm
 def test_a_job_killed_halfway_keeps_the_runs_it_finished(tiny_config, tmp_path):
     # one job trains baseline (1 epoch) and then sgd (minutes); it is cancelled once baseline's file is written
-    use_slurm(tiny_config, epochs=1, extra="tasks_per_job = 2\n")
-    write_config(tiny_config, tiny_config.read_text().replace('lr = 0.05', 'lr = 0.05\nepochs = 3000'))
+    use_slurm(tiny_config, epochs=1, tasks_per_job=2)
+    write_config(tiny_config, config_text(tiny_config, experiments={"sgd": {"epochs": 3000}}))
     cancelled, finished = [], threading.Event()
 
     def cancel_after_the_first_task():
@@ -385,12 +383,12 @@ def cluster_gpus() -> int:
 
 @pytest.mark.slurm
 def test_slurm_jobs_get_the_gpus_they_ask_for(tiny_config, tmp_path):
-    use_slurm(tiny_config, epochs=1, extra="tasks_per_job = 1\n")
+    use_slurm(tiny_config, epochs=1, tasks_per_job=1)
     if cluster_gpus() < 1:
         if os.environ.get("CI") == "true":
             pytest.fail("CI starts the cluster with LOCAL_SLURM_FAKE_GPUS=2")
         pytest.skip("this Slurm advertises no GPUs (start it with LOCAL_SLURM_FAKE_GPUS=2)")
-    write_config(tiny_config, tiny_config.read_text() + "gpus_per_job = 1\n")
+    write_config(tiny_config, config_text(tiny_config, executor={"gpus_per_job": 1}))
     run_with(tiny_config, tmp_path / "r", stack=False)
     for name in ("baseline", "sgd"):
         provenance = store.read_result(tmp_path / "r" / f"{name}.json")["provenance"]
@@ -404,8 +402,8 @@ def test_local_gpus_worker_on_a_real_gpu_matches_local_on_gpu(tiny_config, tmp_p
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    text = tiny_config.read_text().replace('device = "cpu"', 'device = "cuda"')
-    write_config(tiny_config, text + '\n[executor]\nkind = "local-gpus"\ngpus = [0]\n')
+    write_config(tiny_config, config_text(tiny_config, defaults={"device": "cuda"},
+                                          executor={"kind": "local-gpus", "gpus": [0]}))
     lines = run_with(tiny_config, tmp_path / "gpus")
     assert lines[0] == "local-gpus: 1 worker(s) on GPU(s) 0"
     run_with(tiny_config, tmp_path / "local", executor="local")
@@ -432,8 +430,7 @@ def test_tasks_are_packed_into_as_many_jobs_as_the_partition_has_room_for(tiny_c
 def test_one_task_failing_inside_a_job_fails_only_that_task(tiny_config, tmp_path):
     from report_builder.execution.slurm import execute_job
 
-    text = tiny_config.read_text().replace('[experiments.sgd]', '[experiments.sgd]\ndevice = "cuda"')
-    suite = load_suite(write_config(tiny_config, text))
+    suite = load_suite(write_config(tiny_config, config_text(tiny_config, experiments={"sgd": {"device": "cuda"}})))
     tasks = [RepeatTask(suite.experiments[n], 0, str(tmp_path / "r"), str(tmp_path)) for n in ("sgd", "baseline")]
     import torch
 
@@ -458,7 +455,7 @@ def test_no_slurm_controller_is_one_line(tmp_path, monkeypatch):
     assert str(caught.value) == ('[executor] kind = "slurm", but the Slurm controller does not answer (sinfo: error: '
                                  'Unable to contact slurm controller (connect failure))')
     # the run stops there, before any data is read (this data folder does not exist)
-    config = write_config(tmp_path / "e.toml", '[defaults]\ndata_dir = "/nowhere"\n[experiments.a]\n'
-                                               '[executor]\nkind = "slurm"\n')
+    config = write_config(tmp_path / "e.toml", config_text(defaults={"data_dir": "/nowhere"}, experiments={"a": {}},
+                                                           executor={"kind": "slurm"}))
     with pytest.raises(ConfigError, match="Slurm controller does not answer"):
         run_suite(load_suite(config), [], tmp_path / "r", progress=Progress(io.StringIO(), bars=False))

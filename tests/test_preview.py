@@ -123,12 +123,26 @@ def test_ctrl_c_ends_the_preview_cleanly(project):
                     stderr=subprocess.PIPE, text=True)
     line = readline_within(process.stderr)
     assert line.startswith("serving http://127.0.0.1:")
-    # A page served first: a Ctrl-C in the instant after "serving" is printed, before serve() enters its
-    # try block, ends as the CLI's generic "interrupted" (130) instead (a race of preview.serve itself).
     assert get(line.split()[1])[0] == 200
     process.send_signal(signal.SIGINT)
     rest = process.communicate(timeout=EVENT_TIMEOUT)[1]
     assert process.returncode == 0 and "preview stopped" in rest and "Traceback" not in rest
+
+
+def test_ctrl_c_during_the_first_render_ends_the_preview_cleanly(project, monkeypatch, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from report_builder.report import preview
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preview.Preview, "render", interrupted)
+    # In a thread with a deadline: stopping a server whose loop never started must not wait for that loop.
+    with ThreadPoolExecutor(1) as pool:
+        status = pool.submit(preview.serve, project / "experiments.toml", project / "results", project / "build",
+                             project / "templates", "127.0.0.1", 0).result(timeout=EVENT_TIMEOUT)
+    assert status == 0 and "preview stopped" in capsys.readouterr().err
 
 
 def test_the_open_page_reloads_itself_in_a_browser(server, project, tmp_path):

@@ -30,32 +30,10 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
-from conftest import write_dataset  # noqa: E402
+from conftest import config_text, write_config, write_dataset  # noqa: E402
 
 BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)
 NOT_RUN = {"make test": "it is this test suite", "make preview": "a server: tests/test_preview.py runs it"}
-
-SMALL = """
-[defaults]
-epochs = 2
-hidden = 16
-batch_size = 32
-device = "cpu"
-data_dir = "{data}"
-[experiments.baseline]
-title = "Baseline"
-[experiments.sgd]
-title = "SGD"
-optimizer = "sgd"
-[experiments.short]
-title = "Short"
-epochs = 1
-[groups.g]
-title = "Optimizer"
-experiments = ["baseline", "sgd"]
-baseline = "baseline"
-"""
-
 
 def commands() -> list[str]:
     lines = [line.split("#")[0].strip() for lang, body in BLOCKS if lang == "sh" for line in body.splitlines()]
@@ -70,7 +48,7 @@ def test_the_readme_has_the_commands_a_newcomer_runs_first():
 def small_project(tmp_path_factory):
     folder = tmp_path_factory.mktemp("readme")
     data = write_dataset(folder / "data", n_train=256, n_test=64)
-    (folder / "experiments.toml").write_text(SMALL.format(data=data))
+    write_config(folder / "experiments.toml", config_text("readme_small", defaults={"data_dir": str(data)}))
     return folder
 
 
@@ -117,7 +95,7 @@ def test_every_readme_toml_block_is_valid(tmp_path):
 
 def test_the_templates_readme_example_section_renders(tmp_path):
     """templates/README.md's "a section for a new experiment group", followed as written."""
-    from conftest import write_config, write_fixture_results
+    from conftest import write_fixture_results
 
     from report_builder.config import load_suite
     from report_builder.report.render import render_report
@@ -125,8 +103,9 @@ def test_the_templates_readme_example_section_renders(tmp_path):
     guide = (REPO_DIR / "templates" / "README.md").read_text(encoding="utf-8")
     toml = re.findall(r"```toml\n(.*?)```", guide, flags=re.S)[0]
     jinja = re.findall(r"```jinja\n(.*?)```", guide, flags=re.S)[-1]
-    config = write_config(tmp_path / "experiments.toml", "[defaults]\nepochs = 3\ndevice = \"cpu\"\nrepeats = 3\n"
-                          "[experiments.baseline]\ntitle = \"Baseline\"\n" + "\n".join(l.strip() for l in toml.splitlines()))
+    declared = config_text(defaults={"epochs": 3, "device": "cpu", "repeats": 3},
+                           experiments={"baseline": {"title": "Baseline"}})
+    config = write_config(tmp_path / "experiments.toml", declared + "\n".join(l.strip() for l in toml.splitlines()))
     write_fixture_results(config, tmp_path / "results", {
         "baseline": {"accuracies": [0.8, 0.84, 0.86], "repeats": 3, "seconds": 1.0},
         "wide": {"accuracies": [0.81, 0.85, 0.87], "repeats": 3, "seconds": 4.0}})

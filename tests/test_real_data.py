@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import real_data_dir, write_config
+from conftest import config_text, real_data_dir, write_config
 
 from report_builder.cli import main
 from report_builder.results import store
@@ -18,13 +18,8 @@ def test_one_epoch_on_real_data_reaches_80_percent(tmp_path, capsys):
         if os.environ.get("CI") == "true":
             pytest.fail("CI must see the real dataset: set REPORT_BUILDER_DATA_DIR")
         pytest.skip("real Fashion-MNIST not found: set REPORT_BUILDER_DATA_DIR to a folder holding it")
-    config = write_config(tmp_path / "e.toml", f"""
-        [defaults]
-        epochs = 1
-        device = "cpu"
-        data_dir = "{data_dir}"
-        [experiments.baseline]
-        """)
+    text = config_text(defaults={"epochs": 1, "device": "cpu", "data_dir": str(data_dir)}, experiments={"baseline": {}})
+    config = write_config(tmp_path / "e.toml", text)
     assert main(["run", "--config", str(config), "--results-dir", str(tmp_path / "r")]) == 0
     result = store.read_result(tmp_path / "r" / "baseline.json")
     (record,) = result["runs"][0]["epochs"]

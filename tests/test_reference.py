@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import config_text, write_config
 
 from report_builder.cli import main
 from report_builder.config import load_suite
 from report_builder.errors import ConfigError
 
-CONFIG = '[experiments.baseline]\n[experiments.sgd]\n[reference]\nfile = "ref.csv"\n'
+CONFIG = config_text("reference")
 
 
 def problems_with(folder: Path, csv: str) -> list[str]:

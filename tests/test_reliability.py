@@ -12,7 +12,8 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import EVENT_TIMEOUT, REPO_DIR, RUN_TIMEOUT, readline_within, spawn, write_config, write_dataset
+from conftest import (EVENT_TIMEOUT, REPO_DIR, RUN_TIMEOUT, config_text, readline_within, spawn, write_config,
+                      write_dataset)
 
 from report_builder.cli import main
 from report_builder.errors import OutputError
@@ -22,18 +23,9 @@ from report_builder.results import store
 def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):
     """`first` finishes in a moment; `second` trains for seconds — long enough to be interrupted."""
     data_dir = write_dataset(tmp_path / "data", n_train=1024, n_test=64)
-    return write_config(tmp_path / "experiments.toml", f"""
-        [defaults]
-        batch_size = 8
-        hidden = 16
-        device = "cpu"
-        data_dir = "{data_dir}"
-        [experiments.first]
-        epochs = 1
-        [experiments.second]
-        epochs = {second_epochs}
-        repeats = {repeats}
-        """)
+    text = config_text("slow", defaults={"data_dir": str(data_dir)},
+                       experiments={"second": {"epochs": second_epochs, "repeats": repeats}})
+    return write_config(tmp_path / "experiments.toml", text)
 
 
 def start(config, results_dir, *extra):
@@ -215,7 +207,8 @@ def test_partial_render_says_what_is_missing(tiny_config, tmp_path, capsys):
 def test_corrupt_dataset_file_is_one_clear_error(tmp_path, capsys):
     data_dir = write_dataset(tmp_path / "data", n_train=16, n_test=16)
     (data_dir / "t10k-images-idx3-ubyte").write_bytes((data_dir / "t10k-images-idx3-ubyte").read_bytes()[:500])
-    config = write_config(tmp_path / "e.toml", f'[defaults]\ndata_dir = "{data_dir}"\ndevice = "cpu"\n[experiments.a]\n')
+    config = write_config(tmp_path / "e.toml", config_text(defaults={"data_dir": str(data_dir), "device": "cpu"},
+                                                           experiments={"a": {}}))
     assert run_cli("run", "--config", config, "--results-dir", tmp_path / "r") == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {data_dir / 't10k-images-idx3-ubyte'}: truncated") and "Traceback" not in err

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 from pypdf import PdfReader
 
 from report_builder.cli import main
@@ -16,36 +16,7 @@ from report_builder.config import load_suite
 from report_builder.errors import RenderError
 from report_builder.report.render import render_report
 
-SUITE = """
-[report]
-title = "Fixture study"
-author = "Tester"
-
-[defaults]
-epochs = 3
-device = "cpu"
-
-[experiments.baseline]
-title = "Baseline run"
-
-[experiments.fast]
-title = "Big batches"
-batch_size = 64
-
-[experiments.probed]
-title = "Probed run"
-probes = ["relu_active", "relu_grad_sq"]
-
-[groups.batch_size]
-title = "Batch size study"
-experiments = ["baseline", "fast"]
-baseline = "baseline"
-timing = true
-
-[groups.relu_gradient]
-title = "ReLU gradient"
-experiments = ["probed"]
-"""
+SUITE = config_text("render")
 
 
 @pytest.fixture
@@ -147,8 +118,8 @@ def test_editing_a_template_changes_the_report_without_training(project):
 
 def test_new_group_appears_without_python_change(project):
     config = project / "experiments.toml"
-    config.write_text(config.read_text() + '\n[groups.extra]\ntitle = "A brand new comparison"\n'
-                                           'experiments = ["fast", "probed"]\n')
+    write_config(config, config_text(config, groups={"extra": {"title": "A brand new comparison",
+                                                               "experiments": ["fast", "probed"]}}))
     html = html_of(project)
     assert "A brand new comparison" in html and 'id="fig-extra-accuracy"' in html
 
@@ -272,7 +243,7 @@ def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(proj
     config.write_text(config.read_text().replace("[groups.relu_gradient]", "[groups.other]")
                       .replace('title = "ReLU gradient"', 'title = "Declared other"')
                       .replace('experiments = ["probed"]', 'experiments = ["baseline", "probed"]'))
-    config.write_text(config.read_text() + '\n[experiments.loner]\ntitle = "Loner"\nlr = 0.01\n')
+    write_config(config, config_text(config, experiments={"loner": {"title": "Loner", "lr": 0.01}}))
     write_fixture_results(config, project / "results", {"loner": {"accuracies": [0.7, 0.75, 0.77], "seconds": 3.0}})
     html = html_of(project)
     assert html.count('id="group-other"') == 1 and html.count('id="fig-other-accuracy"') == 1

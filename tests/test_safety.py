@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import two_experiment_project, write_config
+from conftest import config_text, two_experiment_project, write_config
 
 from report_builder import paths
 from report_builder.config import load_suite, parse_suite
@@ -22,6 +22,7 @@ from report_builder.report.render import pdf_available, render_report
 from report_builder.results import store
 
 
+# The parse_suite inputs below stay inline TOML: each test is about how the quoted name it shows is refused.
 @pytest.mark.parametrize("name, suggestion", [
     ("/tmp/zz_abs", "tmp_zz_abs"), ("../../zz_pwned", "zz_pwned"), ("a/zz_b", "a_zz_b"), ("a\nb", "a_b"),
     ("-starts-with-dash", "starts-with-dash"), ("x" * 65, "x" * 64), ("名前", "experiment")])
@@ -57,7 +58,7 @@ def test_unsafe_group_names_are_config_errors():
 
 
 def test_a_refused_name_stops_the_run_before_anything_is_written(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", '[experiments."../../zz_pwned"]\n')
+    config = write_config(tmp_path / "experiments.toml", config_text(experiments={"../../zz_pwned": {}}))
     done = subprocess.run([sys.executable, "-m", "report_builder", "run", "--config", str(config), "--results-dir",
                            str(tmp_path / "results")], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2 and "rename it, e.g. to 'zz_pwned'" in done.stderr

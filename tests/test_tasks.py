@@ -4,9 +4,10 @@ suite writes the same results as one trained alone."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
-from conftest import write_config, write_dataset
+from conftest import config_text, write_config, write_dataset
 
 from report_builder.config import load_suite
 from report_builder.execution.plan import Plan
@@ -16,30 +17,11 @@ from report_builder.progress import Progress
 from report_builder.results import store
 from report_builder.results.status import describe
 
-SUITE = """
-[defaults]
-epochs = 1
-batch_size = 32
-hidden = 16
-device = "cpu"
-data_dir = "{data}"
-repeats = 2
-stack = {stack}
 
-[experiments.baseline]
-[experiments.lr_low]
-lr = 0.0001
-[experiments.sgd]
-optimizer = "sgd"
-[experiments.big]
-batch_size = 64
-[experiments.loner]
-stack = false
-
-[groups.batch]
-experiments = ["baseline", "big"]
-timing = true
-"""
+def stacking_config(folder, data_dir, stack: bool | str, **tables) -> Path:
+    """tests/fixtures/stacking.toml, reading data from `data_dir`, with `stack` in [defaults]."""
+    text = config_text("stacking", defaults={"data_dir": str(data_dir), "stack": stack}, **tables)
+    return write_config(folder / "e.toml", text)
 
 
 def tasks_of(suite, stack=True, kind="cpu"):
@@ -48,7 +30,7 @@ def tasks_of(suite, stack=True, kind="cpu"):
 
 
 def test_scheduler_stacks_compatible_runs_and_keeps_timing_runs_alone(tmp_path):
-    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack="true")))
+    suite = load_suite(stacking_config(tmp_path, tmp_path, stack=True))
     tasks = tasks_of(suite)
     stacks = [t for t in tasks if isinstance(t, StackTask)]
     assert len(stacks) == 1
@@ -58,13 +40,13 @@ def test_scheduler_stacks_compatible_runs_and_keeps_timing_runs_alone(tmp_path):
 
 
 def test_no_stack_runs_everything_alone(tmp_path):
-    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack="true")))
+    suite = load_suite(stacking_config(tmp_path, tmp_path, stack=True))
     assert not any(isinstance(t, StackTask) for t in tasks_of(suite, stack=False))
 
 
 def test_stacked_suite_writes_the_same_results_as_unstacked(tmp_path):
     data = write_dataset(tmp_path / "data", n_train=256, n_test=64)
-    config = write_config(tmp_path / "e.toml", SUITE.format(data=data, stack="true"))
+    config = stacking_config(tmp_path, data, stack=True)
     suite = load_suite(config)
     quiet = Progress(io.StringIO(), bars=False)
     run_suite(suite, [], tmp_path / "stacked", progress=quiet)
@@ -83,26 +65,25 @@ def test_stacked_suite_writes_the_same_results_as_unstacked(tmp_path):
 
 
 def test_stack_auto_stacks_on_a_gpu_only(tmp_path):
-    suite = load_suite(write_config(tmp_path / "e.toml", SUITE.format(data=tmp_path, stack='"auto"')))
+    suite = load_suite(stacking_config(tmp_path, tmp_path, stack="auto"))
     assert not any(isinstance(t, StackTask) for t in tasks_of(suite, kind="cpu"))
     on_gpu = [t for t in tasks_of(suite, kind="cuda") if isinstance(t, StackTask)]
     assert [sorted(m.label for m in t.members) for t in on_gpu] == [["lr_low[0]", "lr_low[1]", "sgd[0]", "sgd[1]"]]
 
 
 def test_autograd_runs_are_never_stacked(tmp_path):
-    text = SUITE.format(data=tmp_path, stack="true").replace("[experiments.sgd]", '[experiments.sgd]\nengine = "autograd"')
-    suite = load_suite(write_config(tmp_path / "e.toml", text))
+    suite = load_suite(stacking_config(tmp_path, tmp_path, stack=True, experiments={"sgd": {"engine": "autograd"}}))
     (stack,) = [t for t in tasks_of(suite) if isinstance(t, StackTask)]
     assert sorted(m.label for m in stack.members) == ["lr_low[0]", "lr_low[1]"]
 
 
 def test_runs_trained_in_a_stack_are_rerun_alone_when_a_timing_group_needs_them(tiny_config, tmp_path):
-    write_config(tiny_config, tiny_config.read_text().replace("[defaults]", "[defaults]\nstack = true"))
+    write_config(tiny_config, config_text(tiny_config, defaults={"stack": True}))
     quiet = Progress(io.StringIO(), bars=False)
     run_suite(load_suite(tiny_config), [], tmp_path / "r", progress=quiet)
     assert store.read_result(tmp_path / "r" / "sgd.json")["runs"][0]["stacked_with"] == 2
-    write_config(tiny_config, tiny_config.read_text() + '\n[groups.speed]\nexperiments = ["baseline", "sgd"]\n'
-                                                        'timing = true\n')
+    speed = {"experiments": ["baseline", "sgd"], "timing": True}
+    write_config(tiny_config, config_text(tiny_config, groups={"speed": speed}))
     (listed,) = [line for line in describe(load_suite(tiny_config), tmp_path / "r") if line.startswith("sgd ")]
     assert "stale (trained in a stack, a timing group needs it alone)" in listed
     lines = io.StringIO()

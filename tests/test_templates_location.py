@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR, TWO_EXPERIMENTS, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.cli import main
 
@@ -20,7 +20,7 @@ RENDER = ["render", "--no-pdf", "--config", "experiments.toml"]
 def study(folder: Path) -> Path:
     """A study's own folder: an experiments file and its results, no templates."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = write_config(folder / "experiments.toml", TWO_EXPERIMENTS.format(title="Study"))
+    config = write_config(folder / "experiments.toml", config_text("two_experiments", report={"title": "Study"}))
     write_fixture_results(config, folder / "results", {"baseline": {"accuracies": [0.8, 0.84, 0.86]},
                                                       "other": {"accuracies": [0.7, 0.75, 0.8]}})
     return folder

@@ -21,11 +21,14 @@ from report_builder.config.schema import (
                                           GroupConfig,
                                           ReportConfig,
                                           Suite,
+                                          Sweep,
+                                          SweepPoint,
                                           TrainConfig,
                                           probe_key,
                                           split_probe_key,
 )
 
-__all__ = ["ACTIVATIONS", "APPROACH", "DATASETS", "DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES", "STACK_CHOICES", "ExecutorConfig",
-           "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig", "Suite", "TrainConfig",
-           "checked_replace", "load_suite", "parse_suite", "probe_key", "split_probe_key"]
+__all__ = ["ACTIVATIONS", "APPROACH", "DATASETS", "DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES",
+           "STACK_CHOICES", "ExecutorConfig", "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig",
+           "Suite", "Sweep", "SweepPoint", "TrainConfig", "checked_replace", "load_suite", "parse_suite", "probe_key",
+           "split_probe_key"]

@@ -73,6 +73,8 @@ def _type_name(tp: Any, required: bool = False) -> str:
         return f"a {'non-empty ' if required else ''}list of {items}"
     if tp is dict:
         return "a table"
+    if typing.get_origin(tp) is dict:
+        return "a table of lists"
     return names[tp]
 
 
@@ -91,6 +93,8 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is dict:
         ok = isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
         return ok, value
+    if typing.get_origin(tp) is dict:  # a table of lists ([sweeps.NAME] vary); sweeps.py checks the items
+        return isinstance(value, dict) and all(isinstance(v, list) for v in value.values()), value
     if tp is bool:
         return isinstance(value, bool), value
     if tp is int:

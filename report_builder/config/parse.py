@@ -10,6 +10,7 @@ from pathlib import Path
 
 from report_builder.config.keys import check_table, suggest
 from report_builder.config.reference import Reference, read_reference_csv
+from report_builder.config.sweeps import expand_sweep
 from report_builder.config.schema import (
     ExecutorConfig,
     Experiment,
@@ -19,11 +20,12 @@ from report_builder.config.schema import (
     ReferenceConfig,
     ReportConfig,
     Suite,
+    Sweep,
     TrainConfig,
 )
 from report_builder.errors import ConfigError
 
-TOP_LEVEL = ("report", "defaults", "experiments", "groups", "executor", "reference")
+TOP_LEVEL = ("report", "defaults", "experiments", "sweeps", "groups", "executor", "reference")
 
 
 def _table(doc: dict, key: str, where: str, problems: list[str]) -> dict:
@@ -105,15 +107,24 @@ def parse_suite(text: str, path: Path) -> Suite:
                               ExecutorConfig)
 
     # A suggested name for a refused one must not be one the file already uses, for either kind.
-    taken = {name for kind in ("experiments", "groups") if isinstance(doc.get(kind), dict) for name in doc[kind]}
+    taken = {name for kind in ("experiments", "groups", "sweeps") if isinstance(doc.get(kind), dict)
+             for name in doc[kind]}
     experiments: dict[str, Experiment] = {}
     for name, where, table in _named_tables(doc, "experiments", "experiment", taken, problems):
         text, own = check_table(table, where, problems, ExperimentText, TrainConfig)
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
         _check_probes(experiments[name].config, where, problems)
+    # Sweeps add ordinary experiments, which groups and the reference may then name.
+    sweeps: dict[str, Sweep] = {}
+    declared = set(experiments)
+    for name, where, table in _named_tables(doc, "sweeps", "sweep", taken, problems):
+        sweep, added = expand_sweep(name, where, table, defaults, experiments, declared, problems)
+        if sweep is not None:
+            sweeps[name] = sweep
+            experiments.update(added)
     if not experiments and not problems:
-        problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline]")
+        problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline] (or a [sweeps.NAME])")
 
     groups: dict[str, Group] = {}
     for name, where, table in _named_tables(doc, "groups", "group", taken, problems):
@@ -132,7 +143,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
         raise ConfigError(f"{path}: {count}", [f"{path.name}: {p}" for p in problems])
     return Suite(path=path, **report, experiments=experiments, groups=groups, executor=ExecutorConfig(**executor),
-                 reference=reference)
+                 reference=reference, sweeps=sweeps)
 
 
 def _reference(doc: dict, path: Path, experiments: dict[str, Experiment], problems: list[str]) -> Reference | None:

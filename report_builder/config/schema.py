@@ -194,12 +194,60 @@ class Group(GroupConfig):
     name: str
 
 
+MAX_SWEEP = 500
+"""A sweep that would declare more experiments than this needs `allow_large = true`: a typo in a list
+should not queue days of training."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """[sweeps.NAME]: experiments declared as variations of a base (expanded by sweeps.py)."""
+
+    vary: dict[str, list] = key(None, "The training settings to vary and their values, e.g. { lr = [0.1, 0.01] }: "
+                                      "one experiment per combination.", required=True)
+    base: str | None = key(None, "The experiment whose settings are varied; unset: [defaults].",
+                           refers_to="experiment")
+    zip: bool = key(False, "Pair the lists of vary item by item (they must have equal lengths) instead of "
+                           "taking every combination.")
+    allow_large: bool = key(False, f"Allow a sweep of more than {MAX_SWEEP} experiments.")
+    title: str | None = key(None, "The report section's heading; unset: the sweep's name.")
+    description: str = key("", "A paragraph the section opens with.")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One combination of a sweep's values and the experiment that runs it."""
+
+    values: tuple[tuple[str, Any], ...]
+    """(key, value) per varied key, in the order of vary."""
+    experiment: str
+    """The experiment with these settings: a generated one, or a declared one with the same settings."""
+    label: str
+    """The values as people read them: "lr = 0.01", "lr = 0.01, batch_size = 64"."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sweep:
+    """A declared sweep: its name, text and the points it expanded into, in the order of vary's lists."""
+
+    name: str
+    title: str
+    description: str
+    base: str | None
+    keys: tuple[str, ...]
+    points: tuple[SweepPoint, ...]
+
+
 @dataclass(frozen=True)
 class ReportConfig:
     """[report]: the writeup as a whole."""
 
     title: str = key("Fashion-MNIST MLP experiments", "The writeup's title.")
     author: str = key("", "Who wrote it; unset: no author line.")
+    detect_points: float | None = key(None, "The difference in final test accuracy, in percentage points, that each "
+                                            "comparison against a baseline should detect: `plan` says how many "
+                                            "seeds that needs; unset: not asked.",
+                                      minimum=Bound(0.0, exclusive=True), maximum=100.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +259,7 @@ class Suite(ReportConfig):
     groups: dict[str, Group]
     executor: ExecutorConfig = ExecutorConfig()
     reference: Reference | None = None
+    sweeps: dict[str, Sweep] = dataclasses.field(default_factory=dict)
 
     def select(self, names: list[str]) -> list[Experiment]:
         """The named experiments (all when none are named); unknown names are a ConfigError."""

@@ -21,6 +21,8 @@ from report_builder.results.comparison import (
 )
 from report_builder.results.reproduction import reproduction
 from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.sweeps import CONFIDENCE, SweepView, sweep_view
+from report_builder.report.sweep_plots import sweep_figure
 
 UNGROUPED = "_ungrouped"
 """The name of the section that collects experiments in no group: a user's group names follow
@@ -62,6 +64,22 @@ class GroupView:
     def speed_compared(self) -> bool:
         """Whether the report may rank these members by speed (comparison.speed_unranked)."""
         return self.speed_unranked is None
+
+
+@dataclass(frozen=True)
+class SweepSection:
+    """A sweep's report section: its numbers (results/sweeps.py) and its figure."""
+
+    view: SweepView
+    figure: plots.Figure | None
+    """None when no point has a value to draw."""
+
+
+def _sweep_section(sweep, views: dict[str, ExperimentView], figures: tuple[Path, Path | None, bool]) -> SweepSection:
+    view = sweep_view(sweep, views)
+    figures_dir, cache_dir, files = figures
+    figure = sweep_figure(f"_sweep-{sweep.name}", view, figures_dir, cache_dir, files) if view.measured else None
+    return SweepSection(view=view, figure=figure)
 
 
 def load_views(suite: Suite, results_dir: Path, partial: bool = False) -> tuple[dict[str, ExperimentView], list[str]]:
@@ -187,7 +205,11 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
                     views.get(g.baseline) if g.baseline else None, styles, figures, timing=g.timing)
         for g in suite.groups.values() if any(n in views for n in g.experiments)
     ]
-    grouped = {n for g in suite.groups.values() for n in g.experiments}
+    sweeps = [_sweep_section(s, views, figures) for s in suite.sweeps.values()
+              if any(p.experiment in views for p in s.points)]
+    # A sweep's experiments are shown in its own section, not again among "Other experiments".
+    grouped = ({n for g in suite.groups.values() for n in g.experiments}
+               | {p.experiment for s in suite.sweeps.values() for p in s.points})
     ungrouped = [v for n, v in views.items() if n not in grouped]
     if ungrouped:
         groups.append(_group_view(UNGROUPED, "Other experiments", "", ungrouped, None, styles, figures))
@@ -198,11 +220,12 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     failed = [v for v in ordered if v.status == "failed"]
     diverged = [v for v in ordered if v.status == "diverged"]
     section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
-                   + (["failures"] if failed or diverged else []) + ["provenance"])
+                   + [f"sweep-{s.view.name}" for s in sweeps] + (["failures"] if failed or diverged else []) + ["provenance"])
     # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
     # where an <img> would be a figure without text.
     swatches = {mark: f"swatch-{i}" for i, mark in enumerate(dict.fromkeys(
-        mark for g in groups for fig in g.figures.values() for _, mark in fig.legend))}
+        mark for fig in [f for g in groups for f in g.figures.values()] + [s.figure for s in sweeps if s.figure]
+        for _, mark in fig.legend))}
     return {
         "swatches": swatches,
         "report": {"title": suite.title, "author": suite.author, "config_file": suite.path.name,
@@ -210,6 +233,8 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "environment": environment(ordered, {n for g in suite.groups.values() if g.timing for n in g.experiments}),
         "experiments": views,
         "groups": groups,
+        "sweeps": sweeps,
+        "sweep_confidence": CONFIDENCE,
         "failed": failed,
         "missing": missing or [],
         "diverged": diverged,

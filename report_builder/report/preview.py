@@ -234,7 +234,8 @@ class PreviewServer:
 
     def stop(self) -> None:
         self.stopping.set()
-        self.httpd.shutdown()
+        if self.threads[0].is_alive():  # shutdown() waits for serve_forever, which a Ctrl-C may have preceded
+            self.httpd.shutdown()
         self.httpd.server_close()
         with self.preview.changed:
             self.preview.changed.notify_all()
@@ -242,9 +243,12 @@ class PreviewServer:
 
 def serve(config: Path, results_dir: Path, build_dir: Path, templates_dir: Path | None, host: str, port: int) -> int:
     """The `preview` command: serve until Ctrl-C."""
-    server = PreviewServer(Preview(config, results_dir, build_dir, templates_dir), host, port).start()
-    print(f"serving {server.url}", file=sys.stderr, flush=True)
+    server = PreviewServer(Preview(config, results_dir, build_dir, templates_dir), host, port)
+    # Everything after the port is bound sits in the try, so a Ctrl-C at any moment (even during the first
+    # render) stops both threads and ends with the same one line.
     try:
+        server.start()
+        print(f"serving {server.url}", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

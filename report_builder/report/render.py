@@ -13,7 +13,7 @@ import jinja2
 
 from report_builder import paths
 from report_builder.config import Suite
-from report_builder.errors import NoPdfWarning, RenderError
+from report_builder.errors import NoPdfWarning, RenderError, ReportBuilderWarning
 from report_builder.report import publish
 from report_builder.report.context import build_context, load_views
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
@@ -130,9 +130,22 @@ def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path
         # HTML's <title> as its title, its lang as its language, and bookmarks from the headings.
         weasyprint.HTML(string=html, base_url=str(base_dir.resolve()) + "/",
                         url_fetcher=local_only_fetcher(allowed_dirs)).write_pdf(str(tmp), pdf_variant="pdf/ua-1")
+        complete_table_tags(tmp, html)
         tmp.replace(pdf_path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def complete_table_tags(pdf_path: Path, html: str) -> None:
+    """Scope, Headers and whole split tables in the PDF's structure tree (pdf_tables.py, until WeasyPrint
+    writes them itself); if that fails, the PDF stays as WeasyPrint wrote it, which is still a whole report."""
+    try:
+        from report_builder.report import pdf_tables
+
+        pdf_tables.complete(pdf_path, html)
+    except Exception as e:  # pikepdf missing, or a table this fix-up does not handle: a warning, not a failure
+        warnings.warn(f"the PDF's table headers are tagged as WeasyPrint left them, not linked to their cells "
+                      f"({e.__class__.__name__}: {e})", ReportBuilderWarning, stacklevel=2)
 
 
 def pdf_available() -> bool:

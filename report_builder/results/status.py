@@ -53,4 +53,6 @@ def describe(suite: Suite, results_dir: Path) -> list[str]:
                      f"{exp.title} — {overrides(exp.config)}")
     for group in suite.groups.values():
         lines.append(f"group {group.name}: {', '.join(group.experiments)}")
+    for sweep in suite.sweeps.values():
+        lines.append(f"sweep {sweep.name}: " + ", ".join(f"{p.label} ({p.experiment})" for p in sweep.points))
     return lines
