@@ -164,3 +164,23 @@ def test_a_run_on_a_missing_dataset_exits_2_naming_it(tmp_path, capsys):
     status = main(["run", "--config", str(config), "--results-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith(f"error: MNIST not found in {tmp_path / 'nothing'}")
+
+
+# ---- sweeps over the new keys ------------------------------------------------------------------------------
+
+def test_a_sweep_over_depths_names_its_points_with_file_safe_names():
+    suite = parse_suite('[experiments.a]\n[sweeps.s]\nvary = { hidden = [[128], [64, 32]], activation = ["relu", "tanh"] }\n',
+                       Path("experiments.toml"))
+    # [128] with relu is experiment a itself (one layer is one width however it is written)
+    assert list(suite.experiments) == ["a", "s-hidden-128-activation-tanh", "s-hidden-64x32-activation-relu",
+                                       "s-hidden-64x32-activation-tanh"]
+    assert suite.experiments["s-hidden-64x32-activation-tanh"].config.layers == (64, 32)
+
+
+def test_a_sweep_point_with_a_relu_probe_under_another_activation_is_named():
+    with pytest.raises(ConfigError) as caught:
+        parse_suite('[defaults]\nprobes = ["relu_grad_sq"]\n[experiments.a]\n'
+                    '[sweeps.s]\nvary = { activation = ["relu", "gelu"] }\n', Path("experiments.toml"))
+    assert caught.value.problems == [
+        "experiments.toml: [sweeps.s] (s-activation-gelu) probes: 'relu_grad_sq' measures a ReLU, but activation is "
+        "'gelu'; use 'grad_sq'"]

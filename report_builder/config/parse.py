@@ -123,6 +123,8 @@ def parse_suite(text: str, path: Path) -> Suite:
         if sweep is not None:
             sweeps[name] = sweep
             experiments.update(added)
+            for point in added.values():
+                _check_probes(point.config, f"{where} ({point.name})", problems)
     if not experiments and not problems:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline] (or a [sweeps.NAME])")
 
