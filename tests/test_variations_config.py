@@ -164,6 +164,7 @@ def test_a_run_on_a_missing_dataset_exits_2_naming_it(tmp_path, capsys):
     status = main(["run", "--config", str(config), "--results-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith(f"error: MNIST not found in {tmp_path / 'nothing'}")
+    assert err.endswith("(dataset = 'mnist' of [experiments.a] in e.toml)\n") and err.count("\n") == 1
 
 
 # ---- sweeps over the new keys ------------------------------------------------------------------------------
