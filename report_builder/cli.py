@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free port)")
     preview.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1: this machine only)")
-    commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
+    report = commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
+    for command in (render, report):
+        command.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                             help="say what changed against the results in DIR (e.g. another branch's results/)")
     plan = commands.add_parser("plan", parents=[common, training],
                                help="say what run would train, in what order, about how long, and what its seeds "
                                     "can detect; trains nothing")
@@ -98,7 +101,7 @@ def cmd_render(args) -> int:
 
     suite = load_suite(args.config)
     written = render_report(suite, args.results_dir, args.build_dir, args.templates, pdf=not args.no_pdf,
-                            partial=getattr(args, "partial", False))
+                            partial=getattr(args, "partial", False), compare_dir=args.compare)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -192,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         with _warnings_as_lines():
             check_packages(args.command)
             check_results_dir(args.results_dir)
+            if getattr(args, "compare", None) is not None:
+                from report_builder.results.changes import check_snapshot_dir
+
+                check_snapshot_dir(args.compare)
             return COMMANDS[args.command](args)
     except ReportBuilderError as e:
         first, *rest = e.lines()

@@ -15,6 +15,7 @@ from report_builder.errors import OutputError
 
 REPEATS_DIR = ".repeats"
 SLURM_DIR = ".slurm"
+HISTORY_DIR = ".history"
 
 
 def _component(part: str) -> str:
@@ -44,6 +45,14 @@ def repeats_dir(results_dir: Path | str, name: str) -> Path:
 
 def repeat_file(results_dir: Path | str, name: str, repeat: int) -> Path:
     return inside(results_dir, REPEATS_DIR, name, f"repeat-{int(repeat)}.json")
+
+
+def history_dir(results_dir: Path | str, name: str) -> Path:
+    return inside(results_dir, HISTORY_DIR, name)
+
+
+def history_file(results_dir: Path | str, name: str, entry: str) -> Path:
+    return inside(results_dir, HISTORY_DIR, name, entry)
 
 
 def slurm_dir(results_dir: Path | str) -> Path:

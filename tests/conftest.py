@@ -183,11 +183,12 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                    repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
                    device_name: str = "CPU", spread: float = 0.002, test_losses: list[float] | None = None,
                    stacked_with: int = 1, stack: list[str] | None = None, disturbed: tuple[int, ...] = (),
-                   engine: str = "explicit") -> dict:
+                   engine: str = "explicit", run_factors: list[float] | None = None) -> dict:
     """A results document with chosen numbers, for experiment `name` of the suite at suite_path.
 
-    Repeat r adds r × `spread` to every accuracy; `seconds` is per epoch (one value, or one per epoch);
-    epochs listed in `disturbed` are marked as timed while the machine was busy."""
+    Repeat r adds r × `spread` to every accuracy; `seconds` is per epoch (one value, or one per epoch),
+    times run_factors[r] where given; epochs listed in `disturbed` are marked as timed while the machine
+    was busy."""
     from report_builder.config import load_suite
     from report_builder.results import store
 
@@ -200,7 +201,8 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                 "epoch": i + 1, "train_loss": 1.0 / (i + 1) + 0.01 * repeat,
                 "test_loss": test_losses[i] if test_losses else 1.1 / (i + 1),
                 "test_accuracy": accuracy + spread * repeat,
-                "train_seconds": seconds[i] if isinstance(seconds, list) else seconds, "eval_seconds": 0.01,
+                "train_seconds": (seconds[i] if isinstance(seconds, list) else seconds)
+                * (run_factors[repeat] if run_factors else 1.0), "eval_seconds": 0.01,
                 "probes": {p: values[i] for p, values in (probes or {}).items()},
                 "timing_disturbed": (i + 1) in disturbed,
                 "timing_evidence": {"others_cpu_share": 0.5 if (i + 1) in disturbed else 0.01},

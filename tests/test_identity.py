@@ -98,10 +98,11 @@ def test_results_written_with_the_full_settings_stay_cached(tiny_config, tmp_pat
 
 
 @pytest.mark.parametrize("settings, device_kind, left_out", [
-    ({"optimizer": "adam"}, "cpu", {"momentum", "loader_workers", "cuda_graphs"}),
-    ({"optimizer": "sgd"}, "cuda", {"loader_workers"}),
-    ({"optimizer": "sgd", "pipeline": "dataloader"}, "cuda", {"cuda_graphs"}),
-    ({"optimizer": "adam", "pipeline": "dataloader"}, "cpu", {"momentum", "cuda_graphs"}),
+    ({"optimizer": "adam"}, "cpu", {"momentum", "loader_workers", "cuda_graphs", "validation"}),
+    ({"optimizer": "sgd"}, "cuda", {"loader_workers", "validation"}),
+    ({"optimizer": "sgd", "pipeline": "dataloader"}, "cuda", {"cuda_graphs", "validation"}),
+    ({"optimizer": "adam", "pipeline": "dataloader"}, "cpu", {"momentum", "cuda_graphs", "validation"}),
+    ({"optimizer": "sgd", "validation": 500}, "cuda", {"loader_workers"}),
 ])
 def test_the_identity_leaves_out_exactly_what_the_run_ignores(settings, device_kind, left_out):
     from report_builder.results.identity import LATER_KEYS, run_settings

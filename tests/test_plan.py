@@ -50,7 +50,8 @@ def by_name(plan, name):
 def test_missing_results_are_planned_with_every_declared_seed(tmp_path):
     plan = plan_of(tmp_path, {})
     assert (by_name(plan, "other").reasons, by_name(plan, "other").seeds) == (["no results yet"], [0, 1, 2])
-    assert plan.tasks[:3] == ["base[0]", "base[1]", "base[2]"]
+    # round-robin (tasks.round_robin): the first seed of every experiment, then the second
+    assert plan.tasks[:4] == ["base[0]", "other[0]", "wide[0]", "base[1]"]
 
 
 def test_current_results_are_cached_and_a_changed_setting_is_named(tmp_path):

@@ -115,6 +115,11 @@ def parse_suite(text: str, path: Path) -> Suite:
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
         _check_probes(experiments[name].config, where, problems)
+        cfg = experiments[name].config
+        # A relation between two keys, which no single key's declaration states.
+        if cfg.max_train is not None and cfg.validation >= cfg.max_train:
+            problems.append(f"{where} validation: must be less than max_train ({cfg.max_train}), the training "
+                            f"images it is taken from, got {cfg.validation}")
     # Sweeps add ordinary experiments, which groups and the reference may then name.
     sweeps: dict[str, Sweep] = {}
     declared = set(experiments)

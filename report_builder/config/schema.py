@@ -81,6 +81,8 @@ class TrainConfig:
     data_dir: str | None = key(None, "Directory holding Fashion-MNIST; unset: $REPORT_BUILDER_DATA_DIR, else ./data (downloaded).")
     max_train: int | None = key(None, "Use only the first N training examples (quick trial runs).", minimum=1)
     max_test: int | None = key(None, "Use only the first N test examples (quick trial runs).", minimum=1)
+    validation: int = key(0, "Training images held out (the last N of the training set) to pick the best epoch "
+                          "on; 0: none, every training image trains, as in the 2021 writeup.", minimum=0)
     pipeline: str = key("tensor", "\"tensor\": the dataset held on the device, batches gathered by index; "
                         "\"dataloader\": the assignment's per-image PIL transforms and DataLoader workers "
                         "(slow; kept to show where the time goes).", choices=PIPELINES)

@@ -64,7 +64,8 @@ def may_stack(cfg: TrainConfig, device_kind: str) -> bool:
 
 def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Path, stack: bool,
                 device_kinds: dict[str, str] | None = None) -> list[Task]:
-    """One task per pending repeat, except that compatible repeats are stacked into one task.
+    """One task per pending repeat, except that compatible repeats are stacked into one task; in
+    round-robin order (round_robin).
 
     Members of timing groups always train alone, so that the times they are compared by are honest.
     """
@@ -87,4 +88,25 @@ def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Pa
         for start in range(0, len(members), MAX_STACK):
             chunk = members[start:start + MAX_STACK]
             tasks.append(StackTask(tuple(chunk)) if len(chunk) > 1 else chunk[0])
-    return tasks
+    return round_robin(tasks, plans)
+
+
+def round_robin(tasks: list[Task], plans: list[Plan]) -> list[Task]:
+    """Tasks in rounds: the first repeat still to run of every experiment, then the second, and so on, each
+    round in the order the plans list the experiments, timing-group runs first.
+
+    A run stopped halfway then leaves results for every experiment rather than all seeds of some and none
+    of others, and in a timing group the settings alternate, so that a machine that drifts (warms up,
+    throttles, gains a neighbour) slows all of them alike instead of whichever ran last. A stack stays one
+    task (splitting it would defeat stacking) and runs in the round of its earliest member. Within a round
+    the timing-group runs come together: an executor that runs them with nothing else in flight
+    (local-gpus) then drains its other work once per round, not once per run.
+    """
+    pending = {plan.experiment.name: plan.pending for plan in plans}
+    index = {plan.experiment.name: i for i, plan in enumerate(plans)}
+
+    def key(task: Task) -> tuple[int, bool, int]:
+        return min((pending[m.experiment.name].index(m.repeat), not m.timed, index[m.experiment.name])
+                   for m in task.members)
+
+    return sorted(tasks, key=key)

@@ -10,8 +10,11 @@ from typing import Any, Collection
 from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
+from report_builder.report.tables import group_tables
 from report_builder.results import gradients, store
 from report_builder.results.analysis import ExperimentView, experiment_view
+from report_builder.results.changes import WhatChanged
+from report_builder.results.claims import suite_claims
 from report_builder.results.comparison import (
     Comparison,
     accuracy_spread,
@@ -21,6 +24,7 @@ from report_builder.results.comparison import (
 )
 from report_builder.results.reproduction import reproduction
 from report_builder.results.statistics import LEVEL, Difference
+from report_builder.results.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.results.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
 
@@ -167,6 +171,7 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "largest_stack": max((v.stacked_with for v in views), default=1),
         "timing_stacked": [v for v in views if v.stacked_with > 1 and v.name in timed],
         "disturbed": [{"experiment": v.title, **d} for v in views for d in v.disturbed_epochs],
+        "slowed": [{"experiment": v.title, "run": s} for v in views for s in v.slowed],
     }
 
 
@@ -196,7 +201,8 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
-                  missing: list[str] | None = None, figure_files: bool = True) -> dict[str, Any]:
+                  missing: list[str] | None = None, figure_files: bool = True,
+                  what_changed: WhatChanged | None = None) -> dict[str, Any]:
     """Everything the templates may use besides filters and helpers; see templates/README.md."""
     styles = plots.styles_for(list(suite.experiments))
     figures = (figures_dir, cache_dir, figure_files)
@@ -219,8 +225,13 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         reproductions = [r for r in (reproduction(v, suite.reference) for v in ordered) if r is not None]
     failed = [v for v in ordered if v.status == "failed"]
     diverged = [v for v in ordered if v.status == "diverged"]
+    # "What changed" is left out when nothing did since the results each replaced; asked for with
+    # --compare DIR, it is there, if only to say that nothing changed.
+    changed_shown = what_changed is not None and (what_changed.source == "snapshot" or not what_changed.nothing)
     section_ids = (["environment"] + (["reproduction"] if reproductions else []) + [f"group-{g.name}" for g in groups]
-                   + [f"sweep-{s.view.name}" for s in sweeps] + (["failures"] if failed or diverged else []) + ["provenance"])
+                   + [f"sweep-{s.view.name}" for s in sweeps] + (["failures"] if failed or diverged else [])
+                   + (["what-changed"] if changed_shown else []) + ["provenance"])
+    claims = suite_claims(suite, views)
     # Legend swatches as CSS classes: a background image is decoration (an artifact in the tagged PDF),
     # where an <img> would be a figure without text.
     swatches = {mark: f"swatch-{i}" for i, mark in enumerate(dict.fromkeys(
@@ -233,6 +244,11 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "environment": environment(ordered, {n for g in suite.groups.values() if g.timing for n in g.experiments}),
         "experiments": views,
         "groups": groups,
+        "tables": {g.name: group_tables(g) for g in groups},
+        "claims": claims,
+        "claims_of": {g.name: [c for c in claims if c.group == g.name] for g in groups},
+        "what_changed": what_changed,
+        "what_changed_shown": changed_shown,
         "sweeps": sweeps,
         "sweep_confidence": CONFIDENCE,
         "failed": failed,
@@ -244,4 +260,6 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "section_number": {sid: i + 1 for i, sid in enumerate(section_ids)},
         "probe_descriptions": PROBES,
         "noise_level": LEVEL,
+        "slowdown_limit": SLOWDOWN_LIMIT,
+        "speedup_confidence": SPEEDUP_CONFIDENCE,
     }

@@ -21,6 +21,7 @@ from report_builder.results.comparison import (
     most_accurate,
     slowest,
     speedup,
+    speedup_ci,
 )
 
 DASH = "—"
@@ -202,8 +203,9 @@ class Numbering:
 
 
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
-           "least_accurate": least_accurate, "speedup": speedup, "falls_every_epoch": falls_every_epoch,
-           "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log,
+           "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
+           "falls_every_epoch": falls_every_epoch, "seed_range": seed_range, "like_for_like": like_for_like,
+           "ln": math.log,
            # the gradient section (results/gradients.py)
            **{name: getattr(gradients, name) for name in ("probe_change", "layers_of", "per_unit", "gradient_rows",
                                                          "first_vs_last", "against_baseline", "activation_of",

@@ -188,6 +188,10 @@ def _draw_bars(series: list[Series], xlabel: str, legend: bool) -> plt.Figure:
     return fig
 
 
+# No date in an SVG or PDF: the same figure is the same bytes every time.
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
 def _cached(identity: dict, key: str, cache_dir: Path | None, draw: Callable[[], plt.Figure],
             formats: tuple[str, ...]) -> dict[str, Path | bytes]:
     """{format: bytes} of a drawing, from the cache when it holds these exact inputs, else drawn now."""
@@ -201,8 +205,8 @@ def _cached(identity: dict, key: str, cache_dir: Path | None, draw: Callable[[],
         fig = draw()
         for f in formats:
             buffer = io.BytesIO()
-            # no date in the SVG, and a fixed id salt: the same figure is the same bytes every time
-            fig.savefig(buffer, format=f, bbox_inches="tight", dpi=200, metadata={"Date": None} if f == "svg" else None)
+            # with _NO_DATE and a fixed id salt, the same figure is the same bytes every time
+            fig.savefig(buffer, format=f, bbox_inches="tight", dpi=200, metadata=_NO_DATE.get(f))
             out[f] = buffer.getvalue()
         plt.close(fig)
     if cache_dir:
@@ -214,6 +218,11 @@ def _cached(identity: dict, key: str, cache_dir: Path | None, draw: Callable[[],
     return out
 
 
+FILE_FORMATS = ("svg", "png", "pdf")
+"""The figure files beside the report: SVG for the web and Markdown, PNG for slides, PDF for LaTeX's
+\\includegraphics (vector, like the SVG)."""
+
+
 def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_dir: Path | None,
             draw: Callable[[bool], plt.Figure], files: bool, x_label: str = "epoch") -> Figure:
     check_glyphs([s.label for s in series])
@@ -222,11 +231,11 @@ def _figure(key: str, kind: str, series: list[Series], figures_dir: Path, cache_
     svg_path = None
     if files:
         drawn = _cached({**looks, "labels": [s.label for s in series]}, key, cache_dir, lambda: draw(True),
-                        ("svg", "png"))
+                        FILE_FORMATS)
         figures_dir.mkdir(parents=True, exist_ok=True)
-        svg_path, png_path = paths.figure_file(figures_dir, key, "svg"), paths.figure_file(figures_dir, key, "png")
-        svg_path.write_bytes(drawn["svg"])
-        png_path.write_bytes(drawn["png"])
+        for f in FILE_FORMATS:
+            paths.figure_file(figures_dir, key, f).write_bytes(drawn[f])
+        svg_path = paths.figure_file(figures_dir, key, "svg")
     # An <img> of the SVG as a data URI: the HTML stays one self-contained file, the figure is still vector
     # graphics, and it carries its text alternative in `alt`, which the tagged PDF keeps as /Alt.
     src = "data:image/svg+xml;base64," + base64.b64encode(image).decode("ascii")

@@ -1,10 +1,11 @@
 """Publish a render's HTML, PDF and figures together: a reader (or a killed render) sees the previous
 complete set or the new one, never a mix.
 
-Each render writes a fresh version directory, build/.versions/ID/ (report.html, report.pdf, figures/).
-build/current is a symbolic link to the published version, and build/report.html, build/report.pdf and
-build/figures are links through it (current/report.html, …). Publishing replaces `current` in one atomic
-rename, so all three switch at once; then older versions are removed. A version without a PDF (--no-pdf,
+Each render writes a fresh version directory, build/.versions/ID/ (report.html, report.pdf, figures/, and
+the exports report.md, tables/, claims.json). build/current is a symbolic link to the published version,
+and build/report.html, build/report.pdf, build/figures and each export are links through it
+(current/report.html, …). Publishing replaces `current` in one atomic
+rename, so all of them switch at once; then older versions are removed. A version without a PDF (--no-pdf,
 or no WeasyPrint) also removes build/report.pdf, so a PDF of an older report is never left beside the
 new HTML.
 """
@@ -20,7 +21,8 @@ from report_builder import paths
 
 VERSIONS_DIR = ".versions"
 CURRENT = "current"
-PUBLISHED = ("report.html", "report.pdf", "figures")
+EXPORTS = ("report.md", "tables", "claims.json")
+PUBLISHED = ("report.html", "report.pdf", "figures", *EXPORTS)
 
 
 def stage(build_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import warnings
 from pathlib import Path
@@ -14,10 +15,12 @@ import jinja2
 from report_builder import paths
 from report_builder.config import Suite
 from report_builder.errors import NoPdfWarning, RenderError, ReportBuilderWarning
-from report_builder.report import publish
+from report_builder.report import export, publish
 from report_builder.report.context import build_context, load_views
+from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
+from report_builder.results.changes import what_changed
 
 ENTRY_TEMPLATE = "report.html.j2"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -42,16 +45,26 @@ def default_templates_dir() -> Path:
     return local if (local / ENTRY_TEMPLATE).is_file() else shipped_templates_dir()
 
 
+UNESCAPED = (".md.j2", ".tex.j2", ".txt.j2")
+"""The exports' templates: Markdown, LaTeX and plain text escape with the `md` and `tex` filters instead."""
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is None or not name.endswith(UNESCAPED)
+
+
 def make_environment(templates_dir: Path) -> jinja2.Environment:
-    """The one Jinja environment: undefined names are errors, HTML is escaped."""
+    """The one Jinja environment: undefined names are errors, HTML is escaped (the exports' templates escape
+    for their own formats)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "j2"), default=True),
+        autoescape=_autoescape,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters.update(FILTERS)
+    env.filters.update(ESCAPES)
     env.globals.update(HELPERS)
     return env
 
@@ -67,15 +80,11 @@ def _template_location(error: BaseException, templates_dir: Path) -> str:
     return str(templates_dir / ENTRY_TEMPLATE)
 
 
-def render_html(context: dict[str, Any], templates_dir: Path) -> str:
-    """Render twice: the first pass numbers figures and tables, the second can refer to any of them."""
-    env = make_environment(templates_dir)
+@contextlib.contextmanager
+def template_errors(templates_dir: Path):
+    """Jinja's errors as one RenderError naming the template file and line."""
     try:
-        template = env.get_template(ENTRY_TEMPLATE)
-        first = Numbering()
-        template.render(**context, numbering=first, ref=first.ref)
-        final = Numbering(known=first.assigned)
-        return template.render(**context, numbering=final, ref=final.ref)
+        yield
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"{e.filename or e.name}:{e.lineno}: template syntax error: {e.message}") from e
     except jinja2.TemplateNotFound as e:
@@ -84,6 +93,26 @@ def render_html(context: dict[str, Any], templates_dir: Path) -> str:
         raise RenderError(f"{_template_location(e, templates_dir)}: undefined in template: {e.message}") from e
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise RenderError(f"{_template_location(e, templates_dir)}: template error: {e}") from e
+
+
+def render_html(context: dict[str, Any], templates_dir: Path) -> str:
+    """Render twice: the first pass numbers figures and tables, the second can refer to any of them."""
+    env = make_environment(templates_dir)
+    with template_errors(templates_dir):
+        template = env.get_template(ENTRY_TEMPLATE)
+        first = Numbering()
+        template.render(**context, numbering=first, ref=first.ref)
+        final = Numbering(known=first.assigned)
+        return template.render(**context, numbering=final, ref=final.ref)
+
+
+def render_exports(context: dict[str, Any], templates_dir: Path, version_dir: Path) -> None:
+    """report.md, tables/*.tex (with their README) and claims.json into a render's version directory (export.py)."""
+    env = make_environment(templates_dir)
+    with template_errors(templates_dir):
+        export.write_markdown(env, context, version_dir)
+        export.write_latex_tables(env, context, version_dir)
+        export.write_claims(env, context, version_dir)
 
 
 def _allowed(url: str, roots: list[Path]) -> bool:
@@ -157,13 +186,16 @@ def pdf_available() -> bool:
 
 
 def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_dir: Path | None = None,
-                  pdf: bool = True, partial: bool = False, figure_files: bool = True) -> list[Path]:
-    """Render build_dir/report.html (+ .pdf) and build_dir/figures/* from results alone, published together
-    (publish.py): a render that fails or is killed leaves the previous report as it was."""
+                  pdf: bool = True, partial: bool = False, figure_files: bool = True,
+                  compare_dir: Path | None = None) -> list[Path]:
+    """Render build_dir/report.html (+ .pdf), build_dir/figures/* and the exports from results alone, published
+    together (publish.py): a render that fails or is killed leaves the previous report as it was.
+    `compare_dir`: a results folder to say what changed against (else each result's previous one)."""
     templates_dir = templates_dir or default_templates_dir()
     views, missing = load_views(suite, results_dir, partial)
     if not views:
         raise RenderError(f"nothing to render: no experiment has current results in {results_dir}", missing)
+    changed = what_changed(suite, results_dir, views, compare_dir)
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         version = publish.stage(build_dir)
@@ -171,9 +203,11 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
         context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
-                                figure_files)
+                                figure_files, changed)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
+        if figure_files:  # the exports link to the figure files
+            render_exports(context, templates_dir, version)
         pdf_note = None
         if pdf and not pdf_available():
             pdf_note = ("WeasyPrint is not installed here (pip install weasyprint); `make render` on a machine with "
@@ -196,6 +230,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         warnings.warn(f"no PDF ({pdf_note}); {paths.build_file(build_dir, 'report.html')} is the report, and no "
                       f"older report.pdf is left beside it", NoPdfWarning, stacklevel=2)
     written = [paths.build_file(build_dir, "report.html"), paths.build_file(build_dir, "figures")]
+    written += [paths.build_file(build_dir, name) for name in publish.EXPORTS if (version / name).exists()]
     if (version / "report.pdf").exists():
         written.append(paths.build_file(build_dir, "report.pdf"))
     return written

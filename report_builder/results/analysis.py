@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from report_builder.config import PROBES, split_probe_key
+from report_builder.results.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
 
-METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds")
+METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds", "val_loss", "val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,12 @@ class EpochStats:
     test_accuracy: Stat | None
     train_seconds: Stat | None
     eval_seconds: Stat | None
+    val_loss: Stat | None
+    val_accuracy: Stat | None
+    """On the held-out training images (`validation`); None without a split."""
     probes: dict[str, Stat | None]
+    disturbed_runs: int = 0
+    """Runs whose training time of this epoch was disturbed by other work: left out of train_seconds."""
 
     def stat(self, metric: str) -> Stat | None:
         """A metric of METRICS or a probe of config.PROBES by name; a KeyError for any other name, so that a
@@ -95,11 +101,13 @@ class ExperimentView:
     final: EpochStats | None
     """The last epoch that every finished repeat reached."""
     best: EpochStats | None
-    """The epoch with the highest mean test accuracy."""
+    """The epoch with the highest mean validation accuracy (its test numbers are the honest estimate); None
+    without a validation split: an epoch picked by its test accuracy would overstate it."""
     mean_epoch_seconds: Stat | None
-    """Training seconds per epoch, averaged over epochs, then over repeats."""
+    """Training seconds per epoch, averaged over each run's clean epochs, then over runs (timing.py's rules:
+    disturbed epochs and slowed runs are left out)."""
     total_seconds: Stat | None
-    """Training plus evaluation seconds of a whole run."""
+    """Training plus evaluation seconds of a whole run, over the runs with no disturbed epoch (not slowed)."""
     code_version: str | None = None
     stacked_with: int = 1
     """The largest number of models this experiment's runs were trained together with (1: alone)."""
@@ -124,6 +132,13 @@ class ExperimentView:
     """Each run's epochs (train_loss, test_loss, test_accuracy), by seed: for like-for-like comparisons."""
     probes_by_seed: dict[int, list[dict[str, float | None]]] = field(default_factory=dict)
     """Each run's epochs' probes (config.probe_key → value), by seed: for the gradient section (gradients.py)."""
+    run_epoch_seconds: dict[int, float] = field(default_factory=dict)
+    """Each run's mean training seconds over its clean epochs, by seed, slowed runs left out: what speed-ups
+    and their intervals are computed from."""
+    slowed: list[SlowRun] = field(default_factory=list)
+    """Runs flagged as unexplained slowdowns (timing.slowed_runs), left out of every speed comparison."""
+    unclean_totals: int = 0
+    """Runs left out of total_seconds because some epoch of theirs was disturbed."""
 
     @property
     def repeats(self) -> int:
@@ -137,10 +152,13 @@ class ExperimentView:
 
 def _epoch_stats(epoch: int, records: list[dict]) -> EpochStats:
     probe_names = sorted({name for r in records for name in r.get("probes", {})})
+    stats = {metric: Stat.of(r.get(metric) for r in records) for metric in METRICS}
+    # A disturbed epoch's seconds measure the other work as much as ours (timing.py).
+    stats["train_seconds"] = Stat.of(r["train_seconds"] for r in records if not r.get("timing_disturbed"))
     return EpochStats(
-        epoch=epoch,
-        **{metric: Stat.of(r[metric] for r in records) for metric in METRICS},
+        epoch=epoch, **stats,
         probes={name: Stat.of(r.get("probes", {}).get(name) for r in records) for name in probe_names},
+        disturbed_runs=sum(1 for r in records if r.get("timing_disturbed")),
     )
 
 
@@ -157,11 +175,14 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
     if healthy:
         last = min(r["epochs"][-1]["epoch"] for r in healthy)
         final = _epoch_stats(last, [r["epochs"][last - 1] for r in healthy])
-    clean = [[e["train_seconds"] for e in r["epochs"] if not e.get("timing_disturbed")] for r in healthy]
+    slowed = slowed_runs(healthy)
+    timed = [r for r in healthy if r["seed"] not in {s.seed for s in slowed}]
+    run_seconds = {r["seed"]: statistics.fmean(c) for r in timed if (c := clean_epoch_seconds(r))}
+    totals = [clean_run_seconds(r) for r in timed]
     disturbed = [{"seed": r["seed"], "epoch": e["epoch"], "evidence": e.get("timing_evidence") or {}}
                  for r in runs for e in r["epochs"] if e.get("timing_disturbed")]
-    scored = [e for e in epochs if e.test_accuracy is not None]
-    best = max(scored, key=lambda e: e.test_accuracy.mean) if scored else None
+    validated = [e for e in epochs if e.val_accuracy is not None]
+    best = max(validated, key=lambda e: e.val_accuracy.mean) if validated else None
     status = result["status"]
     if status == "done" and diverged:
         status = "diverged"
@@ -170,8 +191,8 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         description=result.get("description") or "", status=status, error=result.get("error"),
         config=result["config"], seeds=[r["seed"] for r in runs], epochs=epochs,
         probe_names=list(result["config"].get("probes", [])), diverged=diverged, final=final, best=best,
-        mean_epoch_seconds=Stat.of(statistics.fmean(c) for c in clean if c),
-        total_seconds=Stat.of(sum(e["train_seconds"] + e["eval_seconds"] for e in r["epochs"]) for r in healthy),
+        mean_epoch_seconds=Stat.of(run_seconds.values()),
+        total_seconds=Stat.of(totals),
         code_version=result.get("identity", {}).get("code_version"),
         stacked_with=max((r.get("stacked_with", 1) for r in runs), default=1),
         setup_seconds=Stat.of(r.get("setup_seconds") for r in runs),
@@ -187,6 +208,7 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         per_seed={r["seed"]: [{m: e.get(m) for m in ("train_loss", "test_loss", "test_accuracy")} for e in r["epochs"]]
                   for r in runs},
         probes_by_seed={r["seed"]: [e.get("probes") or {} for e in r["epochs"]] for r in runs},
+        run_epoch_seconds=run_seconds, slowed=slowed, unclean_totals=sum(1 for t in totals if t is None),
     )
 
 

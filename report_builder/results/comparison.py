@@ -12,6 +12,7 @@ from typing import Iterable
 
 from report_builder.results.analysis import ExperimentView
 from report_builder.results.statistics import Difference, difference
+from report_builder.results.timing import SpeedUp, speedup_interval
 
 
 # ---- whose seconds compare -------------------------------------------------------------------------
@@ -66,10 +67,15 @@ def slowest(views: Iterable[ExperimentView]) -> ExperimentView | None:
 
 
 def speedup(fast: ExperimentView, slow: ExperimentView) -> float | None:
-    """How many times fewer seconds per epoch `fast` took than `slow`."""
+    """How many times fewer seconds per epoch `fast` took than `slow` (ratio of the means shown beside it)."""
     if fast.mean_epoch_seconds is None or slow.mean_epoch_seconds is None:
         return None
     return slow.mean_epoch_seconds.mean / fast.mean_epoch_seconds.mean
+
+
+def speedup_ci(fast: ExperimentView, slow: ExperimentView) -> SpeedUp | None:
+    """`fast`'s speed-up over `slow` over their runs, with its interval (timing.speedup_interval)."""
+    return speedup_interval(list(fast.run_epoch_seconds.values()), list(slow.run_epoch_seconds.values()))
 
 
 def _scored(views: Iterable[ExperimentView]) -> list[ExperimentView]:
@@ -111,23 +117,27 @@ class Comparison:
 
     experiment: ExperimentView
     speedup: float | None
-    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline); None where
-    the two may not be ranked by speed (speed_unranked) or the group is no comparison of speed."""
+    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline), as a ratio of
+    geometric means over runs (speed.estimate); None where the two may not be ranked by speed
+    (speed_unranked) or the group is no comparison of speed."""
     accuracy_delta_points: float | None
     """Final test accuracy minus the baseline's, in percentage points, over the seeds both trained with."""
     accuracy: Difference | None = None
     """The same difference (as a fraction) with its test against seed noise."""
+    speed: SpeedUp | None = None
+    """The speed-up with its interval over runs; None where speedup is."""
 
 
 def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True) -> Comparison:
     faster = None
     if speed and baseline is not None and speed_unranked([member, baseline]) is None:
-        faster = speedup(member, baseline)
+        faster = speedup_ci(member, baseline)
     # Finals after different numbers of epochs are not like for like: no difference is given for them.
     alike = (baseline is not None and member.final is not None and baseline.final is not None
              and member.final.epoch == baseline.final.epoch)
     accuracy = final_difference(member, baseline) if alike else None
-    return Comparison(member, faster, None if accuracy is None else 100 * accuracy.delta, accuracy)
+    return Comparison(member, None if faster is None else faster.estimate,
+                      None if accuracy is None else 100 * accuracy.delta, accuracy, speed=faster)
 
 
 # ---- one seed, side by side ----------------------------------------------------------------------------

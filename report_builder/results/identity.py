@@ -4,7 +4,8 @@ The rule, in one place: a stored run is reused exactly when everything that deci
 unchanged, and nothing else counts. That is
 - its training settings, as TrainConfig.identity() lists them (neither where the data lives, nor the
   device wished for, nor stacking), less the settings this run ignores: `momentum` under Adam,
-  `loader_workers` under the tensor pipeline, `cuda_graphs` on a CPU or under the dataloader pipeline;
+  `loader_workers` under the tensor pipeline, `cuda_graphs` on a CPU or under the dataloader pipeline,
+  `validation` when it is 0 (no split);
 - the training code (code_version), the dataset (its fingerprint) and the device kind (cpu or cuda).
 `seed` and `repeats` are not part of it: they only declare the seeds seed, seed + 1, …, seed + repeats − 1,
 and each seed is one run. A result is therefore reused seed by seed: more repeats train only the new
@@ -60,6 +61,9 @@ def ignored_settings(settings: dict[str, Any], device_kind: str) -> set[str]:
     # The autograd engine captures graphs for the tensor pipeline only; neither engine does on a CPU.
     if device_kind != "cuda" or settings.get("pipeline") == "dataloader":
         ignored.add("cuda_graphs")
+    # No validation split trains on every image, as results stored before the key existed did.
+    if not settings.get("validation"):
+        ignored.add("validation")
     return ignored
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from report_builder.config import Suite, TrainConfig
 from report_builder.errors import ResultsError
-from report_builder.results import store
+from report_builder.results import history, store
 from report_builder.results.identity import timed_experiments, trained_alone
 
 _DEFAULTS = TrainConfig()
@@ -49,8 +49,10 @@ def describe(suite: Suite, results_dir: Path) -> list[str]:
     timed = timed_experiments(suite)
     lines = []
     for name, exp in suite.experiments.items():
+        kept = history.entries(results_dir, name)
+        previous = f"  [{len(kept)} previous result{'s' if len(kept) > 1 else ''} kept]" if kept else ""
         lines.append(f"{name:<{width}}  {result_state(results_dir, name, exp.config, name in timed):<12}  "
-                     f"{exp.title} — {overrides(exp.config)}")
+                     f"{exp.title} — {overrides(exp.config)}{previous}")
     for group in suite.groups.values():
         lines.append(f"group {group.name}: {', '.join(group.experiments)}")
     for sweep in suite.sweeps.values():

@@ -27,6 +27,7 @@ from typing import Any
 
 from report_builder import paths
 from report_builder.errors import OutputError, ResultsError
+from report_builder.results import history
 from report_builder.results.identity import changes, code_version, run_settings, seed_changes
 
 FORMAT = 1
@@ -34,7 +35,7 @@ SUMMARY_NAME = "summary.csv"
 TMP_SUFFIX = ".tmp"
 SUMMARY_COLUMNS = ["experiment", "repeat", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                    "train_seconds", "eval_seconds", "relu_grad_sq", "relu_active", "diverged", "device",
-                   "timing_disturbed"]
+                   "timing_disturbed", "val_loss", "val_accuracy"]
 _REQUIRED = ("experiment", "status", "identity", "config", "runs", "provenance")
 
 
@@ -95,8 +96,21 @@ def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     path = result_path(results_dir, result["experiment"])
     document = {"format": FORMAT, **{k: v for k, v in result.items() if k != "digest"}}
     document["digest"] = digest_of(document)
+    _keep_replaced(results_dir, path, document["digest"])
     write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
     return path
+
+
+def _keep_replaced(results_dir: Path, path: Path, new_digest: str) -> None:
+    """The finished result about to be replaced by a different one, into results/.history/ (history.py)."""
+    try:
+        old = read_result(path)
+    except (FileNotFoundError, ResultsError):
+        return
+    if history.worth_keeping(old, new_digest, edited(old)):
+        entry = history.slim(old)
+        write_atomic(history.entry_path(results_dir, entry), json.dumps(entry, allow_nan=False) + "\n")
+        history.prune(results_dir, old["experiment"])
 
 
 def read_result(path: Path) -> dict[str, Any]:
@@ -174,6 +188,7 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "relu_active": probes.get("relu_active"),
                 "diverged": _flag(run.get("diverged_at") == record["epoch"]), "device": device,
                 "timing_disturbed": _flag(record.get("timing_disturbed")),
+                "val_loss": record.get("val_loss"), "val_accuracy": record.get("val_accuracy"),
             })
     return rows
 

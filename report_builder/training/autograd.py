@@ -84,7 +84,8 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
 
 def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device,
               progress: ProgressFn | None = None) -> RunRecord:
-    """Train cfg's model with seed cfg.seed + repeat; evaluate on the test set after every epoch."""
+    """Train cfg's model with seed cfg.seed + repeat; evaluate on the test set (and the validation split)
+    after every epoch."""
     setup_started = time.perf_counter()
     seed = cfg.seed + repeat
     use_graphs = cfg.cuda_graphs and cfg.pipeline == "tensor" and device.type == "cuda"
@@ -129,14 +130,19 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             run_batches(order.split(cfg.batch_size), prepared.run, progress)
         probes.recording = False  # every hook ran as its step was queued; evaluation must not add to the sums
 
-    def evaluate_epoch() -> tuple[float, float]:
+    def evaluate_epoch() -> tuple[tuple[float, float], tuple[float, float] | None]:
+        # The held-out images are normalized tensors in both pipelines: the same numbers the notebook's
+        # transforms make, without a second set of loader workers.
+        held_out = None if data.val_x is None else evaluate(
+            model, zip(data.val_x.split(EVAL_CHUNK), data.val_y.split(EVAL_CHUNK)), device)
         if loaders is not None:
-            return evaluate(model, on_device(loaders[1], device), device)
-        return evaluate(model, zip(data.test_x.split(EVAL_CHUNK), data.test_y.split(EVAL_CHUNK)), device)
+            return evaluate(model, on_device(loaders[1], device), device), held_out
+        return evaluate(model, zip(data.test_x.split(EVAL_CHUNK), data.test_y.split(EVAL_CHUNK)), device), held_out
 
-    def read_epoch(evaluated: tuple[float, float]) -> EpochScores:
-        test_loss, test_accuracy = evaluated
-        return EpochScores([loss_sum.item() / n_batches], [test_loss], [test_accuracy], [probes.read()])
+    def read_epoch(evaluated: tuple[tuple[float, float], tuple[float, float] | None]) -> EpochScores:
+        (test_loss, test_accuracy), held_out = evaluated
+        return EpochScores([loss_sum.item() / n_batches], [test_loss], [test_accuracy], [probes.read()],
+                           *((None, None) if held_out is None else ([held_out[0]], [held_out[1]])))
 
     run = RunRecord(repeat=repeat, seed=seed, epochs=[], cuda_graphs=prepared.graphed,
                     cuda_graph_error=prepared.error or not_captured, engine="autograd")

@@ -59,6 +59,9 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     raw: RawData
+    val_x: torch.Tensor | None = None
+    """The held-out training images (`validation`), None without a split; never trained on."""
+    val_y: torch.Tensor | None = None
 
 
 def resolve_data_dir(configured: str | None, base_dir: Path | None = None) -> Path:
@@ -281,17 +284,28 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(raw: RawData, device: torch.device, max_train: int | None = None,
-            max_test: int | None = None) -> Dataset:
-    """Normalize once and move to the device; training then only indexes tensors."""
+            max_test: int | None = None, validation: int = 0) -> Dataset:
+    """Normalize once and move to the device; training then only indexes tensors.
+
+    The validation split is the last `validation` of the (first max_train) training images: a fixed set,
+    the same for every seed, so that each run's best epoch is picked on the same images; training keeps
+    the first ones, in the order the dataloader pipeline reads them too."""
     def take(t: torch.Tensor, cap: int | None) -> torch.Tensor:
         return t[:cap] if cap is not None else t
 
+    images, labels = take(raw.train_images, max_train), take(raw.train_labels, max_train)
+    if validation >= images.shape[0]:
+        raise DataError(f"validation = {validation} would hold out every one of the {images.shape[0]} training "
+                        f"images in {raw.source}: choose fewer")
+    kept = images.shape[0] - validation
     return Dataset(
-        train_x=normalize(take(raw.train_images, max_train)).to(device),
-        train_y=take(raw.train_labels, max_train).to(device),
+        train_x=normalize(images[:kept]).to(device),
+        train_y=labels[:kept].to(device),
         test_x=normalize(take(raw.test_images, max_test)).to(device),
         test_y=take(raw.test_labels, max_test).to(device),
         raw=raw,
+        val_x=normalize(images[kept:]).to(device) if validation else None,
+        val_y=labels[kept:].to(device) if validation else None,
     )
 
 
@@ -310,9 +324,10 @@ class DataCache:
         return self._raw[key]
 
     def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
-        key = (resolve_data_dir(cfg.data_dir, self.base_dir), cfg.dataset, str(device), cfg.max_train, cfg.max_test)
+        key = (resolve_data_dir(cfg.data_dir, self.base_dir), cfg.dataset, str(device), cfg.max_train, cfg.max_test,
+               cfg.validation)
         if key not in self._prepared:
-            self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test)
+            self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test, cfg.validation)
         return self._prepared[key]
 
 

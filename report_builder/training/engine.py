@@ -40,8 +40,8 @@ from report_builder.training.records import (
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-STACK_KEYS = ("batch_size", "epochs", "layers", "activation", "pipeline", "max_train", "max_test", "dataset",
-              "data_dir", "device")
+STACK_KEYS = ("batch_size", "epochs", "layers", "activation", "pipeline", "max_train", "max_test", "validation",
+              "dataset", "data_dir", "device")
 """Runs can share a stack only when all of these agree; everything else may differ per model."""
 
 
@@ -291,7 +291,8 @@ def forward_backward(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, grads:
 
 @torch.no_grad()
 def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-model (mean test loss per example, accuracy) over the whole test set, as [K] tensors."""
+    """Per-model (mean loss per example, accuracy) over all of x (the test set, or the validation split),
+    as [K] tensors."""
     loss = torch.zeros(model.k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(model.k, dtype=torch.int64, device=x.device)
     for start in range(0, x.shape[0], EVAL_CHUNK):
@@ -355,13 +356,18 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
     def train_epoch(order: torch.Tensor) -> None:
         run_batches(order.split(batch_size, dim=-1), prepared.run, progress)
 
-    def read_epoch(evaluated: tuple[torch.Tensor, torch.Tensor]) -> EpochScores:
-        test_loss, test_accuracy = evaluated
+    def evaluate_epoch() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+        held_out = None if data.val_x is None else evaluate(model, data.val_x, data.val_y)
+        return evaluate(model, data.test_x, data.test_y), held_out
+
+    def read_epoch(evaluated) -> EpochScores:
+        (test_loss, test_accuracy), held_out = evaluated
         return EpochScores((loss_sum / n_batches).tolist(), test_loss.tolist(), test_accuracy.tolist(),
-                           probes.read([c.probes for c in configs]))
+                           probes.read([c.probes for c in configs]),
+                           *((None, None) if held_out is None else (held_out[0].tolist(), held_out[1].tolist())))
 
     runs = [RunRecord(repeat=r, seed=s, epochs=[], stacked_with=k, cuda_graphs=prepared.graphed,
                       cuda_graph_error=prepared.error or not_captured) for r, s in zip(repeats, seeds)]
     timed_epochs(runs, setup_started, first.epochs, n_batches, device, progress, start=start_epoch,
-                 train=train_epoch, evaluate=lambda: evaluate(model, data.test_x, data.test_y), read=read_epoch)
+                 train=train_epoch, evaluate=evaluate_epoch, read=read_epoch)
     return runs

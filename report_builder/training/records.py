@@ -30,6 +30,10 @@ class EpochRecord:
     """Whether other work loaded the machine while train_seconds was measured (None: unknown)."""
     timing_evidence: dict = field(default_factory=dict)
     """What contention.EpochClock read: other processes' CPU share, load average, other GPU processes."""
+    val_loss: float | None = None
+    """Mean loss per held-out training image after the epoch; None without a validation split."""
+    val_accuracy: float | None = None
+    """Accuracy on the held-out training images: what the best epoch is picked by (never the test set)."""
 
 
 @dataclass
@@ -61,6 +65,9 @@ class EpochScores:
     test_accuracy: list[float]
     probes: list[dict[str, float]]
     """The probes each model asked for, summed over the epoch's training batches."""
+    val_loss: list[float] | None = None
+    """On the validation split, as test_loss and test_accuracy; None without one."""
+    val_accuracy: list[float] | None = None
 
 
 ProgressFn = Callable[[int], None]
@@ -97,7 +104,7 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
     """Train and evaluate epoch by epoch, appending each epoch's record to every run that has not diverged.
 
     An epoch is `start()` (untimed: zero the sums, draw the order), `train(what start returned)` and
-    `evaluate()`, each timed between device waits, then `read(what evaluate returned)` once the clocks
+    `evaluate()` (the test set, and the validation split where there is one), each timed between device waits, then `read(what evaluate returned)` once the clocks
     have stopped (reading numbers off the device is not timed). A run stops at the first epoch whose loss
     is not finite; the loop stops when every run has. Seconds are per-model shares of the stack's.
     """
@@ -135,6 +142,8 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
                 train_seconds=train_seconds, eval_seconds=eval_seconds,
                 probes={name: finite(value) for name, value in scores.probes[i].items()},
                 timing_disturbed=disturbed, timing_evidence=evidence,
+                val_loss=None if scores.val_loss is None else finite(scores.val_loss[i]),
+                val_accuracy=None if scores.val_accuracy is None or diverged else scores.val_accuracy[i],
             ))
             if diverged:
                 run.diverged_at = epoch

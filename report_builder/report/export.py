@@ -1,0 +1,73 @@
+"""The report's exports, written into a render's version directory beside report.html and published with it
+(publish.py): report.md (GitHub-flavoured Markdown), tables/*.tex (LaTeX booktabs tables) with a README,
+and claims.json (every claim with its sentence; schema in docs/claims-schema.json). The figures' PDFs are
+drawn with their SVGs (plots.py).
+
+Each is rendered by a template under templates/exports/ from the same context as the HTML; the tables come
+from tables.py, so every format states the same numbers with the same digits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from report_builder import paths
+from report_builder.results import store
+
+MARKDOWN_TEMPLATE = "exports/report.md.j2"
+TABLE_TEMPLATE = "exports/table.tex.j2"
+TABLES_README_TEMPLATE = "exports/tables-README.txt.j2"
+TABLES_DIR = "tables"
+SENTENCE_TEMPLATE = "claims/sentence.txt.j2"
+CLAIMS_FORMAT = 1
+
+
+def write_markdown(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> Path:
+    """version_dir/report.md: the report with its tables as pipe tables and figures as relative links."""
+    path = paths.build_file(version_dir, "report.md")
+    store.write_atomic(path, env.get_template(MARKDOWN_TEMPLATE).render(**context) + "\n")
+    return path
+
+
+def write_latex_tables(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> list[Path]:
+    """version_dir/tables/NAME.tex for every table of the report, and the README saying how to include them.
+
+    File names are the tables' keys, whose parts are group and experiment names: paths.inside refuses any
+    that would leave the folder."""
+    tables_dir = paths.build_file(version_dir, TABLES_DIR)
+    tables_dir.mkdir(exist_ok=True)
+    template = env.get_template(TABLE_TEMPLATE)
+    written = []
+    for group_tables in context["tables"].values():
+        for table in group_tables:
+            path = paths.inside(tables_dir, f"{table.name}.tex")
+            store.write_atomic(path, template.render(**context, table=table) + "\n")
+            written.append(path)
+    readme = env.get_template(TABLES_README_TEMPLATE).render(**context, files=[p.name for p in written])
+    store.write_atomic(paths.inside(tables_dir, "README"), readme + "\n")
+    return written
+
+
+def claim_record(claim, sentence: str) -> dict[str, Any]:
+    """One claim as claims.json holds it (docs/claims-schema.json)."""
+    return {"id": claim.id, "kind": claim.kind, "group": claim.group, "section": claim.section,
+            "experiments": list(claim.experiments), "metric": claim.metric,
+            "values": dict(zip(claim.experiments, claim.values)), "difference": claim.difference,
+            "seeds": list(claim.seeds), "interval": list(claim.interval) if claim.interval else None,
+            "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "level": claim.level,
+            "verdict": claim.verdict, "sentence": " ".join(sentence.split())}
+
+
+def write_claims(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> Path:
+    """version_dir/claims.json: every claim the report computes, each with its sentence as rendered."""
+    sentence = env.get_template(SENTENCE_TEMPLATE).make_module(context).sentence
+    document = {"format": CLAIMS_FORMAT, "report": context["report"]["title"],
+                "generated_at": context["report"]["generated_at"],
+                "claims": [claim_record(c, str(sentence(c))) for c in context["claims"]]}
+    path = paths.build_file(version_dir, "claims.json")
+    store.write_atomic(path, json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    return path

@@ -1,0 +1,240 @@
+"""The exports (report.md, tables/*.tex, figures/*.pdf): the same tables and digits as the HTML, published with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import EVENT_TIMEOUT, REPO_DIR, write_config, write_fixture_results
+from markdown_it import MarkdownIt
+
+from report_builder.config import load_suite
+from report_builder.errors import OutputError, RenderError
+from report_builder.report import export
+from report_builder.report.render import make_environment, render_report
+
+SUITE = """
+[report]
+title = "Export study"
+
+[defaults]
+epochs = 3
+device = "cpu"
+
+[experiments.baseline]
+title = "Baseline | R&D_1 50% $x$"
+
+[experiments.fast]
+title = "Big *batches*"
+batch_size = 64
+
+[experiments.broken]
+title = "Broken"
+lr = 0.5
+
+[experiments.probed]
+title = "Probed run"
+probes = ["relu_active", "relu_grad_sq"]
+
+[groups.batch_size]
+title = "Batch size study"
+experiments = ["baseline", "fast", "broken"]
+baseline = "baseline"
+timing = true
+
+[groups.relu_gradient]
+title = "ReLU gradient"
+experiments = ["probed"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Fixture results (three seeds, a failed member, probes) and a private copy of the shipped templates."""
+    config = write_config(tmp_path / "experiments.toml", SUITE)
+    write_fixture_results(config, tmp_path / "results", {
+        "baseline": {"accuracies": [0.80, 0.85, 0.8612], "seconds": 2.0, "repeats": 3},
+        "fast": {"accuracies": [0.79, 0.84, 0.8534], "seconds": 1.0, "repeats": 3},
+        "broken": {"accuracies": [], "status": "failed"},
+        "probed": {"accuracies": [0.80, 0.85, 0.86], "probes": {"relu_active": [3000, 2500, 2000],
+                                                                 "relu_grad_sq": [4.0, 3.0, 2.5]}},
+    })
+    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    return tmp_path
+
+
+def render(project: Path) -> Path:
+    render_report(load_suite(project / "experiments.toml"), project / "results", project / "build",
+                  project / "templates", pdf=False)
+    return project / "build"
+
+
+class _Tables(HTMLParser):
+    """The HTML's report tables (those with an id), each as rows of cell texts; captions left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table = self._cell = None
+        self._in_caption = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id", "").startswith("tab-"):
+            self._table = self.tables.setdefault(attrs["id"], [])
+        elif self._table is not None and tag == "tr":
+            self._table.append([])
+        elif self._table is not None and tag in ("td", "th"):
+            self._cell = []
+        elif tag == "caption":
+            self._in_caption = True
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._table = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._table[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "caption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._cell is not None and not self._in_caption:
+            self._cell.append(data)
+
+
+def html_tables(build_dir: Path) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed((build_dir / "report.html").read_text(encoding="utf-8"))
+    return parser.tables
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """Every pipe table of a Markdown text as rows of cell texts, as a Markdown renderer reads them."""
+    tables, row = [], None
+    for token in MarkdownIt("commonmark").enable("table").parse(text):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            row = []
+            tables[-1].append(row)
+        elif token.type == "inline" and row is not None:
+            row.append("".join(child.content for child in token.children or []
+                               if child.type in ("text", "code_inline")))
+        elif token.type == "tr_close":
+            row = None
+    return tables
+
+
+def strip_empty(rows: list[list[str]]) -> list[list[str]]:
+    """Rows without trailing empty cells: a Markdown row spans nothing, it fills the rest with empty cells."""
+    stripped = []
+    for cells in rows:
+        while cells and cells[-1] == "":
+            cells = cells[:-1]
+        stripped.append(cells)
+    return stripped
+
+
+def test_markdown_tables_state_the_html_tables_cell_for_cell(project):
+    build = render(project)
+    ours = {key: rows for key, rows in html_tables(build).items()
+            if key.endswith(("-comparison", "-epochs", "-probes"))}
+    theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
+    assert len(theirs) == len(ours) == 4
+    for key, rows in ours.items():
+        assert rows in theirs, key
+
+
+def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project):
+    build = render(project)
+    comparison = markdown_tables((build / "report.md").read_text(encoding="utf-8"))[0]
+    assert [row[0] for row in comparison[1:]] == ["Baseline | R&D_1 50% $x$", "Big *batches*", "Broken"]
+
+
+def test_markdown_links_every_figure_file_relative_to_itself(project):
+    build = render(project)
+    text = (build / "report.md").read_text(encoding="utf-8")
+    links = [token.attrs["src"] for block in MarkdownIt("commonmark").parse(text) if block.type == "inline"
+             for token in block.children if token.type == "image"]
+    assert sorted(links) == sorted(f"figures/{p.name}" for p in (build / "figures").glob("*.svg"))
+    assert all((build / link).is_file() for link in links)
+
+
+def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(project):
+    build = render(project)
+    tex = (build / "tables" / "batch_size-comparison.tex").read_text(encoding="utf-8")
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "\\caption{Batch size study compared." in tex and "\\label{tab:batch_size-comparison}" in tex
+    big = html_tables(build)["tab-batch_size-comparison"][2]
+    assert big[1] == "0.8554 ± 0.0020"
+    assert "Big *batches* & 0.8554 $\\pm$ 0.0020 & " in tex
+    assert "& $-$0.8 & " in tex and "\\multicolumn{9}{l}{failed: RuntimeError: boom}" in tex
+
+
+def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project):
+    build = render(project)
+    names = sorted(p.name for p in (build / "tables").iterdir())
+    assert names == ["README", "batch_size-comparison.tex", "batch_size-epochs.tex", "relu_gradient-epochs.tex",
+                     "relu_gradient-probed-probes.tex"]
+    readme = (build / "tables" / "README").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) == 1 and "\\usepackage{booktabs" in readme and "\\input{tables/NAME}" in readme
+
+
+def _pdflatex_or_skip() -> str:
+    found = shutil.which("pdflatex")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pdflatex is missing under CI=true (.ci/run installs texlive-latex-base)")
+        pytest.skip("pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended)")
+    return found
+
+
+def test_latex_tables_and_figures_compile_with_pdflatex(project, tmp_path):
+    pdflatex = _pdflatex_or_skip()
+    build = render(project)
+    inputs = "\n".join(f"\\input{{tables/{p.stem}}}" for p in sorted((build / "tables").glob("*.tex")))
+    figure = "\\noindent\\includegraphics[width=\\linewidth]{figures/batch_size-accuracy.pdf}"
+    doc = build / "current" / "paper.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n"
+                   f"{inputs}\n{figure}\nSee Table~\\ref{{tab:batch_size-comparison}}.\n\\end{{document}}\n")
+    done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=doc.parent,
+                          capture_output=True, text=True, timeout=EVENT_TIMEOUT)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (doc.parent / "paper.pdf").read_bytes().startswith(b"%PDF")
+    assert "Overfull \\hbox" not in done.stdout
+
+
+def test_every_figure_is_also_a_vector_pdf(project):
+    build = render(project)
+    svgs = sorted(p.stem for p in (build / "figures").glob("*.svg"))
+    pdfs = sorted(p.stem for p in (build / "figures").glob("*.pdf"))
+    assert svgs == pdfs and svgs
+    assert all((build / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF") for s in pdfs)
+
+
+def test_a_failed_export_leaves_the_previous_set_whole(project):
+    build = render(project)
+    before = {name: (build / name).read_text(encoding="utf-8") for name in ("report.html", "report.md")}
+    (project / "templates" / "exports" / "report.md.j2").write_text("{{ no_such_name }}")
+    with pytest.raises(RenderError) as caught:
+        render(project)
+    assert "report.md.j2:1: undefined in template" in str(caught.value)
+    assert {name: (build / name).read_text(encoding="utf-8") for name in before} == before
+    assert (build / "tables" / "batch_size-comparison.tex").is_file()
+
+
+def test_a_table_file_name_never_leaves_the_tables_folder(project, tmp_path):
+    env = make_environment(project / "templates")
+    (tmp_path / "version").mkdir()
+
+    class Escaping:
+        name = "../../outside"
+
+    with pytest.raises(OutputError):
+        export.write_latex_tables(env, {"tables": {"g": [Escaping()]}}, tmp_path / "version")
+    assert not (tmp_path / "outside.tex").exists()

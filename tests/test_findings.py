@@ -1,0 +1,98 @@
+"""Findings first: one computed sentence per group, from the same claims as claims.json, linked to its section."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+from conftest import REPO_DIR, write_config, write_fixture_results
+
+from report_builder.config import load_suite
+from report_builder.report.render import render_report
+
+SUITE = """
+[report]
+title = "Findings study"
+[defaults]
+epochs = 3
+device = "cpu"
+repeats = {repeats}
+[experiments.baseline]
+title = "Baseline"
+[experiments.other]
+title = "Other"
+lr = 0.01
+epochs = {other_epochs}
+[experiments.alone]
+title = "Alone"
+batch_size = 64
+[groups.g]
+title = "Group"
+experiments = ["baseline", "other"]
+baseline = "baseline"
+[groups.solo]
+title = "Solo group"
+experiments = ["alone"]
+"""
+
+
+def findings(tmp_path: Path, other: list[float], repeats: int = 3) -> list[str]:
+    """The Findings items of a report whose Other has these accuracies (one per epoch)."""
+    config = write_config(tmp_path / "experiments.toml", SUITE.format(repeats=repeats, other_epochs=len(other)))
+    write_fixture_results(config, tmp_path / "results", {
+        "baseline": {"accuracies": [0.80, 0.84, 0.86], "repeats": repeats},
+        "other": {"accuracies": other, "repeats": repeats},
+        "alone": {"accuracies": [0.7, 0.75, 0.78], "repeats": repeats}})
+    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    page = html.unescape(" ".join((tmp_path / "build" / "report.html").read_text(encoding="utf-8").split()))
+    start = page.index('<section id="findings">')
+    body = page[start:page.index("</section>", start)]
+    return [item.split("</li>")[0] for item in body.split("<li>")[1:]]
+
+
+def test_a_gap_beyond_seed_noise_is_found_with_its_numbers_and_section(tmp_path):
+    group, solo = findings(tmp_path, [0.70, 0.75, 0.80])
+    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.2%) and Other the "
+                            "lowest (80.2%), +6.0 points over seeds 0, 1, 2: more than the seed-to-seed spread "
+                            "(Welch's t-test, p < 0.001, at the 5% level).")
+    assert group.endswith('(<a class="ref" href="#group-g">section 2</a>)')
+    claims = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"]
+    assert group.split(" (<a")[0] == claims[0]["sentence"]
+
+
+def test_a_gap_within_seed_noise_is_found_within_noise(tmp_path):
+    group, _ = findings(tmp_path, [0.80, 0.84, 0.8605])
+    assert "+0.1 points over seeds 0, 1, 2: within seed noise (Welch's t-test, p = 0.77" in group
+
+
+def test_one_seed_gives_no_estimate_of_noise(tmp_path):
+    group, _ = findings(tmp_path, [0.70, 0.75, 0.80], repeats=1)
+    assert group.startswith("In Group, Baseline reached the highest final test accuracy (86.0%) and Other the "
+                            "lowest (80.0%)")
+    assert "with seed 0 alone there is no estimate of seed noise, so the gap may be noise." in group
+
+
+def test_a_group_of_one_states_its_accuracy_and_spread(tmp_path):
+    _, solo = findings(tmp_path, [0.70, 0.75, 0.80])
+    assert solo.startswith("In Solo group, Alone reached a final test accuracy of 78.20 ± 0.20% after 3 epochs "
+                           "(seeds 0, 1, 2).")
+    assert 'href="#group-solo">section 3</a>' in solo
+
+
+def test_settings_with_different_epoch_counts_are_not_compared(tmp_path):
+    group, _ = findings(tmp_path, [0.70, 0.75])
+    assert group.startswith("In Group, the settings ran for different numbers of epochs (2, 3), so their final "
+                            "accuracies are not compared.")
+
+
+def test_findings_come_first_and_are_in_the_contents_and_markdown(tmp_path):
+    findings(tmp_path, [0.70, 0.75, 0.80])
+    page = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
+    assert page.index('id="findings"') < page.index('id="environment"')
+    assert '<p><a href="#findings">Findings</a></p>' in page
+    markdown = (tmp_path / "build" / "report.md").read_text(encoding="utf-8")
+    assert markdown.index("## Findings") < markdown.index("## 1. Environment")
+    assert "- In Solo group, Alone reached a final test accuracy of 78.20 ± 0.20% after 3 epochs" in markdown
