@@ -169,9 +169,19 @@ def seeds(values: Iterable[int]) -> str:
     return ("seed " if len(values) == 1 else "seeds ") + ", ".join(str(v) for v in values)
 
 
+def spread(stat: Stat | None) -> str:
+    """A sum over runs as the gradient section shows it: large sums as whole numbers with separators
+    ("459,754 ± 13,612"), small ones to 3 significant digits with the SD to 1 ("1.08e-06 ± 2e-08")."""
+    if stat is None:
+        return DASH
+    if abs(stat.mean) >= 1000:
+        return count(stat.mean) + ("" if stat.std is None else f" ± {count(stat.std)}")
+    return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
+
+
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
-           "squash": squash}
+           "squash": squash, "spread": spread}
 
 
 class Numbering:

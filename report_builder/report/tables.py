@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from report_builder.report.filters import DASH, digits_for, pm, pvalue, seeds, signed, sig, times
+from report_builder.report.filters import DASH, digits_for, pm, pvalue, seeds, signed, spread, times
+from report_builder.results import gradients
 from report_builder.results.analysis import ExperimentView
 
 # A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
@@ -115,17 +116,21 @@ def epoch_table(group: GroupView) -> Table:
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
-    """One experiment's ReLU measurements per epoch, and the squared gradient per active input."""
-    d = {name: digits_for(e.probes.get(name) for e in view.epochs) for name in view.probe_names}
+    """One experiment's measurements per epoch and activation layer (templates/groups/relu_gradient.html.j2's
+    table): approach 1, approach 2 and their ratio run by run, mean ± SD over runs."""
+    layers = gradients.layers_of(view)
+    relu = gradients.activation_of(view) == "relu"
     d_acc = digits_for(e.test_accuracy for e in view.epochs)
-    header = ("Epoch", *view.probe_names, *(("per active input",) if view.has_per_active else ()), "Test accuracy")
+    # Plain words, which every export's fonts have (pdflatex has no Σ or ∂).
+    header = ("Epoch", *(("Layer",) if len(layers) > 1 else ()),
+              "Approach 1 (active inputs)" if relu else "Approach 1 (squared derivatives)",
+              "Approach 2 (squared gradient)", "per active input" if relu else "per unit", "Test accuracy")
     rows = []
     for e in view.epochs:
-        cells = [str(e.epoch), *(pm(e.probes.get(name), d[name]) for name in view.probe_names)]
-        if view.has_per_active:
-            cells.append(sig(e.per_active, 4))
-        cells.append(pm(e.test_accuracy, d_acc))
-        rows.append(Row(tuple(cells)))
+        for layer in layers:
+            rows.append(Row((str(e.epoch), *((str(layer.layer),) if len(layers) > 1 else ()),
+                             spread(e.probes.get(layer.derivative)), spread(e.probes.get(layer.gradient)),
+                             spread(gradients.per_unit(view, e.epoch, layer)), pm(e.test_accuracy, d_acc))))
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 
