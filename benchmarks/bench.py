@@ -5,7 +5,9 @@
    and without CUDA graphs. Their accuracies must agree (same batches; rounding apart).
 2. At batch 32, the bare written-out step (benchmarks/reference_step.py, no bookkeeping) that the
    explicit engine is measured against, and on a GPU the kernels each engine launches per step.
-3. The default suite (its tensor-pipeline experiments), each variant as a fresh process, start-up
+3. At batch 32, the network shapes the configuration allows (activation × depth, dropout, weight decay),
+   each with both engines: what the written-out forward and backward cost against autograd's.
+4. The default suite (its tensor-pipeline experiments), each variant as a fresh process, start-up
    included: 1 repeat alone; 3 repeats stacked; 3 repeats alone; 3 repeats with the autograd engine
    (how every run trained before the explicit engine); and each stacked run's final accuracy against
    the same seed alone.
@@ -49,6 +51,29 @@ def variants(device: torch.device) -> dict[str, dict]:
         out["autograd + CUDA graph"] = {"engine": "autograd"}
         out["explicit + CUDA graph"] = {}
     return out
+
+
+SHAPES = {"relu, 1 layer (the assignment)": {}, "leaky_relu, 1 layer": {"activation": "leaky_relu"},
+          "tanh, 1 layer": {"activation": "tanh"}, "sigmoid, 1 layer": {"activation": "sigmoid"},
+          "gelu, 1 layer": {"activation": "gelu"}, "relu, 3 layers": {"hidden": (128, 128, 128)},
+          "tanh, 3 layers": {"activation": "tanh", "hidden": (128, 128, 128)},
+          "relu, 1 layer, dropout 0.2": {"dropout": 0.2}, "relu, 1 layer, weight decay 1e-4": {"weight_decay": 1e-4}}
+"""The network shapes timed at batch 32, as config overrides (hidden 128 unless named)."""
+
+
+def time_shapes(base: TrainConfig, data, device) -> list[dict]:
+    """Seconds per epoch of each shape with each engine (CUDA graphs where the device has them)."""
+    rows = []
+    for label, overrides in SHAPES.items():
+        row = {"shape": label, "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}}
+        for engine in ("autograd", "explicit"):
+            print(f"shape {label}: {engine} …", file=sys.stderr, flush=True)
+            row[engine] = time_run(dataclasses.replace(base, batch_size=32, engine=engine, **overrides), data, device)
+            print(f"  {row[engine]['seconds_per_epoch']:.3f} s/epoch", file=sys.stderr, flush=True)
+        row["autograd_over_explicit"] = row["autograd"]["seconds_per_epoch"] / row["explicit"]["seconds_per_epoch"]
+        row["accuracy_gap_points"] = 100 * abs(row["autograd"]["final_accuracy"] - row["explicit"]["final_accuracy"])
+        rows.append(row)
+    return rows
 
 
 def time_run(cfg: TrainConfig, data, device) -> dict:
@@ -119,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=REPO_DIR / "experiments.toml")
     parser.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results")
     parser.add_argument("--no-suite", action="store_true", help="skip the default-suite timings")
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="train on the first N examples only (a quick, rougher measurement on a busy machine)")
+    parser.add_argument("--shapes-only", action="store_true",
+                        help="time only the network shapes (activation × depth, dropout, weight decay) at batch 32")
     parser.add_argument("--no-autograd-suite", action="store_true",
                         help="skip the suite with the autograd engine (the longest part on a CPU)")
     args = parser.parse_args(argv)
@@ -126,9 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device("auto", "bench")
     started = time.perf_counter()
     raw = load_raw(resolve_data_dir(None, REPO_DIR))
-    data = prepare(raw, device)
+    data = prepare(raw, device, max_train=args.max_train)
     startup = time.perf_counter() - started
     base = TrainConfig(epochs=args.epochs, repeats=1)
+    shapes = time_shapes(base, data, device)
+    if args.shapes_only:
+        report = {"device": provenance.device_name(device), "cpu_model": provenance.cpu_model(),
+                  "torch_version": torch.__version__, "cpu_threads": torch.get_num_threads(),
+                  "date": date.today().isoformat(), "epochs": args.epochs, "max_train": args.max_train,
+                  "shapes": shapes}
+        return _write(report, args.out, "-shapes", shapes_markdown(report))
     rows = []
     for batch_size in (16, 32, 64):
         row = {"batch_size": batch_size, "variants": {}}
@@ -173,21 +209,42 @@ def main(argv: list[str] | None = None) -> int:
                   "stacked3_over_alone1": timed["3 repeats, stacked"]["wall_seconds"]
                   / timed["1 repeat, alone"]["wall_seconds"]}
 
-    name = provenance.device_name(device)
-    report = {"device": name, "cpu_model": provenance.cpu_model(), "torch_version": torch.__version__,
+    report = {"device": provenance.device_name(device), "cpu_model": provenance.cpu_model(), "torch_version": torch.__version__,
               "cpu_threads": torch.get_num_threads(), "date": date.today().isoformat(), "epochs": args.epochs,
               "data_load_and_device_startup_seconds": startup, "pipelines": rows, "steps": steps,
-              "suites": suites,
+              "shapes": shapes, "suites": suites,
               "accuracies_agree": all(v["accuracy_gap_points"] <= ACCURACY_AGREEMENT_POINTS
                                       for r in rows for v in r["variants"].values())}
+    return _write(report, args.out, "", markdown(report)) or (0 if report["accuracies_agree"] else 1)
+
+
+def _write(report: dict, out: Path, suffix: str, text: str) -> int:
+    name = report["device"]
     slug = re.sub(r"[^a-z0-9]+", "-", (name if name != "CPU" else f"cpu-{provenance.cpu_model()}").lower()).strip("-")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{slug}-{report['date']}"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{slug}-{report['date']}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    stem.with_suffix(".md").write_text(text)
+    print(text)
     print(f"wrote {stem}.md and .json", file=sys.stderr)
-    return 0 if report["accuracies_agree"] else 1
+    return 0
+
+
+def shapes_table(shapes: list[dict]) -> list[str]:
+    lines = ["Seconds per training epoch at batch 32 by network shape (hidden 128 per layer), each engine:", "",
+             "| shape | autograd s/epoch | explicit s/epoch | autograd ÷ explicit | accuracy gap, points |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['shape']} | {r['autograd']['seconds_per_epoch']:.3f} | {r['explicit']['seconds_per_epoch']:.3f} | "
+              f"{r['autograd_over_explicit']:.2f}× | {r['accuracy_gap_points']:.2f} |" for r in shapes]
+    return lines
+
+
+def shapes_markdown(r: dict) -> str:
+    return "\n".join([f"# Network shapes benchmark — {r['device']} ({r['date']})", "",
+                      f"CPU {r['cpu_model']} ({r['cpu_threads']} torch threads), torch {r['torch_version']}, "
+                      f"{r['epochs']} epoch(s) per run, Adam lr 0.001, seed 0"
+                      + (f", the first {r['max_train']:,} training examples" if r.get("max_train") else "") + ".", "",
+                      *shapes_table(r["shapes"]), ""])
 
 
 def markdown(r: dict) -> str:
@@ -212,6 +269,8 @@ def markdown(r: dict) -> str:
         lines += ["", "CUDA graph capture failed (these ran eagerly): "
                   + "; ".join(f"batch {b} {k}: {e}" for (b, k), e in failed.items())]
     s = r["steps"]
+    if r.get("shapes"):
+        lines += ["", *shapes_table(r["shapes"])]
     lines += ["", f"Bare written-out step (benchmarks/reference_step.py) at batch 32: "
                   f"{s['reference_step_seconds_per_epoch']:.3f} s/epoch; the explicit engine takes "
                   f"{s['explicit_over_reference']:.2f}× that (target ≤ 1.3×)."]

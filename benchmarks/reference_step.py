@@ -19,7 +19,7 @@ from report_builder.training.model import build_model
 def time_reference_step(data, batch_size: int, device: torch.device, epochs: int = 1) -> float:
     """Seconds per training epoch of the bare step over `data`'s training set (mean of `epochs`)."""
     model = build_model(128, 0, device)
-    params = [p.detach() for p in (model.fc1.weight, model.fc1.bias, model.fc2.weight, model.fc2.bias)]
+    params = [p.detach() for p in model.parameters()]  # w1, b1, w2, b2
     w1, b1, w2, b2 = params
     grads = [torch.zeros_like(p) for p in params]
     exp_avg, exp_avg_sq = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from report_builder.results.analysis import experiment_view, falls_every_epoch, probe_change
+from report_builder.results.analysis import experiment_view, falls_every_epoch
 from report_builder.results.comparison import (
     compare,
     least_accurate,
@@ -56,18 +56,6 @@ def test_per_active_is_the_squared_gradient_over_the_active_count():
 
 def test_per_active_is_unknown_without_an_active_input():
     assert view(probes={"relu_active": [0, 50], "relu_grad_sq": [2.0, 0.5]}).epochs[0].per_active is None
-
-
-def test_probe_change_splits_the_total_into_its_two_factors():
-    # active falls by half, per active input rises by half: the total falls by a quarter
-    change = probe_change(view(probes={"relu_active": [100, 50], "relu_grad_sq": [2.0, 1.5]}))
-    assert change.total == pytest.approx(-0.25)
-    assert change.active == pytest.approx(-0.5) and change.per_active == pytest.approx(0.5)
-    assert change.opposite
-
-
-def test_probe_change_is_none_without_a_gradient_to_change_from():
-    assert probe_change(view(probes={"relu_active": [100, 50], "relu_grad_sq": [0.0, 1.5]})) is None
 
 
 def test_falling_every_epoch_needs_every_step_down():

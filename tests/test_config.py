@@ -68,7 +68,7 @@ def test_wrong_type_names_expected_type():
 
 def test_boolean_is_not_an_integer():
     assert problems_of("[experiments.a]\nhidden = true\n") == [
-        "experiments.toml: [experiments.a] hidden: must be an integer, got True"]
+        "experiments.toml: [experiments.a] hidden: must be an integer or a list of integers, got True"]
 
 
 @pytest.mark.parametrize("key, value, bound", [

@@ -57,12 +57,11 @@ MIXED = [config(), config(optimizer="sgd", lr=0.05), config(optimizer="sgd", lr=
 def autograd_pass(seed: int, hidden: int, x: torch.Tensor, y: torch.Tensor):
     """Loss, parameter gradients (w1, b1, w2, b2) and both probes, as autograd and the hook compute them."""
     model = build_model(hidden, seed, CPU)
-    recorder = ProbeRecorder(model.relu, ("relu_active", "relu_grad_sq"), CPU)
+    recorder = ProbeRecorder(list(model.activations), ("relu_active", "relu_grad_sq"), "relu", CPU)
     recorder.recording = True
     loss = F.cross_entropy(model(x), y)
     loss.backward()
-    grads = [model.fc1.weight.grad, model.fc1.bias.grad.view(1, -1), model.fc2.weight.grad,
-             model.fc2.bias.grad.view(1, -1)]
+    grads = [p.grad.view(1, -1) if p.dim() == 1 else p.grad for p in model.parameters()]
     return loss.item(), grads, recorder.read()
 
 
@@ -81,7 +80,7 @@ def test_forward_and_backward_equal_autograd(k, batch):
         for ours, theirs in zip(grads, expected):
             torch.testing.assert_close(ours[i], theirs, rtol=1e-5, atol=1e-7)
         assert probes.active[i].item() == probe_sums["relu_active"]
-        assert probes.grad_sq[i].item() == pytest.approx(probe_sums["relu_grad_sq"], rel=1e-5)
+        assert probes.grad_sq[0, i].item() == pytest.approx(probe_sums["relu_grad_sq"], rel=1e-5)
 
 
 def test_optimizer_steps_equal_torch_optimizers():
@@ -126,11 +125,11 @@ def test_without_zero_grad_gradients_accumulate_as_autograd_accumulates(tiny):
         forward_backward(model, torch.stack([x, x]), torch.stack([y, y]), grads.targets(), loss_sum, probes)
         grads.accumulate()
         F.cross_entropy(reference(x), y).backward()  # no zero_grad(): autograd adds into .grad
-    torch.testing.assert_close(grads.buffers[0][0], reference.fc1.weight.grad, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(grads.buffers[3][0], reference.fc2.bias.grad.view(1, -1), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grads.buffers[0][0], reference.linears[0].weight.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grads.buffers[3][0], reference.linears[1].bias.grad.view(1, -1), rtol=1e-5, atol=1e-7)
     reference.zero_grad()
     F.cross_entropy(reference(tiny.train_x[batches[-1]]), tiny.train_y[batches[-1]]).backward()
-    torch.testing.assert_close(grads.buffers[0][1], reference.fc1.weight.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grads.buffers[0][1], reference.linears[0].weight.grad, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}, {"zero_grad": False},

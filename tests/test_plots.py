@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from report_builder.report.plots import Series, Style, epoch_series, per_active_series, probe_figure
+from report_builder.report.plots import Series, Style, epoch_series, probe_figure
 from report_builder.results.analysis import experiment_view
 
 STYLE = Style("#0072B2", "o", "-", "")
@@ -32,11 +32,11 @@ def test_a_probe_series_reads_the_probe():
     assert series.y == (300, 200, 100)
 
 
-def test_the_per_active_series_is_the_epochs_per_active_value():
+def test_the_per_active_series_is_each_runs_ratio_with_a_band_of_one_sd(tmp_path):
     v = view({"relu_active": [100, 0, 50], "relu_grad_sq": [2.0, 1.0, 0.5]})
-    series = per_active_series(v, STYLE)
-    assert series.x == (1, 3) and series.y == tuple(e.per_active for e in v.epochs if e.per_active is not None)
-    assert series.y == (0.02, 0.01)
+    (series,) = [s for s in probe_figure("k", v, {"probed": STYLE}, tmp_path, files=False).series
+                 if s.panel.endswith("per active input")]
+    assert series.x == (1, 3) and series.y == pytest.approx((0.02, 0.01))
 
 
 @pytest.mark.parametrize("y, trend", [((0.5,), "one"), ((1.0, 1.009), "flat"), ((1.0, 1.2), "rises"),

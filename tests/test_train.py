@@ -62,7 +62,7 @@ def test_without_zero_grad_gradients_accumulate_across_steps(tiny):
         norms = []
         for i in range(5):
             step(tiny.train_x[i * 32:(i + 1) * 32], tiny.train_y[i * 32:(i + 1) * 32])
-            norms.append(model.fc1.weight.grad.norm().item())
+            norms.append(model.linears[0].weight.grad.norm().item())
         return norms
 
     kept, cleared = grad_norms(False), grad_norms(True)
@@ -80,17 +80,18 @@ def test_no_zero_grad_run_trains_worse(tiny):
 def test_probes_on_a_hand_checkable_input():
     model = build_model(2, 0, CPU)
     with torch.no_grad():
-        model.fc1.weight.zero_()
-        model.fc1.weight[0, 0], model.fc1.weight[1, 0] = 1.0, -1.0  # unit 0 active, unit 1 not, for x0 > 0
-        model.fc1.bias.zero_()
-    recorder = ProbeRecorder(model.relu, ("relu_active", "relu_grad_sq"), CPU)
+        fc1 = model.linears[0]
+        fc1.weight.zero_()
+        fc1.weight[0, 0], fc1.weight[1, 0] = 1.0, -1.0  # unit 0 active, unit 1 not, for x0 > 0
+        fc1.bias.zero_()
+    recorder = ProbeRecorder(list(model.activations), ("relu_active", "relu_grad_sq"), "relu", CPU)
     recorder.recording = True
     x = torch.zeros(3, 784)
     x[:, 0] = torch.tensor([1.0, 2.0, 3.0])
     y = torch.tensor([0, 1, 2])
-    pre = model.fc1(x)
+    pre = model.linears[0](x)
     pre.retain_grad()
-    loss = torch.nn.functional.cross_entropy(model.fc2(model.relu(pre)), y)
+    loss = torch.nn.functional.cross_entropy(model.linears[1](model.activations[0](pre)), y)
     loss.backward()
     sums = recorder.read()
     assert sums["relu_active"] == 3  # unit 0 positive for all three examples, unit 1 never

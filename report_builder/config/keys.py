@@ -33,15 +33,17 @@ class Bound:
 
 
 def key(default: Any, doc: str, *, choices: tuple | None = None, minimum: float | Bound | None = None,
-        maximum: float | Bound | None = None, required: bool = False, refers_to: str | None = None) -> Any:
+        maximum: float | Bound | None = None, required: bool = False, refers_to: str | None = None,
+        min_items: int = 0, distinct: bool = True) -> Any:
     """A config key: default, one-line doc and the constraints checked at load time.
 
     minimum/maximum: a number is an inclusive bound, Bound(x, exclusive=True) an exclusive one. required:
     the key must be given (a list: with at least one item); the default is then unused. refers_to: each
-    value must name a declared thing of that kind ("experiment")."""
+    value must name a declared thing of that kind ("experiment"). min_items: a list must have at least this
+    many items. distinct: a list may not name one item twice (false for a list of layer widths)."""
     as_bound = (lambda b: b if isinstance(b, Bound) or b is None else Bound(b))
     meta = {"doc": doc, "choices": choices, "minimum": as_bound(minimum), "maximum": as_bound(maximum),
-            "required": required, "refers_to": refers_to}
+            "required": required, "refers_to": refers_to, "min_items": min_items, "distinct": distinct}
     if required:
         return field(metadata=meta)
     if isinstance(default, (list, tuple)):
@@ -65,7 +67,7 @@ def plain(value: Any) -> str:
 def _type_name(tp: Any, required: bool = False) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        return " or ".join(names.get(a, "unset") for a in typing.get_args(tp) if a is not type(None))
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
     if typing.get_origin(tp) is tuple:
         items = "integers" if typing.get_args(tp)[0] is int else "strings"
         return f"a {'non-empty ' if required else ''}list of {items}"
@@ -150,7 +152,11 @@ def check_value(cls: type, name: str, value: Any, where: str, problems: list[str
                 problems.append(f"{where} {name}: unknown value {shown}{suggest(plain(item), valid)}; "
                                 f"valid: {', '.join(valid)}")
                 return None
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and len(value) < meta.get("min_items", 0):
+        problems.append(f"{where} {name}: must list at least {meta['min_items']} item"
+                        f"{'s' if meta['min_items'] > 1 else ''}, got []")
+        return None
+    if isinstance(value, tuple) and meta.get("distinct", True):
         repeated = sorted({item for item in value if value.count(item) > 1}, key=value.index)
         if repeated:
             problems.append(f"{where} {name}: lists {', '.join(repr(r) for r in repeated)} more than once")

@@ -79,6 +79,17 @@ def _named_tables(doc: dict, key: str, kind: str, taken: set[str], problems: lis
         yield name, where, table
 
 
+def _check_probes(config: TrainConfig, where: str, problems: list[str]) -> None:
+    """The relu_ probes name a ReLU's measurements; under another activation the general names say what is meant."""
+    if config.activation == "relu":
+        return
+    general = {"relu_active": "derivative_sq", "relu_grad_sq": "grad_sq"}
+    for probe in config.probes:
+        if probe in general:
+            problems.append(f"{where} probes: {probe!r} measures a ReLU, but activation is {config.activation!r}; "
+                            f"use {general[probe]!r}")
+
+
 def parse_suite(text: str, path: Path) -> Suite:
     """Validate the text of an experiments file; raise ConfigError listing every problem."""
     try:
@@ -103,6 +114,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         text, own = check_table(table, where, problems, ExperimentText, TrainConfig)
         experiments[name] = Experiment(name=name, **{"title": name, **text},
                                        config=TrainConfig(**{**defaults, **own}))
+        _check_probes(experiments[name].config, where, problems)
         cfg = experiments[name].config
         # A relation between two keys, which no single key's declaration states.
         if cfg.max_train is not None and cfg.validation >= cfg.max_train:
@@ -116,6 +128,8 @@ def parse_suite(text: str, path: Path) -> Suite:
         if sweep is not None:
             sweeps[name] = sweep
             experiments.update(added)
+            for point in added.values():
+                _check_probes(point.config, f"{where} ({point.name})", problems)
     if not experiments and not problems:
         problems.append("[experiments]: declares no experiment; add e.g. [experiments.baseline] (or a [sweeps.NAME])")
 

@@ -16,13 +16,37 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PIPELINES = ("tensor", "dataloader")
 ENGINES = ("explicit", "autograd")
-# The per-epoch measurements of the ReLU layer (the writeup's Problem 2, approaches 1 and 2) and what each means.
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+DATASETS = ("fashion-mnist", "mnist", "kmnist")
+# The per-epoch measurements of each activation layer (the writeup's Problem 2, approaches 1 and 2) and what
+# each means. The relu_ names are the assignment's, for a ReLU network; the others name the same two
+# approaches for any activation (under a ReLU, derivative_sq is the active count and grad_sq is relu_grad_sq).
 PROBES = {
     "relu_active": "Number of positive ReLU inputs over the epoch's training batches: where the ReLU's "
                    "derivative is 1 (approach 1 of the writeup: counting, since 1² = 1).",
-    "relu_grad_sq": "Sum of squares of the loss gradient with respect to the ReLU's input, as a backward "
-                    "hook on the ReLU module receives it, over the epoch's training batches (approach 2).",
+    "relu_grad_sq": "Sum of squares of the loss gradient with respect to the ReLU's input, over the epoch's "
+                    "training batches (approach 2).",
+    "derivative_sq": "Sum of squares of the activation's derivative f′(x) over its inputs x in the epoch's "
+                     "training batches (approach 1, for any activation; for a ReLU the active count).",
+    "grad_sq": "Sum of squares of the loss gradient with respect to the activation's input, over the epoch's "
+               "training batches (approach 2, for any activation).",
 }
+APPROACH = {"relu_active": 1, "derivative_sq": 1, "relu_grad_sq": 2, "grad_sq": 2}
+"""Which of the writeup's two approaches each probe measures."""
+
+
+def probe_key(name: str, layer: int) -> str:
+    """Where a probe of activation layer `layer` (1-based) is stored in an epoch's probes: the first layer
+    under the probe's own name (so one-layer results read as they always have), deeper ones as NAME@LAYER
+    (not a dot: templates read a dotted name as an attribute path)."""
+    return name if layer == 1 else f"{name}@{layer}"
+
+
+def split_probe_key(stored: str) -> tuple[str, int]:
+    """probe_key's inverse: (probe name, 1-based layer)."""
+    name, _, layer = stored.partition("@")
+    return name, int(layer) if layer else 1
+
 
 STACK_CHOICES = ("auto", True, False)
 
@@ -31,7 +55,17 @@ STACK_CHOICES = ("auto", True, False)
 class TrainConfig:
     """One experiment's resolved training settings ([defaults] merged with its own table)."""
 
-    hidden: int = key(128, "Width of the hidden layer of Linear(784, hidden) → ReLU → Linear(hidden, 10).", minimum=1)
+    hidden: int | tuple[int, ...] = key(128, "Width of the hidden layer of Linear(784, hidden) → activation → "
+                                        "Linear(hidden, 10); a list gives one hidden layer per width, in order.",
+                                        minimum=1, min_items=1, distinct=False)
+    activation: str = key("relu", "The hidden layers' activation: " + ", ".join(f'"{a}"' for a in ACTIVATIONS)
+                          + " (leaky_relu: slope 0.01; gelu: the exact erf form).", choices=ACTIVATIONS)
+    dropout: float = key(0.0, "Probability of zeroing each activation output in training (inverted dropout "
+                         "after every activation layer); 0: none.", minimum=0.0, maximum=Bound(1.0, exclusive=True))
+    weight_decay: float = key(0.0, "The optimizer's own weight decay (L2 added to the gradient, as torch's Adam "
+                              "and SGD apply it).", minimum=0.0)
+    dataset: str = key("fashion-mnist", "The images: " + ", ".join(f'"{d}"' for d in DATASETS) + " (the same "
+                       "IDX format).", choices=DATASETS)
     epochs: int = key(5, "Passes over the training set.", minimum=1)
     batch_size: int = key(32, "Training examples per optimizer step.", minimum=1)
     optimizer: str = key("adam", "Optimizer: \"adam\" or \"sgd\".", choices=OPTIMIZERS)
@@ -41,7 +75,7 @@ class TrainConfig:
     seed: int = key(0, "Seed of the first repeat; repeat i uses seed + i (initialisation and shuffling).", minimum=0)
     repeats: int = key(1, "Independent runs with seeds seed, seed+1, …; tables then show mean ± std.", minimum=1)
     zero_grad: bool = key(True, "Clear gradients before each step; false accumulates them across steps.")
-    probes: tuple[str, ...] = key((), "Per-epoch measurements of the ReLU layer: " + ", ".join(f'"{p}"' for p in PROBES) + ".",
+    probes: tuple[str, ...] = key((), "Per-epoch measurements of each activation layer: " + ", ".join(f'"{p}"' for p in PROBES) + ".",
                                   choices=tuple(PROBES))
     device: str = key("auto", "\"cuda\", \"cpu\", or \"auto\" (the GPU when there is one).", choices=DEVICES)
     data_dir: str | None = key(None, "Directory holding Fashion-MNIST; unset: $REPORT_BUILDER_DATA_DIR, else ./data (downloaded).")
@@ -62,6 +96,11 @@ class TrainConfig:
                             choices=STACK_CHOICES)
 
     @property
+    def layers(self) -> tuple[int, ...]:
+        """The hidden layers' widths, first to last (`hidden = 128` is one layer)."""
+        return self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)
+
+    @property
     def effective_engine(self) -> str:
         """The engine that trains this config: the dataloader pipeline keeps the notebook's autograd loop."""
         return "autograd" if self.pipeline == "dataloader" else self.engine
@@ -74,6 +113,8 @@ class TrainConfig:
         for name in ("data_dir", "device", "stack"):
             data.pop(name)
         data["probes"] = list(self.probes)
+        # One layer is one width however it is written, so `hidden = [128]` is `hidden = 128`.
+        data["hidden"] = self.layers[0] if len(self.layers) == 1 else list(self.layers)
         data["engine"] = self.effective_engine
         return data
 

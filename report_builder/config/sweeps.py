@@ -43,11 +43,15 @@ def value_label(value: Any) -> str:
     """A value as titles and sentences write it: 0.01, 1e-05, 64, true, "sgd" → sgd."""
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple):  # hidden layer widths
+        return "[" + ", ".join(value_label(v) for v in value) + "]"
     return plain(value)
 
 
 def name_part(value: Any) -> str:
     """A value as generated names write it (see the module's docstring)."""
+    if isinstance(value, tuple):  # hidden = [64, 32] → 64x32: names may hold only letters, digits, _ and -
+        return "x".join(name_part(v) for v in value)
     text = value_label(value).replace("+", "").replace(".", "p")
     return "m" + text[1:] if text.startswith("-") else text
 

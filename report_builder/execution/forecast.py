@@ -149,7 +149,12 @@ def _to_run(exp: Experiment, stored: dict | None, kind: str, timed: bool) -> tup
 def _setup(settings: dict[str, Any], kind: str) -> tuple:
     """What an epoch's seconds depend on besides the machine (learning rate, optimizer… do not matter)."""
     engine = "autograd" if settings.get("pipeline") == "dataloader" else settings.get("engine", "explicit")
-    return (kind, settings.get("pipeline", "tensor"), engine, settings.get("batch_size"), settings.get("hidden", 128),
+    hidden = settings.get("hidden", 128)
+    # Depth and activation change an epoch's cost too (results files hold a list of widths as a JSON list).
+    hidden = tuple(hidden) if isinstance(hidden, (list, tuple)) else hidden
+    if settings.get("activation", "relu") != "relu":
+        hidden = (hidden, settings["activation"])
+    return (kind, settings.get("pipeline", "tensor"), engine, settings.get("batch_size"), hidden,
             settings.get("max_train"), settings.get("max_test"))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from report_builder.config import ExecutorConfig, Experiment, Suite, checked_replace
+from report_builder.errors import DataError
 from report_builder.execution.local import Executor, LocalExecutor
 from report_builder.execution.lock import results_lock
 from report_builder.execution.plan import Plan, plan_experiment, planned_device_kind
@@ -80,7 +81,12 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
     plans: dict[str, Plan] = {}
     timed = timed_experiments(suite)
     for exp in selected:
-        identity = identity_of(exp.config, data.raw(exp.config).fingerprint, kinds[exp.name])
+        try:
+            fingerprint = data.raw(exp.config).fingerprint
+        except DataError as e:  # say which setting asked for it: the file, the experiment, the dataset key
+            raise DataError(f"{e} (dataset = {exp.config.dataset!r} of [experiments.{exp.name}] in "
+                            f"{suite.path.name})") from e
+        identity = identity_of(exp.config, fingerprint, kinds[exp.name])
         plan = plan_experiment(exp, identity, results_dir, force, progress, timed=exp.name in timed)
         if plan is None:
             outcomes[exp.name] = Outcome(exp.name, "cached", f"{exp.name}: cached")

@@ -11,7 +11,7 @@ from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
 from report_builder.report.tables import group_tables
-from report_builder.results import store
+from report_builder.results import gradients, store
 from report_builder.results.analysis import ExperimentView, experiment_view
 from report_builder.results.changes import WhatChanged
 from report_builder.results.claims import Claim, family
@@ -39,7 +39,8 @@ class GroupView:
     baseline: ExperimentView | None
     comparisons: list[Comparison]
     figures: dict[str, plots.Figure]
-    """"accuracy", "loss", "epoch_time" (2+ timed members) and "probes:NAME" per probed member."""
+    """"accuracy", "loss", "epoch_time" (2+ timed members), "probes:NAME" per probed member and
+    "gradient_flow" (2+ probed members: each layer's final squared gradient)."""
     timing: bool = False
     """Declared a comparison of speed (`timing = true`)."""
     timed_alike: bool = True
@@ -156,6 +157,8 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "first_started": min((p["started_at"] for p in prov if p.get("started_at")), default=None),
         "last_finished": max((p["finished_at"] for p in prov if p.get("finished_at")), default=None),
         "seeds": {v.name: v.seeds for v in views},
+        "networks": _distinct(gradients.network_of(v) for v in views),
+        "datasets": _distinct(gradients.dataset_of(v) for v in views),
         "engines": _distinct(v.timing.engine for v in views if v.timing),
         "stack_settings": _distinct(v.config.get("stack") for v in views),
         "stacked": [v for v in views if v.stacked_with > 1],
@@ -182,6 +185,9 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
         if member.probe_names:
             figures[f"probes:{member.name}"] = plots.probe_figure(f"{name}-{member.name}-probes", member, styles,
                                                                   figures_dir, cache_dir, files)
+    if len([m for m in trained if m.probe_names]) > 1:
+        figures["gradient_flow"] = plots.gradient_flow_figure(f"{name}-gradient-flow", [m for m in trained if m.probe_names],
+                                                              styles, figures_dir, cache_dir, files)
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
                      comparisons=[compare(m, baseline, speed=timing,
                                           claim=(claims or {}).get((m.name, baseline.name)) if baseline else None)

@@ -12,7 +12,8 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results.analysis import Stat, falls_every_epoch, probe_change, seed_range
+from report_builder.results import gradients
+from report_builder.results.analysis import Stat, falls_every_epoch, seed_range
 from report_builder.results.claims import against
 from report_builder.results.comparison import (
     fastest,
@@ -216,9 +217,19 @@ def seeds(values: Iterable[int]) -> str:
     return ("seed " if len(values) == 1 else "seeds ") + ", ".join(str(v) for v in values)
 
 
+def spread(stat: Stat | None) -> str:
+    """A sum over runs as the gradient section shows it: large sums as whole numbers with separators
+    ("459,754 ± 13,612"), small ones to 3 significant digits with the SD to 1 ("1.08e-06 ± 2e-08")."""
+    if stat is None:
+        return DASH
+    if abs(stat.mean) >= 1000:
+        return count(stat.mean) + ("" if stat.std is None else f" ± {count(stat.std)}")
+    return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
+
+
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
-           "squash": squash, "ci_points": ci_points}
+           "squash": squash, "ci_points": ci_points, "spread": spread}
 
 
 class Numbering:
@@ -251,6 +262,9 @@ class Numbering:
 
 HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
            "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
-           "falls_every_epoch": falls_every_epoch,
-           "probe_change": probe_change, "seed_range": seed_range, "like_for_like": like_for_like, "ln": math.log,
-           "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against}
+           "falls_every_epoch": falls_every_epoch, "seed_range": seed_range, "like_for_like": like_for_like,
+           "ln": math.log, "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against,
+           # the gradient section (results/gradients.py)
+           **{name: getattr(gradients, name) for name in ("probe_change", "layers_of", "per_unit", "gradient_rows",
+                                                         "first_vs_last", "against_baseline", "activation_of",
+                                                         "activations_of")}}

@@ -13,6 +13,7 @@ it in the cache folder (build/.cache/figures). A render whose figures did not ch
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import io
@@ -29,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 from report_builder import paths  # noqa: E402
 from report_builder.report.fonts import check_glyphs, font_families  # noqa: E402
+from report_builder.results import gradients  # noqa: E402
 from report_builder.results.analysis import ExperimentView  # noqa: E402
 
 # Okabe–Ito's colour-blind-safe palette (black left out: it is the text's colour), then darker extras.
@@ -128,21 +130,14 @@ def epoch_series(view: ExperimentView, metric: str, panel: str, style: Style) ->
                   style)
 
 
-def per_active_series(view: ExperimentView, style: Style) -> Series | None:
-    points = [(e.epoch, e.per_active) for e in view.epochs if e.per_active is not None]
-    if not points:
-        return None
-    return Series(view.title, PROBE_LABELS["per_active"], tuple(p[0] for p in points), tuple(p[1] for p in points),
-                  style=style)
-
-
 # ---- drawing, cached by what is drawn ------------------------------------------------------------
 
 def _panels(series: list[Series]) -> list[str]:
     return list(dict.fromkeys(s.panel for s in series))
 
 
-def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: float, legend: bool) -> plt.Figure:
+def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: float, legend: bool,
+                xlabel: str = "epoch", log_y: bool = False) -> plt.Figure:
     panels = _panels(series)
     fig, axes = plt.subplots(1, len(panels), figsize=(width, HEIGHT), squeeze=False, sharey=ylabel is not None)
     labelled = len({s.label for s in series})
@@ -154,11 +149,14 @@ def _draw_lines(series: list[Series], titles: bool, ylabel: str | None, width: f
                 ax.fill_between(s.x, s.low, s.high, color=s.style.color, alpha=0.18, linewidth=0)
         last = max((max(s.x) for s in series), default=1)
         ax.set_xticks(range(1, int(last) + 1))
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.grid(True, alpha=0.3)
         if titles:
             ax.set_title(panel)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        if log_y:  # gradients of different layers and activations lie decades apart
+            ax.set_yscale("log")
+        else:
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     if ylabel:
         axes[0][0].set_ylabel(ylabel)
     if legend and labelled > 1:
@@ -309,12 +307,64 @@ def epoch_time_figure(key: str, views: list[ExperimentView], styles: dict[str, S
                    x_label="")
 
 
+def probe_labels(activation: str) -> dict[str, str]:
+    """The panels of a probe figure: approach 1, approach 2 and their ratio, in the activation's words."""
+    if activation == "relu":
+        return {"derivative": PROBE_LABELS["relu_active"], "gradient": PROBE_LABELS["relu_grad_sq"],
+                "per_unit": PROBE_LABELS["per_active"]}
+    return {"derivative": "Σ f′(x)² over the layer's inputs x", "gradient": "Σ (∂loss/∂x)²",
+            "per_unit": "Σ (∂loss/∂x)² per unit of Σ f′(x)²"}
+
+
+def layer_series(view: ExperimentView, layer: gradients.LayerProbes, label: str, style: Style) -> list[Series]:
+    """One layer's probes per epoch: approach 1, approach 2 (mean ± SD over runs), and their ratio per run."""
+    labels = probe_labels(layer.activation)
+    series = [s for key, panel in ((layer.derivative, labels["derivative"]), (layer.gradient, labels["gradient"]))
+              if key and (s := epoch_series(view, key, panel, style))]
+    points = [(e.epoch, stat) for e in view.epochs if (stat := gradients.per_unit(view, e.epoch, layer))]
+    if points:
+        banded = view.repeats > 1
+        series.append(Series(label, labels["per_unit"], tuple(p[0] for p in points), tuple(p[1].mean for p in points),
+                             tuple(p[1].mean - (p[1].std or 0.0) for p in points) if banded else (),
+                             tuple(p[1].mean + (p[1].std or 0.0) for p in points) if banded else (), style))
+    return [dataclasses.replace(s, label=label) for s in series]
+
+
+LAYER_STYLES = styles_for([f"layer {i}" for i in range(1, 9)])
+
+
 def probe_figure(key: str, view: ExperimentView, styles: dict[str, Style], figures_dir: Path,
                  cache_dir: Path | None = None, files: bool = True) -> Figure:
-    style = styles[view.name]
-    series = [s for name in view.probe_names if (s := epoch_series(view, name, PROBE_LABELS.get(name, name), style))]
-    if view.has_per_active:
-        series += [s for s in [per_active_series(view, style)] if s]
+    """An experiment's probes per epoch: one panel per approach (and their ratio), one line per layer (a
+    one-layer network's line in the experiment's own style)."""
+    layers = gradients.layers_of(view)
+    series = []
+    for layer in layers:
+        if len(layers) == 1:
+            series += layer_series(view, layer, view.title, styles[view.name])
+        else:
+            name = f"layer {layer.layer}"
+            series += layer_series(view, layer, name, LAYER_STYLES.get(name, styles[view.name]))
     width = WIDTH * (1.2 if len(_panels(series)) > 2 else 1.0)
     return _figure(key, "line", series, figures_dir, cache_dir,
-                   lambda legend: _draw_lines(series, titles=True, ylabel=None, width=width, legend=legend), files)
+                   lambda legend: _draw_lines(series, titles=True, ylabel=None, width=width, legend=legend,
+                                              log_y=len(layers) > 1), files)
+
+
+GRADIENT_PANEL = "mean (∂loss/∂x)² per input value, final epoch"
+
+
+def gradient_flow_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
+                         cache_dir: Path | None = None, files: bool = True) -> Figure:
+    """Each experiment's final-epoch mean squared gradient per activation layer (layer 1: the input side), on
+    a log scale: the gradient's flow through the depth, experiments side by side."""
+    series = []
+    for v in views:
+        rows = [r for r in gradients.gradient_rows(v) if r.gradient is not None]
+        if rows:
+            series.append(Series(v.title, GRADIENT_PANEL, tuple(r.layer.layer for r in rows),
+                                 tuple(r.gradient.mean for r in rows), style=styles[v.name]))
+    return _figure(key, "line", series, figures_dir, cache_dir,
+                   lambda legend: _draw_lines(series, titles=False, ylabel="mean (∂loss/∂x)²", width=WIDTH,
+                                              legend=legend, xlabel="activation layer", log_y=True),
+                   files, x_label="activation layer")

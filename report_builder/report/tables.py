@@ -21,9 +21,10 @@ from report_builder.report.filters import (
     pm,
     pvalue,
     seeds,
-    sig,
+    spread,
     times,
 )
+from report_builder.results import gradients
 from report_builder.results.analysis import ExperimentView
 
 # A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
@@ -156,16 +157,20 @@ def epoch_table(group: GroupView) -> Table:
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
-    """One experiment's ReLU measurements per epoch, and the squared gradient per active input."""
-    d = {name: digits_for(e.probes.get(name) for e in view.epochs) for name in view.probe_names}
-    header = ("Epoch", *view.probe_names, *(("per active input",) if view.has_per_active else ()), "Test accuracy")
+    """One experiment's measurements per epoch and activation layer (templates/groups/relu_gradient.html.j2's
+    table): approach 1, approach 2 and their ratio run by run, mean ± SD over runs."""
+    layers = gradients.layers_of(view)
+    relu = gradients.activation_of(view) == "relu"
+    # Plain words, which every export's fonts have (pdflatex has no Σ or ∂).
+    header = ("Epoch", *(("Layer",) if len(layers) > 1 else ()),
+              "Approach 1 (active inputs)" if relu else "Approach 1 (squared derivatives)",
+              "Approach 2 (squared gradient)", "per active input" if relu else "per unit", "Test accuracy")
     rows = []
     for e in view.epochs:
-        cells = [str(e.epoch), *(pm(e.probes.get(name), d[name]) for name in view.probe_names)]
-        if view.has_per_active:
-            cells.append(sig(e.per_active, 4))
-        cells.append(pct_pm(e.test_accuracy))
-        rows.append(Row(tuple(cells)))
+        for layer in layers:
+            rows.append(Row((str(e.epoch), *((str(layer.layer),) if len(layers) > 1 else ()),
+                             spread(e.probes.get(layer.derivative)), spread(e.probes.get(layer.gradient)),
+                             spread(gradients.per_unit(view, e.epoch, layer)), pct_pm(e.test_accuracy))))
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 

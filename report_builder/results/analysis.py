@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from report_builder.config import PROBES
+from report_builder.config import PROBES, split_probe_key
 from report_builder.results.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
 
 METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds", "val_loss", "val_accuracy")
@@ -56,7 +56,7 @@ class EpochStats:
         misspelt name fails instead of reading as "not recorded"."""
         if metric in METRICS:
             return getattr(self, metric)
-        if metric in PROBES:
+        if split_probe_key(metric)[0] in PROBES:  # a probe of any layer (config.probe_key)
             return self.probes.get(metric)
         raise KeyError(f"no metric or probe named {metric!r} (metrics: {', '.join(METRICS)}; "
                        f"probes: {', '.join(PROBES)})")
@@ -130,6 +130,8 @@ class ExperimentView:
     """Whether its repeats ran as Slurm jobs (whose nodes other jobs may share)."""
     per_seed: dict[int, list[dict[str, float | None]]] = field(default_factory=dict)
     """Each run's epochs (train_loss, test_loss, test_accuracy), by seed: for like-for-like comparisons."""
+    probes_by_seed: dict[int, list[dict[str, float | None]]] = field(default_factory=dict)
+    """Each run's epochs' probes (config.probe_key → value), by seed: for the gradient section (gradients.py)."""
     run_epoch_seconds: dict[int, float] = field(default_factory=dict)
     """Each run's mean training seconds over its clean epochs, by seed, slowed runs left out: what speed-ups
     and their intervals are computed from."""
@@ -205,6 +207,7 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         slurm=any(p.get("slurm_job_id") for p in _repeat_provenance(result)),
         per_seed={r["seed"]: [{m: e.get(m) for m in ("train_loss", "test_loss", "test_accuracy")} for e in r["epochs"]]
                   for r in runs},
+        probes_by_seed={r["seed"]: [e.get("probes") or {} for e in r["epochs"]] for r in runs},
         run_epoch_seconds=run_seconds, slowed=slowed, unclean_totals=sum(1 for t in totals if t is None),
     )
 
@@ -223,49 +226,6 @@ def _timing_setup(result: dict[str, Any]) -> TimingSetup | None:
     return TimingSetup(device=prov.get("device_name", ""), engine=runs[0].get("engine", "autograd"),
                        stacked_with=stacked_with,
                        stack=tuple(prov.get("stacked_experiments") or ()) if stacked_with > 1 else ())
-
-
-@dataclass(frozen=True)
-class ProbeChange:
-    """How relu_grad_sq changed from the first to the last epoch, split into its two factors:
-    relu_grad_sq = relu_active × (squared gradient per active input)."""
-
-    epochs: tuple[int, int]
-    total: float
-    """Relative change of relu_grad_sq (−0.31: fell by 31%)."""
-    active: float
-    """Relative change of relu_active."""
-    per_active: float
-    """Relative change of relu_grad_sq ÷ relu_active."""
-
-    @property
-    def driver(self) -> str:
-        """"active" or "per_active": the factor whose change is the larger share of the total's (on a log
-        scale, where the two add up); "both" when they are within 10% of each other."""
-        a, p = abs(math.log1p(self.active)), abs(math.log1p(self.per_active))
-        if max(a, p) == 0 or abs(a - p) <= 0.1 * max(a, p):
-            return "both"
-        return "active" if a > p else "per_active"
-
-    @property
-    def opposite(self) -> bool:
-        """Whether the two factors moved in opposite directions."""
-        return self.active * self.per_active < 0
-
-
-def probe_change(view: ExperimentView) -> ProbeChange | None:
-    """None unless both probes were recorded over at least two epochs, and the first and last epochs each
-    had an active input and some squared gradient to measure a change from."""
-    epochs = [e for e in view.epochs if e.probes.get("relu_active") and e.probes.get("relu_grad_sq")]
-    if len(epochs) < 2:
-        return None
-    first, last = epochs[0], epochs[-1]
-    if not first.per_active or last.per_active is None:
-        return None
-    return ProbeChange(epochs=(first.epoch, last.epoch),
-                       total=last.probes["relu_grad_sq"].mean / first.probes["relu_grad_sq"].mean - 1,
-                       active=last.probes["relu_active"].mean / first.probes["relu_active"].mean - 1,
-                       per_active=last.per_active / first.per_active - 1)
 
 
 def falls_every_epoch(view: ExperimentView, metric: str) -> bool:

@@ -31,6 +31,10 @@ TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
 # left out, so moving a module (and rewriting the imports that name it) keeps every cached result valid.
 _OWN_IMPORT = re.compile(r"^(\s*(?:from|import)\s+)report_builder(?:\.\w+)*\.(\w+)", re.M)
 
+LATER_KEYS = {"activation": "relu", "dropout": 0.0, "weight_decay": 0.0, "dataset": "fashion-mnist"}
+"""Settings added after results were first cached, with the value every run had before: at that value a
+setting is left out of the identity, so results stored before it existed stay valid."""
+
 SEED_KEYS = ("seed", "repeats")
 """Settings that name which runs an experiment has, not what any one of them computes."""
 
@@ -66,6 +70,7 @@ def ignored_settings(settings: dict[str, Any], device_kind: str) -> set[str]:
 def run_settings(settings: dict[str, Any], device_kind: str) -> dict[str, Any]:
     """The part of TrainConfig.identity() that decides one run's numbers on this kind of device."""
     leave_out = ignored_settings(settings, device_kind) | set(SEED_KEYS)
+    leave_out |= {key for key, before in LATER_KEYS.items() if settings.get(key) == before}
     return {key: value for key, value in settings.items() if key not in leave_out}
 
 
@@ -106,11 +111,16 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """
     reasons, added = [], []
     old_cfg, new_cfg = old.get("config", {}), new["config"]
+    # A later setting absent from a stored identity had the value every run had before it existed.
+    old_cfg = {**{k: v for k, v in LATER_KEYS.items() if k not in old_cfg}, **old_cfg}
     for key in new_cfg:
         if key not in old_cfg:
             added.append(f"{key} is new")
         elif old_cfg[key] != new_cfg[key]:
             reasons.append(f"{key} changed {_fmt(old_cfg[key])} → {_fmt(new_cfg[key])}")
+    for key, before in LATER_KEYS.items():  # back to the old value: left out of the new identity
+        if key not in new_cfg and old_cfg.get(key, before) != before:
+            reasons.append(f"{key} changed {_fmt(old_cfg[key])} → {_fmt(before)}")
     if old.get("code_version") != new["code_version"]:
         reasons.append("training code changed")
     if old.get("data_fingerprint") != new["data_fingerprint"]:

@@ -15,7 +15,8 @@ from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.training.data import Dataset
-from report_builder.training.graphs import optimizer_state, prepare_step
+from report_builder.training.activations import DROPOUT_STREAM
+from report_builder.training.graphs import graph_limit, optimizer_state, prepare_step
 from report_builder.training.model import build_model
 from report_builder.training.pipelines import assignment_loaders, on_device
 from report_builder.training.probes import ProbeRecorder
@@ -43,9 +44,9 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, graphed: bool = False) ->
     params = list(model.parameters())
     if cfg.optimizer == "adam":
         if graphed:
-            return _fused(torch.optim.Adam, params, lr=cfg.lr, capturable=True)
-        return _fused(torch.optim.Adam, params, lr=cfg.lr)
-    return _fused(torch.optim.SGD, params, lr=cfg.lr, momentum=cfg.momentum)
+            return _fused(torch.optim.Adam, params, lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=True)
+        return _fused(torch.optim.Adam, params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return _fused(torch.optim.SGD, params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, zero_grad: bool,
@@ -88,9 +89,11 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
     setup_started = time.perf_counter()
     seed = cfg.seed + repeat
     use_graphs = cfg.cuda_graphs and cfg.pipeline == "tensor" and device.type == "cuda"
-    model = build_model(cfg.hidden, seed, device)
+    not_captured = graph_limit(cfg) if use_graphs else None
+    use_graphs = use_graphs and not_captured is None
+    model = build_model(cfg.layers, seed, device, cfg.activation, cfg.dropout)
     optimizer = make_optimizer(cfg, model, graphed=use_graphs)
-    probes = ProbeRecorder(model.relu, cfg.probes, device)
+    probes = ProbeRecorder(list(model.activations), cfg.probes, cfg.activation, device)
     loss_sum = torch.zeros((), device=device)
     step = make_train_step(model, optimizer, cfg.zero_grad, loss_sum)
 
@@ -107,6 +110,8 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
                             params=list(model.parameters()),
                             zero=lambda: [*optimizer_state(optimizer), loss_sum, *probes.sums.values()])
     probes.recording = False
+    if cfg.dropout > 0:  # warm-up steps drew masks: start from the run's first ones
+        model.dropouts[0].generator.manual_seed(seed + DROPOUT_STREAM)
     loaders = None
     if cfg.pipeline == "dataloader":
         loaders = assignment_loaders(data.raw, data.train_x.shape[0], data.test_x.shape[0], cfg.batch_size,
@@ -140,7 +145,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
                            *((None, None) if held_out is None else ([held_out[0]], [held_out[1]])))
 
     run = RunRecord(repeat=repeat, seed=seed, epochs=[], cuda_graphs=prepared.graphed,
-                    cuda_graph_error=prepared.error, engine="autograd")
+                    cuda_graph_error=prepared.error or not_captured, engine="autograd")
     timed_epochs([run], setup_started, cfg.epochs, n_batches, device, progress,
                  start=start_epoch, train=train_epoch, evaluate=evaluate_epoch, read=read_epoch)
     probes.remove()

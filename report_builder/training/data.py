@@ -1,4 +1,5 @@
-"""Fashion-MNIST: find or download the IDX files, read them, and hold them as normalized tensors."""
+"""Fashion-MNIST and its family (MNIST, KMNIST): find or download the IDX files, read them, and hold them as
+normalized tensors."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+DATASETS = {"fashion-mnist": ("Fashion-MNIST", "FashionMNIST"), "mnist": ("MNIST", "MNIST"),
+            "kmnist": ("KMNIST", "KMNIST")}
+"""config's dataset → (its name for people, its torchvision class and folder). All three use the file names
+of FILES."""
+
 # IDX type codes (third byte of the magic number) → (torch dtype, bytes per item); Fashion-MNIST uses 0x08.
 _IDX_TYPES = {0x08: (torch.uint8, 1), 0x09: (torch.int8, 1)}
 
@@ -77,13 +83,18 @@ def resolve_data_dir(configured: str | None, base_dir: Path | None = None) -> Pa
     return path
 
 
-def _candidate_dirs(data_dir: Path) -> list[Path]:
-    return [data_dir, data_dir / "FashionMNIST" / "raw", data_dir / "raw"]
+def _candidate_dirs(data_dir: Path, dataset: str) -> list[Path]:
+    folder = data_dir / DATASETS[dataset][1]
+    if dataset != "fashion-mnist":
+        # The family shares file names, so only a folder named for the dataset can say which one it holds.
+        return [folder / "raw", folder]
+    return [data_dir, folder / "raw", data_dir / "raw"]
 
 
-def find_files(data_dir: Path) -> dict[str, Path] | None:
-    """The four IDX files (raw or .gz) in data_dir or its FashionMNIST/raw layout, or None."""
-    for folder in _candidate_dirs(data_dir):
+def find_files(data_dir: Path, dataset: str = "fashion-mnist") -> dict[str, Path] | None:
+    """The four IDX files (raw or .gz) in data_dir's torchvision layout (FashionMNIST/raw, MNIST/raw,
+    KMNIST/raw; Fashion-MNIST also directly in data_dir), or None."""
+    for folder in _candidate_dirs(data_dir, dataset):
         found = {}
         for key, name in FILES.items():
             for candidate in (folder / name, folder / f"{name}.gz"):
@@ -127,10 +138,13 @@ def _product(dims: list[int]) -> int:
     return total
 
 
-def _missing_message(data_dir: Path, reason: str) -> str:
+def _missing_message(data_dir: Path, reason: str, dataset: str = "fashion-mnist") -> str:
     names = ", ".join(f"{n}[.gz]" for n in FILES.values())
-    return (f"Fashion-MNIST not found in {data_dir} ({reason}). Expected the four IDX files {names} in "
-            f"{data_dir} or {data_dir / 'FashionMNIST' / 'raw'}. Set data_dir in [defaults] or "
+    title, folder = DATASETS[dataset]
+    places = (f"{data_dir} or {data_dir / folder / 'raw'}" if dataset == "fashion-mnist"
+              else f"{data_dir / folder / 'raw'}")
+    return (f"{title} not found in {data_dir} ({reason}). Expected the four IDX files {names} in "
+            f"{places}. Set data_dir in [defaults] or "
             f"${DATA_DIR_ENV} to a directory holding them, or run once with internet access to download them.")
 
 
@@ -146,17 +160,17 @@ class _ChecksumMismatch(Exception):
     """The bytes received are not the file the checksum names (an error page, a cut-off transfer)."""
 
 
-def _download(data_dir: Path) -> None:
+def _download(data_dir: Path, dataset: str = "fashion-mnist") -> None:
     """Download into a temporary folder, then move the files into data_dir: a failed download leaves
     nothing behind (no empty FashionMNIST/raw folders to mistake for a dataset)."""
     if os.environ.get(NO_DOWNLOAD_ENV):
-        raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}"))
+        raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}", dataset))
     created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]
     staging = data_dir / f".download-{os.getpid()}"
     try:
         staging.mkdir(parents=True, exist_ok=True)
-        _fetch_all(staging)
-        raw = data_dir / "FashionMNIST" / "raw"
+        _fetch_all(staging, dataset)
+        raw = data_dir / DATASETS[dataset][1] / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         for path in staging.iterdir():
             path.replace(raw / path.name)
@@ -164,21 +178,23 @@ def _download(data_dir: Path) -> None:
         for path in created:  # deepest first: only folders this download made, and only if empty
             shutil.rmtree(path, ignore_errors=True) if path == data_dir else _rmdir(path)
         if isinstance(e, _DownloadFailed):  # the reason is in the message; the cause is the library's error
-            raise DataError(_missing_message(data_dir, f"download failed: {e}")) from e.__cause__
+            raise DataError(_missing_message(data_dir, f"download failed: {e}", dataset)) from e.__cause__
         first_line = (str(e).strip().splitlines() or [""])[0]
-        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}")) from e
+        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}",
+                                         dataset)) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fetch_all(folder: Path) -> None:
-    """Each of torchvision's Fashion-MNIST files from the first of its mirrors that serves it whole (MD5
+def _fetch_all(folder: Path, dataset: str = "fashion-mnist") -> None:
+    """Each of torchvision's files of the dataset from the first of its mirrors that serves it whole (MD5
     checked), into folder, gzip'd and unpacked as torchvision lays them out."""
-    from torchvision.datasets import FashionMNIST  # its list of mirrors and checksums
+    import torchvision.datasets  # their lists of mirrors and checksums
 
-    for filename, md5 in FashionMNIST.resources:
+    source = getattr(torchvision.datasets, DATASETS[dataset][1])
+    for filename, md5 in source.resources:
         failures, last = [], None
-        for mirror in FashionMNIST.mirrors:
+        for mirror in source.mirrors:
             url = f"{mirror}{filename}"
             try:
                 _fetch(url, folder / filename, md5)
@@ -235,14 +251,14 @@ def _rmdir(path: Path) -> None:
         pass
 
 
-def load_raw(data_dir: Path) -> RawData:
-    """Read Fashion-MNIST from data_dir, downloading it there first if it is not present."""
-    files = find_files(data_dir)
+def load_raw(data_dir: Path, dataset: str = "fashion-mnist") -> RawData:
+    """Read the dataset from data_dir, downloading it there first if it is not present."""
+    files = find_files(data_dir, dataset)
     if files is None:
-        _download(data_dir)
-        files = find_files(data_dir)
+        _download(data_dir, dataset)
+        files = find_files(data_dir, dataset)
         if files is None:
-            raise DataError(_missing_message(data_dir, "the download left no IDX files"))
+            raise DataError(_missing_message(data_dir, "the download left no IDX files", dataset))
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -298,17 +314,17 @@ class DataCache:
 
     def __init__(self, base_dir: Path):
         self.base_dir = base_dir
-        self._raw: dict[Path, RawData] = {}
+        self._raw: dict[tuple[Path, str], RawData] = {}
         self._prepared: dict[tuple, Dataset] = {}
 
     def raw(self, cfg: TrainConfig) -> RawData:
-        data_dir = resolve_data_dir(cfg.data_dir, self.base_dir)
-        if data_dir not in self._raw:
-            self._raw[data_dir] = load_raw(data_dir)
-        return self._raw[data_dir]
+        key = (resolve_data_dir(cfg.data_dir, self.base_dir), cfg.dataset)
+        if key not in self._raw:
+            self._raw[key] = load_raw(*key)
+        return self._raw[key]
 
     def get(self, cfg: TrainConfig, device: torch.device) -> Dataset:
-        key = (resolve_data_dir(cfg.data_dir, self.base_dir), str(device), cfg.max_train, cfg.max_test,
+        key = (resolve_data_dir(cfg.data_dir, self.base_dir), cfg.dataset, str(device), cfg.max_train, cfg.max_test,
                cfg.validation)
         if key not in self._prepared:
             self._prepared[key] = prepare(self.raw(cfg), device, cfg.max_train, cfg.max_test, cfg.validation)

@@ -127,6 +127,16 @@ class PreparedStep:
     """Why capture failed, when it was wanted and training falls back to eager steps."""
 
 
+def graph_limit(cfg) -> str | None:
+    """Why a config's step is not captured as a CUDA graph though capture is on, or None when it can be: the
+    results say so, as they say why a capture failed."""
+    if cfg.dropout > 0:
+        # Masks come from each run's own generator (the same masks alone, in a stack and in both engines);
+        # a graph would replay the generator offsets it captured.
+        return "not captured: dropout draws its masks from each run's own generator; trained eagerly"
+    return None
+
+
 def prepare_step(step_on: StepOn, n_train: int, batch_size: int, index_shape: IndexShape, device: torch.device,
                  capture: bool, params: list[torch.Tensor], zero: Zero) -> PreparedStep:
     """On a GPU: the step captured as CUDA graphs when `capture` (eager where capture fails), else warmed up
