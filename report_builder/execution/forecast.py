@@ -117,15 +117,6 @@ def device_kind(wish: str, executor: ExecutorConfig, where: str) -> str:
 
 # ---- what would run ------------------------------------------------------------------------------
 
-def _stored(results_dir: Path, name: str) -> dict | None:
-    try:
-        return store.read_result(store.result_path(results_dir, name))
-    except FileNotFoundError:
-        return None
-    except ResultsError as e:
-        return {"status": f"damaged ({e})"}
-
-
 def _to_run(exp: Experiment, stored: dict | None, kind: str, timed: bool) -> tuple[list[str], list[int]]:
     """(why it runs, the seeds it trains), decided as execution/plan.py decides it, from the file alone: the
     dataset is taken to be the one the results were trained on (`run` reads it to know)."""
@@ -236,7 +227,7 @@ def _finals(stored: dict | None) -> dict[int, float]:
 def detection(group: str, exp: Experiment, baseline: Experiment, results_dir: Path,
               detect_points: float | None) -> Detection:
     planned = len(set(declared_seeds(exp.config.identity())) & set(declared_seeds(baseline.config.identity())))
-    a, b = _finals(_stored(results_dir, exp.name)), _finals(_stored(results_dir, baseline.name))
+    a, b = _finals(store.stored_result(results_dir, exp.name)), _finals(store.stored_result(results_dir, baseline.name))
     shared = sorted(set(a) & set(b))
     if len(shared) < 2:
         return Detection(group, exp.name, baseline.name, planned, None, shared)
@@ -256,7 +247,7 @@ def forecast(suite: Suite, names: list[str], results_dir: Path, executor: Execut
     for exp in selected:
         kind = device_kind(exp.config.device, executor, f"{suite.path.name}: [experiments.{exp.name}]")
         reasons, seeds = (["--force"], declared_seeds(exp.config.identity())) if force else \
-            _to_run(exp, _stored(results_dir, exp.name), kind, exp.name in timed)
+            _to_run(exp, store.stored_result(results_dir, exp.name), kind, exp.name in timed)
         seconds, source = (None, "")
         if seeds:
             alone = exp.name in timed or not stack or not _may_stack(exp.config, kind)

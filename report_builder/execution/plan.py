@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from report_builder.config import ExecutorConfig, Experiment
-from report_builder.errors import ResultsError
 from report_builder.execution.repeats import clear_repeats, read_repeat, split
 from report_builder.progress import Progress
 from report_builder.results import store
@@ -41,15 +40,6 @@ class Plan:
     """The line that says why it runs, e.g. "sgd: re-run, lr changed 0.05 → 0.01"."""
 
 
-def _stored(results_dir: Path, name: str) -> dict | None:
-    try:
-        return store.read_result(store.result_path(results_dir, name))
-    except FileNotFoundError:
-        return None
-    except ResultsError as e:
-        return {"status": f"damaged ({e})"}
-
-
 def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: bool, progress: Progress,
                     timed: bool = False) -> Plan | None:
     """None when the stored results are current; else the runs it keeps and the repeats still to run.
@@ -58,7 +48,7 @@ def plan_experiment(exp: Experiment, identity: dict, results_dir: Path, force: b
     reuses only runs that trained alone: a stack's seconds are each model's share of a shared step.
     """
     cfg = exp.config
-    stored = _stored(results_dir, exp.name)
+    stored = store.stored_result(results_dir, exp.name)
     declared = declared_seeds(cfg.identity())
     if force:
         clear_repeats(results_dir, exp.name)

@@ -113,6 +113,17 @@ def _keep_replaced(results_dir: Path, path: Path, new_digest: str) -> None:
         history.prune(results_dir, old["experiment"])
 
 
+def stored_result(results_dir: Path, name: str) -> dict[str, Any] | None:
+    """An experiment's results file as `run` and `plan` judge it: None when there is none, and a damaged one as
+    {"status": "damaged (why)"}, which neither reuses."""
+    try:
+        return read_result(result_path(results_dir, name))
+    except FileNotFoundError:
+        return None
+    except ResultsError as e:
+        return {"status": f"damaged ({e})"}
+
+
 def read_result(path: Path) -> dict[str, Any]:
     """A results file, checked for shape; a damaged one is a ResultsError naming it."""
     try:
