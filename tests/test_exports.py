@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import EVENT_TIMEOUT, REPO_DIR, write_config, write_fixture_results
+from conftest import EVENT_TIMEOUT, REPO_DIR, config_text, write_config, write_fixture_results
 from markdown_it import MarkdownIt
 
 from report_builder.config import load_suite
@@ -67,6 +67,26 @@ def project(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def whole_project(tmp_path):
+    """A group, a reference and a sweep (tests/fixtures/exports_full.toml), three seeds each."""
+    config = write_config(tmp_path / "experiments.toml", config_text("exports_full"))
+    (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\nbaseline,3,0.85,20.0\n"
+                                      "fast,3,0.95,12.5\n", encoding="utf-8")
+    write_fixture_results(config, tmp_path / "results", {
+        "baseline": {"accuracies": [0.80, 0.85, 0.8612], "repeats": 3},
+        "fast": {"accuracies": [0.79, 0.84, 0.8534], "repeats": 3},
+        "lr-lr-0p01": {"accuracies": [0.80, 0.86, 0.87], "repeats": 3},
+        "lr-lr-0p1": {"accuracies": [0.70, 0.75], "repeats": 2, "spread": 0.01},
+        "probed_a": {"accuracies": [0.80, 0.85], "repeats": 2, "probes": {"relu_active": [3000, 2500],
+                                                                          "relu_grad_sq": [4.0, 3.0]}},
+        "probed_b": {"accuracies": [0.81, 0.86], "repeats": 2, "probes": {"relu_active": [2000, 1500],
+                                                                          "relu_grad_sq": [0.5, 0.25]}},
+    })
+    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
+    return tmp_path
+
+
 def render(project: Path) -> Path:
     render_report(load_suite(project / "experiments.toml"), project / "results", project / "build",
                   project / "templates", pdf=False)
@@ -90,6 +110,8 @@ class _Tables(HTMLParser):
             self._table.append([])
         elif self._table is not None and tag in ("td", "th"):
             self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
         elif tag == "caption":
             self._in_caption = True
 
@@ -142,12 +164,62 @@ def strip_empty(rows: list[list[str]]) -> list[list[str]]:
 
 def test_markdown_tables_state_the_html_tables_cell_for_cell(project):
     build = render(project)
-    ours = {key: rows for key, rows in html_tables(build).items()
-            if key.endswith(("-comparison", "-epochs", "-probes"))}
+    ours = html_tables(build)
     theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
-    assert len(theirs) == len(ours) == 4
+    assert len(theirs) == len(ours) == 5
     for key, rows in ours.items():
         assert rows in theirs, key
+
+
+def test_markdown_states_reproduction_sweep_gradient_flow_and_provenance_tables_cell_for_cell(whole_project):
+    build = render(whole_project)
+    ours = html_tables(build)
+    theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
+    assert {"tab-reproduction", "tab-_sweep-lr", "tab-relu_gradient-gradient-flow", "tab-provenance"} <= set(ours)
+    assert len(theirs) == len(ours)
+    for key, rows in ours.items():
+        assert rows in theirs, key
+
+
+class _Headings(HTMLParser):
+    """The text of every <h2>: the HTML's sections."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings: list[str] = []
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h2":
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self.headings.append(" ".join("".join(self._text).split()))
+            self._text = None
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+
+def test_markdown_has_a_heading_for_every_html_section_in_its_order(whole_project):
+    build = render(whole_project)
+    parser = _Headings()
+    parser.feed((build / "report.html").read_text(encoding="utf-8"))
+    tokens = MarkdownIt("commonmark").parse((build / "report.md").read_text(encoding="utf-8"))
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    assert "Methods" in " ".join(headings) and "Learning rate sweep" in " ".join(headings)
+    assert headings == [h for h in parser.headings if h != "Contents"]
+
+
+def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project):
+    build = render(whole_project)
+    text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
+    assert "The mean falls with every step up in lr, so the best value is the smallest swept" in text
+    assert "Not reproduced: Baseline, Big batches." in text
+    assert "Sources of variation. Each experiment trains once per seed" in text
+    assert "In Probed B, the first layer's mean squared gradient is" in text
 
 
 def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project):
@@ -180,10 +252,21 @@ def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(proje
 def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project):
     build = render(project)
     names = sorted(p.name for p in (build / "tables").iterdir())
-    assert names == ["README", "batch_size-comparison.tex", "batch_size-epochs.tex", "relu_gradient-epochs.tex",
-                     "relu_gradient-probed-probes.tex"]
+    assert names == ["README", "batch_size-comparison.tex", "batch_size-epochs.tex", "provenance.tex",
+                     "relu_gradient-epochs.tex", "relu_gradient-probed-probes.tex"]
     readme = (build / "tables" / "README").read_text(encoding="utf-8")
     assert len(readme.splitlines()) == 1 and "\\usepackage{booktabs" in readme and "\\input{tables/NAME}" in readme
+
+
+def test_reproduction_sweep_gradient_flow_and_provenance_tables_have_tex_files(whole_project):
+    build = render(whole_project)
+    names = {p.name for p in (build / "tables").iterdir()}
+    assert {"reproduction.tex", "_sweep-lr.tex", "relu_gradient-gradient-flow.tex", "provenance.tex"} <= names
+    sweep = (build / "tables" / "_sweep-lr.tex").read_text(encoding="utf-8")
+    assert "\\label{tab:_sweep-lr}" in sweep and "\\caption{Learning rate sweep, per value:" in sweep
+    assert "0.1 & lr-lr-0p1 & 0: 75.0\\%, 1: 76.0\\% & 75.5\\% & " in sweep
+    reproduction = (build / "tables" / "reproduction.tex").read_text(encoding="utf-8")
+    assert "Big batches & 3 & 95.0\\% & 85.5 $\\pm$ 0.2\\% & $-$9.5 & " in reproduction
 
 
 def _pdflatex_or_skip() -> str:
@@ -195,9 +278,10 @@ def _pdflatex_or_skip() -> str:
     return found
 
 
-def test_latex_tables_and_figures_compile_with_pdflatex(project, tmp_path):
+@pytest.mark.parametrize("suite", ["project", "whole_project"])
+def test_latex_tables_and_figures_compile_with_pdflatex(suite, request):
     pdflatex = _pdflatex_or_skip()
-    build = render(project)
+    build = render(request.getfixturevalue(suite))
     inputs = "\n".join(f"\\input{{tables/{p.stem}}}" for p in sorted((build / "tables").glob("*.tex")))
     figure = "\\noindent\\includegraphics[width=\\linewidth]{figures/batch_size-accuracy.pdf}"
     doc = build / "current" / "paper.tex"

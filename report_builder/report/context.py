@@ -10,7 +10,7 @@ from typing import Any, Collection
 from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
-from report_builder.report.tables import group_tables
+from report_builder.report.tables import group_tables, provenance_table, reproduction_table, sweep_table
 from report_builder.results import gradients, store
 from report_builder.results.analysis import ExperimentView, experiment_view
 from report_builder.results.changes import WhatChanged
@@ -245,6 +245,8 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "experiments": views,
         "groups": groups,
         "tables": {g.name: group_tables(g) for g in groups},
+        "provenance_table": provenance_table(views.values()),
+        "sweep_tables": {s.view.name: sweep_table(s.view, CONFIDENCE) for s in sweeps},
         "conclusions": found,
         "conclusions_of": {g.name: [c for c in found if c.group == g.name] for g in groups},
         "what_changed": what_changed,
@@ -257,6 +259,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "reference": suite.reference,
         "reproductions": reproductions,
         "reproduction_of": {r.experiment.name: r for r in reproductions},
+        "reproduction_table": reproduction_table(reproductions, suite.reference) if reproductions else None,
         "section_number": {sid: i + 1 for i, sid in enumerate(section_ids)},
         "probe_descriptions": PROBES,
         "noise_level": LEVEL,

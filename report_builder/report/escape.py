@@ -7,6 +7,8 @@ every value from the results or experiments.toml passes through one of these.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
@@ -22,7 +24,7 @@ _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
 # The report's typography in characters that pdflatex reads without extra packages.
 _TEX_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", "—": "---", "–": "--", "×": r"$\times$", "÷": r"$\div$",
                 "Δ": r"$\Delta$", "√": r"$\surd$", "→": r"$\to$", "²": r"$^2$", "…": r"\dots{}", "’": "'",
-                "≥": r"$\geq$", "≤": r"$\leq$", "†": r"\dag{}", "≈": r"$\approx$"}
+                "≥": r"$\geq$", "′": "$'$", "∂": r"$\partial$", "≤": r"$\leq$", "†": r"\dag{}", "≈": r"$\approx$"}
 _TEX = re.compile("|".join(re.escape(c) for c in [*_TEX_SPECIAL, *_TEX_SYMBOLS]))
 
 
@@ -31,4 +33,56 @@ def tex(text: object) -> str:
     return _TEX.sub(lambda m: _TEX_SPECIAL.get(m.group(0)) or _TEX_SYMBOLS[m.group(0)], str(text))
 
 
-ESCAPES = {"md": md, "tex": tex}
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    item: bool
+    """A list item (<li>) rather than a paragraph (<p>)."""
+
+
+class _Prose(HTMLParser):
+    # Tables, figures and headings reach the exports from tables.py and their own templates, not as text.
+    SKIPPED = {"table", "figure", "h2", "h3", "caption", "figcaption"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[Paragraph] = []
+        self._text: list[str] | None = None
+        self._item = False
+        self._skipping = 0
+
+    def _close(self):
+        if self._text is not None and " ".join("".join(self._text).split()):
+            self.paragraphs.append(Paragraph(" ".join("".join(self._text).split()), self._item))
+        self._text = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIPPED:
+            self._skipping += 1
+        elif tag in ("p", "li", "ul") and not self._skipping:
+            self._close()
+            if tag != "ul":
+                self._text, self._item = [], tag == "li"
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIPPED:
+            self._skipping -= 1
+        elif tag in ("p", "li", "ul") and not self._skipping:
+            self._close()
+
+    def handle_data(self, data):
+        if self._text is not None and not self._skipping:
+            self._text.append(data)
+
+
+def prose(html: object) -> list[Paragraph]:
+    """The paragraphs and list items of an HTML section as plain text, its tables, figures and headings left out:
+    the Markdown export states a section's sentences by rendering the HTML's own template (one wording)."""
+    parser = _Prose()
+    parser.feed(str(html))
+    parser.close()
+    parser._close()
+    return parser.paragraphs
+
+
+ESCAPES = {"md": md, "tex": tex, "prose": prose}

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from report_builder import paths
+from report_builder.report.filters import Numbering
 from report_builder.results import store
 
 MARKDOWN_TEMPLATE = "exports/report.md.j2"
@@ -28,9 +29,23 @@ CLAIMS_FORMAT = 1
 
 def write_markdown(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> Path:
     """version_dir/report.md: the report with its tables as pipe tables and figures as relative links."""
+    template = env.get_template(MARKDOWN_TEMPLATE)
+    # Two passes, as for the HTML (render.render_html): the sections' own templates number and refer to tables
+    # and figures, and a reference may come before what it names.
+    first = Numbering()
+    template.render(**context, numbering=first, ref=first.ref)
+    final = Numbering(known=first.assigned)
     path = paths.build_file(version_dir, "report.md")
-    store.write_atomic(path, env.get_template(MARKDOWN_TEMPLATE).render(**context) + "\n")
+    store.write_atomic(path, template.render(**context, numbering=final, ref=final.ref) + "\n")
     return path
+
+
+def report_tables(context: dict[str, Any]) -> list:
+    """Every table of the report in its order: the reproduction's, each group's, each sweep's, the provenance."""
+    reproduction = [context["reproduction_table"]] if context.get("reproduction_table") else []
+    provenance = [context["provenance_table"]] if context.get("provenance_table") else []
+    return ([*reproduction, *(t for tables in context["tables"].values() for t in tables)]
+            + list(context.get("sweep_tables", {}).values()) + provenance)
 
 
 def write_latex_tables(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> list[Path]:
@@ -42,11 +57,10 @@ def write_latex_tables(env: jinja2.Environment, context: dict[str, Any], version
     tables_dir.mkdir(exist_ok=True)
     template = env.get_template(TABLE_TEMPLATE)
     written = []
-    for group_tables in context["tables"].values():
-        for table in group_tables:
-            path = paths.inside(tables_dir, f"{table.name}.tex")
-            store.write_atomic(path, template.render(**context, table=table) + "\n")
-            written.append(path)
+    for table in report_tables(context):
+        path = paths.inside(tables_dir, f"{table.name}.tex")
+        store.write_atomic(path, template.render(**context, table=table) + "\n")
+        written.append(path)
     readme = env.get_template(TABLES_README_TEMPLATE).render(**context, files=[p.name for p in written])
     store.write_atomic(paths.inside(tables_dir, "README"), readme + "\n")
     return written

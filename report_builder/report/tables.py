@@ -17,10 +17,13 @@ from report_builder.report.filters import (
     gap_decimals,
     gap_points,
     num,
+    pct,
     pct_pm,
     pm,
     pvalue,
+    seconds,
     seeds,
+    signed,
     spread,
     times,
 )
@@ -44,12 +47,15 @@ class Table:
     key: str
     """"tab:GROUP-comparison", "tab:GROUP-epochs", "tab:GROUP-MEMBER-probes": the HTML table's key."""
     kind: str
-    """"comparison", "epochs" or "probes": which caption the templates write."""
-    group: GroupView
+    """"comparison", "epochs", "probes", "flow", "reproduction", "sweep" or "provenance": which caption the templates write."""
+    group: GroupView | None
+    """The group of a group's table; None for the reproduction, sweep and provenance tables."""
     header: tuple[str, ...]
     rows: tuple[Row, ...]
     member: ExperimentView | None = None
     """The experiment of a "probes" table."""
+    sweep: Any = None
+    """The SweepView of a "sweep" table."""
 
     @property
     def name(self) -> str:
@@ -59,7 +65,7 @@ class Table:
     @property
     def first_column_heads(self) -> bool:
         """Whether the first column names the row (a setting) rather than holding a number."""
-        return self.kind == "comparison"
+        return self.kind in ("comparison", "flow", "reproduction", "sweep", "provenance")
 
 
 def _verdict(claim) -> str:
@@ -174,9 +180,106 @@ def probe_table(group: GroupView, view: ExperimentView) -> Table:
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 
+def flow_table(group: GroupView) -> Table:
+    """Each probed member's activation layers at the last epoch, per input value (relu_gradient.html.j2's
+    gradient-flow table)."""
+    header = ("Experiment", "Activation", "Layer", "Width", "mean f′(x)²", "mean (∂loss/∂x)²", "Final test accuracy")
+    rows = [Row((v.title, str(r.layer.activation), f"{r.layer.layer} of {len(gradients.layers_of(v))}",
+                 str(r.layer.width), spread(r.derivative), spread(r.gradient),
+                 pct_pm(v.final.test_accuracy) if v.final else DASH))
+            for v in group.probed for r in gradients.gradient_rows(v)]
+    return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows))
+
+
 def group_tables(group: GroupView) -> list[Table]:
     """A group's tables in the order its section shows them: the comparison (two or more members), each
-    probed member's measurements, the epochs."""
+    probed member's measurements, the gradient flow (two or more probed, as its figure), the epochs."""
     tables = [comparison_table(group)] if len(group.members) > 1 else []
     tables += [probe_table(group, v) for v in group.probed]
+    if "gradient_flow" in group.figures and len(group.probed) > 1:
+        tables.append(flow_table(group))
     return tables + [epoch_table(group)]
+
+
+_OUTCOMES = {"reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive"}
+
+
+def reproduction_table(reproductions, reference) -> Table:
+    """templates/sections/reproduction.html.j2's table: the reference's final accuracy against ours, the
+    prediction interval and TOST p of results/reproduction.py, and both seconds per epoch."""
+    header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p", "Outcome",
+              f"{reference.label} s / epoch", "Ours s / epoch")
+    rows = []
+    for r in reproductions:
+        interval = DASH
+        if r.low is not None:
+            interval = f"[{num(100 * r.low, 1)}, {num(100 * r.high, 1)}]%"
+            interval += " (test sampling)" if r.rule == "test_sampling" else ""
+        rows.append(Row((r.experiment.title, str(r.epoch),
+                         pct(r.reference_accuracy) if r.reference_accuracy is not None else DASH,
+                         pct_pm(r.ours) if r.ours else DASH, signed(r.delta_points), interval,
+                         pvalue(r.equivalence_p, False) if r.equivalence_p is not None else DASH,
+                         _OUTCOMES.get(r.outcome, "cannot tell"), seconds(r.reference_seconds),
+                         seconds(r.experiment.mean_epoch_seconds))))
+    return Table("tab:reproduction", "reproduction", None, header, tuple(rows))
+
+
+def _against_best(point) -> tuple[str, str]:
+    """The sweep table's last two cells for a point other than the best (sections/sweep.html.j2)."""
+    d = point.vs_best
+    if d is None:
+        return DASH, DASH
+    if d.beyond_noise:
+        verdict = f"beyond ({pvalue(d.p_value)})"
+    elif d.beyond_noise is False:
+        verdict = f"within ({pvalue(d.p_value)})"
+    else:
+        verdict = f"{seeds(d.seeds)} only: unknown"
+    return signed(-100 * d.delta), verdict
+
+
+def sweep_table(sweep, confidence: float) -> Table:
+    """A sweep's per-value table (templates/sections/sweep.html.j2): each seed's final accuracy, the mean with
+    its confidence interval, and the difference from the best value judged against seed noise."""
+    level = round(100 * confidence)
+    header = (*sweep.keys, "Experiment", "Seeds (final accuracy)", "Mean", f"{level}% CI", "Δ from best (points)",
+              "vs seed noise")
+    rows = []
+    for p in sweep.points:
+        runs = ", ".join(f"{seed}: {pct(p.by_seed[seed])}" for seed in p.seeds)
+        if p.diverged:
+            runs += ("; " if p.seeds else "") + f"{p.diverged} diverged"
+        if not p.experiment:
+            runs += "no current results"
+        best = p is sweep.best
+        cells = (*(str(p.values[k]) for k in sweep.keys), p.experiment.name if p.experiment else DASH, runs,
+                 pct(p.mean) if p.mean is not None else DASH,
+                 f"{pct(p.interval[0])} to {pct(p.interval[1])}" if p.interval else DASH,
+                 *((DASH, "best") if best else _against_best(p)))
+        rows.append(Row(cells, baseline=best))
+    return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep)
+
+
+def _settings(config: dict[str, Any]) -> str:
+    text = f"batch {config['batch_size']}, {config['optimizer']}"
+    if config["optimizer"] == "sgd" and config["momentum"]:
+        text += f" (momentum {config['momentum']})"
+    text += f", lr {config['lr']}, {config['epochs']} epochs"
+    return text + (", no zero_grad" if not config["zero_grad"] else "") + (", probes" if config["probes"] else "")
+
+
+def provenance_table(views) -> Table:
+    """templates/sections/provenance.html.j2's table: where, when and how each experiment ran."""
+    header = ("Experiment", "Settings", "Device", "Trained", "Seeds", "Start-up / run", "Started (UTC)", "Wall time")
+    rows = []
+    for v in views:
+        device = v.provenance.get("device_name", DASH) + (f" on {', '.join(v.hosts)}" if v.hosts else "")
+        trained = f"stacked ×{v.stacked_with}" if v.stacked_with > 1 else "alone"
+        trained += ", CUDA graphs" if v.cuda_graphs else ""
+        trained += f", eager: CUDA graph capture failed ({v.cuda_graph_error})" if v.cuda_graph_error else ""
+        wall = v.provenance.get("wall_seconds")
+        rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device + (" (Slurm)" if v.slurm else ""),
+                         trained, ", ".join(str(s) for s in v.seeds), seconds(v.setup_seconds),
+                         (v.provenance.get("started_at") or DASH)[:16].replace("T", " "),
+                         DASH if wall is None else seconds(wall, 1))))
+    return Table("tab:provenance", "provenance", None, header, tuple(rows))
