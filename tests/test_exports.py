@@ -222,14 +222,23 @@ def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project):
     assert "In Probed B, the first layer's mean squared gradient is" in text
 
 
+def test_markdown_prose_leaves_out_the_html_figure_captions_and_text_alternatives(whole_project):
+    build = render(whole_project)
+    html = " ".join((build / "report.html").read_text(encoding="utf-8").split())
+    text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
+    assert "Hollow markers, drawn just right of their value" in html and "Chart of final test accuracy" in html
+    assert "Hollow markers" not in text and "Chart of final test accuracy" not in text
+
+
 def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project):
     build = render(project)
     comparison = markdown_tables((build / "report.md").read_text(encoding="utf-8"))[0]
     assert [row[0] for row in comparison[1:]] == ["Baseline | R&D_1 50% $x$", "Big *batches*", "Broken"]
 
 
-def test_markdown_links_every_figure_file_relative_to_itself(project):
-    build = render(project)
+@pytest.mark.parametrize("suite", ["project", "whole_project"])
+def test_markdown_links_every_figure_file_relative_to_itself(suite, request):
+    build = render(request.getfixturevalue(suite))
     text = (build / "report.md").read_text(encoding="utf-8")
     links = [token.attrs["src"] for block in MarkdownIt("commonmark").parse(text) if block.type == "inline"
              for token in block.children if token.type == "image"]
