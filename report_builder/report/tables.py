@@ -47,7 +47,8 @@ class Table:
     key: str
     """"tab:GROUP-comparison", "tab:GROUP-epochs", "tab:GROUP-MEMBER-probes": the HTML table's key."""
     kind: str
-    """"comparison", "epochs", "probes", "flow", "reproduction", "sweep" or "provenance": which caption the templates write."""
+    """"comparison", "epochs", "probes", "flow", "reproduction", "sweep" or "provenance": which caption the
+    templates write."""
     group: GroupView | None
     """The group of a group's table; None for the reproduction, sweep and provenance tables."""
     header: tuple[str, ...]
