@@ -123,7 +123,7 @@ def written_out_steps(configs, indices, examples, hidden=HIDDEN):
         forward_backward(model, x[index], y[index], grads.targets(), loss_sum, probes)
         grads.accumulate()
         optimizers.step()
-    return model.params, grads.buffers, loss_sum, probes.active, probes.grad_sq
+    return model.params, grads.buffers, loss_sum, probes.derivative_sq[0], probes.grad_sq[0]
 
 
 # Parameters: Adam divides by |gradient| + eps, so where a gradient is near eps (a unit active on one row) the
@@ -169,15 +169,16 @@ def autograd_steps(cfg: TrainConfig, seed: int, indices: list[torch.Tensor], exa
     and the last step's loss and probes from autograd and a backward hook."""
     x, y = examples
     model = build_model(HIDDEN, seed, DEVICE)
-    params = [model.fc1.weight, model.fc1.bias, model.fc2.weight, model.fc2.bias]
+    first, last = model.linears
+    params = [first.weight, first.bias, last.weight, last.bias]
     optimizer = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
                  else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
     for index in indices:
         if cfg.zero_grad:
             optimizer.zero_grad()
-        pre = model.fc1(x[index])
+        pre = first(x[index])
         pre.retain_grad()
-        loss = F.cross_entropy(model.fc2(pre.clamp_min(0)), y[index])
+        loss = F.cross_entropy(last(pre.clamp_min(0)), y[index])
         loss.backward()
         optimizer.step()
     # in the stack's layout: biases as rows
