@@ -195,7 +195,7 @@ def test_a_phrase_left_out_leaves_the_space_after_it(tmp_path):
                    "ReLU")
     paragraphs = " ".join(re.findall(r"<p>(.*?)</p>", html, re.S))
     text = " ".join(re.sub(r"<[^>]+>", "", re.sub(r"<code>.*?</code>", "CODE", paragraphs)).split())
-    assert "the count of active inputs by +0.00 and the squared gradient per active input by +0.00 (see" in text
+    assert "the count of active inputs by 0.00 and the squared gradient per active input by 0.00 (see" in text
     assert re.findall(r"\S[%)][A-Za-z]", text) == []
 
 

@@ -19,6 +19,11 @@ def test_negative_numbers_carry_a_minus_sign_not_a_hyphen():
     assert signed(-0.43) == "−0.4" and pm(Stat(-1.5, None, 1), 1) == "−1.5"
 
 
+def test_a_difference_that_rounds_to_zero_has_no_sign():
+    # −0.04 points is printed 0.0, not "−0.0" (the reproduction table's lr 0.0001 row)
+    assert signed(-0.04) == "0.0" and signed(0.04) == "0.0" and signed(0.05, 1) == "+0.1" and signed(-0.004, 2) == "0.00"
+
+
 def test_an_sd_shows_one_significant_digit_or_two_when_it_starts_with_1():
     assert [pm(Stat(86.95, sd, 3)) for sd in (0.47, 0.15, 0.096, 2.5)] == \
         ["87.0 ± 0.5", "86.95 ± 0.15", "86.95 ± 0.10", "87 ± 2"]

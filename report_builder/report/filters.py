@@ -179,9 +179,11 @@ def times(value: float | None, digits: int = 1) -> str:
 
 
 def signed(value: float | None, digits: int = 1) -> str:
-    """0.43 → "+0.4", -0.43 → "−0.4"."""
+    """0.43 → "+0.4", -0.43 → "−0.4"; a value that rounds to zero has no sign ("0.0", never "−0.0")."""
     if value is None:
         return DASH
+    if round(value, digits) == 0:
+        return f"{0:.{digits}f}"
     return f"{value:+.{digits}f}".replace("-", MINUS)
 
 
