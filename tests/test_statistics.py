@@ -212,6 +212,20 @@ def test_a_claim_carries_what_its_design_could_detect(tmp_path):
     assert claim.difference.wins == 2 and claim.verdict == "within_noise"  # seed 0 is a tie, not a win
 
 
+def test_in_a_family_power_is_stated_at_holms_strictest_threshold(tmp_path):
+    # Two claims: the smaller p faces 0.05 / 2, so what the design detects is stated at that level.
+    from report_builder.results import power
+    from report_builder.results.claims import MARGIN, family
+
+    seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
+    v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.006},
+                          "b": {**seeds3, "spread": 0.0045}})
+    a, _ = family([("g", [v["base"], v["a"], v["b"]], v["base"])])
+    assert a.detectable == pytest.approx(power.detectable_difference(0.004, 3, alpha=0.025))
+    assert a.detectable > power.detectable_difference(0.004, 3)
+    assert a.seeds_for_margin == power.seeds_needed(0.004, MARGIN, alpha=0.025)
+
+
 def test_finals_after_different_epochs_make_no_claim(tmp_path):
     from report_builder.results.claims import family
 

@@ -71,13 +71,22 @@ def pair_claim(group: str, member: ExperimentView, baseline: ExperimentView,
     d = difference(values, base)
     if d is None:
         return None
-    detectable = needed = None
-    if d.sd is not None:
-        detectable = power.detectable_difference(d.sd, d.n)
-        needed = power.seeds_needed(d.sd, MARGIN)
     return Claim(kind="accuracy_vs_baseline", group=group, experiment=member.name, baseline=baseline.name,
-                 metric=metric, epoch=member.final.epoch, values=values, baseline_values=base, difference=d,
-                 detectable=detectable, seeds_for_margin=needed)
+                 metric=metric, epoch=member.final.epoch, values=values, baseline_values=base, difference=d)
+
+
+def power_level(family_size: int) -> float:
+    """The level at which a claim's power is stated: Holm's first, strictest threshold, LEVEL / family size. A
+    claim may face it, so a difference detectable there is detectable whatever its rank in the family."""
+    return LEVEL / max(family_size, 1)
+
+
+def _with_power(claim: Claim, family_size: int) -> Claim:
+    d, alpha = claim.difference, power_level(family_size)
+    if d.sd is None:
+        return claim
+    return dataclasses.replace(claim, detectable=power.detectable_difference(d.sd, d.n, alpha=alpha),
+                               seeds_for_margin=power.seeds_needed(d.sd, MARGIN, alpha=alpha))
 
 
 def family(groups: Iterable[tuple[str, list[ExperimentView], ExperimentView | None]]) -> list[Claim]:
@@ -95,7 +104,7 @@ def family(groups: Iterable[tuple[str, list[ExperimentView], ExperimentView | No
                 claims[member.name, baseline.name] = claim
     tested = [c for c in claims.values() if c.difference.p_value is not None]
     adjusted = dict(zip(map(id, tested), holm([c.difference.p_value for c in tested])))
-    return [dataclasses.replace(c, p_adjusted=adjusted.get(id(c)), family_size=len(tested))
+    return [_with_power(dataclasses.replace(c, p_adjusted=adjusted.get(id(c)), family_size=len(tested)), len(tested))
             for c in claims.values()]
 
 

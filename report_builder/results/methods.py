@@ -12,7 +12,7 @@ from scipy import stats
 from report_builder.config.reference import Reference
 from report_builder.results import power
 from report_builder.results.analysis import ExperimentView
-from report_builder.results.claims import MARGIN, Claim
+from report_builder.results.claims import MARGIN, Claim, power_level
 from report_builder.results.reproduction import TEST_EXAMPLES
 from report_builder.results.statistics import LEVEL, binomial_se
 
@@ -65,7 +65,7 @@ def methods(claims: list[Claim], views: list[ExperimentView], reference: Referen
     if paired:
         detectable = (100 * min(c.detectable for c in paired), 100 * max(c.detectable for c in paired))
         sd = statistics.median(c.difference.sd for c in paired)
-        typical, needed = 100 * sd, power.seeds_needed(sd, MARGIN)
+        typical, needed = 100 * sd, power.seeds_needed(sd, MARGIN, alpha=power_level(len(tested)))
     finals = [v.final.test_accuracy.mean for v in views if v.final and v.final.test_accuracy]
     accuracy = statistics.median(finals) if finals else None
     n_test = next((v.provenance["test_examples"] for v in views if v.provenance.get("test_examples")), TEST_EXAMPLES)
