@@ -83,14 +83,14 @@ def test_one_seed_gives_no_estimate_of_noise(tmp_path):
 
 def test_a_group_of_one_states_its_accuracy_and_spread(tmp_path):
     _, solo = findings(tmp_path, [0.70, 0.75, 0.80])
-    assert solo.startswith("In Solo group, Alone reached a final test accuracy of 78.2 ± 0.2% after 3 epochs "
+    assert solo.startswith("Solo group — Alone reached a final test accuracy of 78.2 ± 0.2% after 3 epochs "
                            "(seeds 0, 1, 2).")
     assert 'href="#group-solo">section 4</a>' in solo
 
 
 def test_settings_with_different_epoch_counts_are_not_compared(tmp_path):
     group, _ = findings(tmp_path, [0.70, 0.75])
-    assert group.startswith("In Group, the settings ran for different numbers of epochs (2, 3), so their final "
+    assert group.startswith("Group — the settings ran for different numbers of epochs (2, 3), so their final "
                             "accuracies are not compared.")
 
 
@@ -101,4 +101,4 @@ def test_findings_come_first_and_are_in_the_contents_and_markdown(tmp_path):
     assert '<p><a href="#findings">Findings</a></p>' in page
     markdown = (tmp_path / "build" / "report.md").read_text(encoding="utf-8")
     assert markdown.index("## Findings") < markdown.index("## 1. Environment")
-    assert "- In Solo group, Alone reached a final test accuracy of 78.2 ± 0.2% after 3 epochs" in markdown
+    assert "- Solo group — Alone reached a final test accuracy of 78.2 ± 0.2% after 3 epochs" in markdown
