@@ -17,39 +17,7 @@ from report_builder.errors import OutputError, RenderError
 from report_builder.report import export
 from report_builder.report.render import make_environment, render_report
 
-SUITE = """
-[report]
-title = "Export study"
-
-[defaults]
-epochs = 3
-device = "cpu"
-
-[experiments.baseline]
-title = "Baseline | R&D_1 50% $x$"
-
-[experiments.fast]
-title = "Big *batches*"
-batch_size = 64
-
-[experiments.broken]
-title = "Broken"
-lr = 0.5
-
-[experiments.probed]
-title = "Probed run"
-probes = ["relu_active", "relu_grad_sq"]
-
-[groups.batch_size]
-title = "Batch size study"
-experiments = ["baseline", "fast", "broken"]
-baseline = "baseline"
-timing = true
-
-[groups.relu_gradient]
-title = "ReLU gradient"
-experiments = ["probed"]
-"""
+SUITE = config_text("exports")
 
 
 @pytest.fixture

@@ -7,41 +7,18 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 
-SUITE = """
-[report]
-title = "Findings study"
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = {repeats}
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-epochs = {other_epochs}
-[experiments.alone]
-title = "Alone"
-batch_size = 64
-[groups.g]
-title = "Group"
-experiments = ["baseline", "other"]
-baseline = "baseline"
-[groups.solo]
-title = "Solo group"
-experiments = ["alone"]
-"""
 
 
 def findings(tmp_path: Path, other: list[float], repeats: int = 3, spread: float = 0.003) -> list[str]:
     """The Findings items of a report whose Other has these accuracies (one per epoch), seed r adding
     r × spread (Baseline's seeds add r × 0.002: per-seed differences vary unless spread is 0.002)."""
-    config = write_config(tmp_path / "experiments.toml", SUITE.format(repeats=repeats, other_epochs=len(other)))
+    config = write_config(tmp_path / "experiments.toml", config_text(
+        "findings", defaults={"repeats": repeats}, experiments={"other": {"epochs": len(other)}}))
     write_fixture_results(config, tmp_path / "results", {
         "baseline": {"accuracies": [0.80, 0.84, 0.86], "repeats": repeats},
         "other": {"accuracies": other, "repeats": repeats, "spread": spread},
