@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             check_packages(args.command)
             check_results_dir(args.results_dir)
             if getattr(args, "compare", None) is not None:
-                from report_builder.results.changes import check_snapshot_dir
+                from report_builder.findings.changes import check_snapshot_dir
 
                 check_snapshot_dir(args.compare)
             return COMMANDS[args.command](args)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from report_builder.results.analysis import experiment_view, falls_every_epoch
-from report_builder.results.comparison import (
+from report_builder.analysis.views import experiment_view, falls_every_epoch
+from report_builder.findings.comparison import (
     compare,
     least_accurate,
     like_for_like,

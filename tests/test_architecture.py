@@ -32,6 +32,6 @@ def test_every_module_is_small():
 
 
 def test_every_layer_says_what_it_does_and_may_import():
-    for layer in ("training", "execution", "results", "report"):
+    for layer in ("training", "execution", "results", "analysis", "findings", "report"):
         doc = (PACKAGE / layer / "__init__.py").read_text(encoding="utf-8")
         assert doc.startswith('"""') and "May import" in doc, layer

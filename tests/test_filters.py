@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import REPO_DIR
 
 from report_builder.report.filters import FILTERS, HELPERS, Numbering, gap_points, pm, pvalue, signed
-from report_builder.results.analysis import Stat
+from report_builder.analysis.views import Stat
 
 GUIDE = (REPO_DIR / "templates" / "README.md").read_text(encoding="utf-8")
 

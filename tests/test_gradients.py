@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from report_builder.results import gradients
-from report_builder.results.analysis import experiment_view
+from report_builder.analysis import gradients
+from report_builder.analysis.views import experiment_view
 
 
 def view(probes_by_seed: dict[int, dict[str, list[float]]], hidden=16, activation: str | None = "relu",
@@ -116,7 +116,7 @@ def test_an_experiment_against_its_baseline_compares_first_layers_both_ways():
 
 
 def test_every_comparison_goes_through_the_statistics_module(monkeypatch):
-    from report_builder.results import statistics
+    from report_builder.analysis import statistics
 
     calls = []
     real = statistics.difference

@@ -13,8 +13,8 @@ from scipy import stats
 
 from report_builder.config import ExecutorConfig, load_suite
 from report_builder.execution.forecast import describe, forecast
-from report_builder.results.power import POWER, detectable_difference, seeds_needed
-from report_builder.results.statistics import LEVEL
+from report_builder.analysis.power import POWER, detectable_difference, seeds_needed
+from report_builder.analysis.statistics import LEVEL
 
 SUITE = """
 [report]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from report_builder.report.plots import Series, Style, epoch_series, probe_figure
-from report_builder.results.analysis import experiment_view
+from report_builder.analysis.views import experiment_view
 
 STYLE = Style("#0072B2", "o", "-", "")
 

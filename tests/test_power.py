@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from report_builder.results import power
-from report_builder.results.statistics import LEVEL
+from report_builder.analysis import power
+from report_builder.analysis.statistics import LEVEL
 
 
 def simulated_power(delta: float, sd: float, n: int, trials: int = 40_000) -> float:

@@ -1,4 +1,4 @@
-"""The statistical rules of results/statistics.py: each wrapper agrees with scipy.stats on many random cases,
+"""The statistical rules of analysis/statistics.py: each wrapper agrees with scipy.stats on many random cases,
 and each rule is pinned at its boundary with small synthetic per-seed values whose answer is known (a level,
 multiplier or order changed makes one of these fail)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from report_builder.results.statistics import (
+from report_builder.analysis.statistics import (
     LEVEL,
     PAIRED,
     WELCH,
@@ -181,14 +181,14 @@ lr = 0.0001
 def _views(tmp_path, specs: dict) -> dict:
     from conftest import fixture_result, write_config
 
-    from report_builder.results.analysis import experiment_view
+    from report_builder.analysis.views import experiment_view
 
     config = write_config(tmp_path / "experiments.toml", FAMILY_SUITE)
     return {name: experiment_view(fixture_result(config, name, **spec)) for name, spec in specs.items()}
 
 
 def test_a_pair_in_two_groups_is_one_claim_of_the_family(tmp_path):
-    from report_builder.results.claims import family
+    from report_builder.findings.claims import family
 
     seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
     v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.003},
@@ -200,8 +200,8 @@ def test_a_pair_in_two_groups_is_one_claim_of_the_family(tmp_path):
 
 
 def test_a_claim_carries_what_its_design_could_detect(tmp_path):
-    from report_builder.results import power
-    from report_builder.results.claims import MARGIN, family
+    from report_builder.analysis import power
+    from report_builder.findings.claims import MARGIN, family
 
     seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
     v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.006}})
@@ -214,8 +214,8 @@ def test_a_claim_carries_what_its_design_could_detect(tmp_path):
 
 def test_in_a_family_power_is_stated_at_holms_strictest_threshold(tmp_path):
     # Two claims: the smaller p faces 0.05 / 2, so what the design detects is stated at that level.
-    from report_builder.results import power
-    from report_builder.results.claims import MARGIN, family
+    from report_builder.analysis import power
+    from report_builder.findings.claims import MARGIN, family
 
     seeds3 = {"accuracies": [0.8, 0.84, 0.86], "repeats": 3}
     v = _views(tmp_path, {"base": {**seeds3, "spread": 0.002}, "a": {**seeds3, "spread": 0.006},
@@ -227,7 +227,7 @@ def test_in_a_family_power_is_stated_at_holms_strictest_threshold(tmp_path):
 
 
 def test_finals_after_different_epochs_make_no_claim(tmp_path):
-    from report_builder.results.claims import family
+    from report_builder.findings.claims import family
 
     v = _views(tmp_path, {"base": {"accuracies": [0.8, 0.84, 0.86], "repeats": 3},
                           "a": {"accuracies": [0.8, 0.84], "repeats": 3}})

@@ -13,7 +13,7 @@ from conftest import REPO_DIR, write_config, write_fixture_results
 from report_builder.config import load_suite
 from report_builder.config.schema import Sweep, SweepPoint
 from report_builder.report.render import render_report
-from report_builder.results.sweeps import CONFIDENCE, LOG_AXIS_RATIO, mean_interval, sweep_view
+from report_builder.analysis.sweeps import CONFIDENCE, LOG_AXIS_RATIO, mean_interval, sweep_view
 
 SUITE = """
 [report]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from report_builder.results.analysis import experiment_view
-from report_builder.results.timing import (
+from report_builder.analysis.views import experiment_view
+from report_builder.analysis.timing import (
     clean_run_seconds,
     slowed_runs,
     speedup_interval,

@@ -13,7 +13,7 @@ from conftest import config_text, write_dataset
 from report_builder.config import TrainConfig
 from report_builder.config.parse import parse_suite
 from report_builder.errors import ConfigError, DataError
-from report_builder.results.analysis import experiment_view
+from report_builder.analysis.views import experiment_view
 from report_builder.results.identity import changes, identity_of
 from report_builder.training.autograd import train_run
 from report_builder.training.data import load_raw, normalize, prepare

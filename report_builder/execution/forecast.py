@@ -35,8 +35,8 @@ from report_builder.results.identity import (
     timed_experiments,
     trained_alone,
 )
-from report_builder.results.power import POWER, detectable_difference, seeds_needed
-from report_builder.results.statistics import LEVEL
+from report_builder.analysis.power import POWER, detectable_difference, seeds_needed
+from report_builder.analysis.statistics import LEVEL
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results"
 

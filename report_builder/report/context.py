@@ -11,17 +11,18 @@ from report_builder.config import PROBES, Suite
 from report_builder.errors import RenderError, ResultsError
 from report_builder.report import plots
 from report_builder.report.tables import group_tables, provenance_table, reproduction_table, sweep_table
-from report_builder.results import gradients, store
-from report_builder.results.analysis import ExperimentView, experiment_view
-from report_builder.results.changes import WhatChanged
-from report_builder.results.claims import Claim, family
-from report_builder.results.comparison import Comparison, compare, speed_unranked, timed_alike
-from report_builder.results.conclusions import conclusions
-from report_builder.results.methods import methods
-from report_builder.results.reproduction import reproduction
-from report_builder.results.statistics import LEVEL
-from report_builder.results.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
-from report_builder.results.sweeps import CONFIDENCE, SweepView, sweep_view
+from report_builder.results import store
+from report_builder.analysis import gradients
+from report_builder.analysis.views import ExperimentView, experiment_view
+from report_builder.findings.changes import WhatChanged
+from report_builder.findings.claims import Claim, family
+from report_builder.findings.comparison import Comparison, compare, speed_unranked, timed_alike
+from report_builder.findings.conclusions import conclusions
+from report_builder.findings.methods import methods
+from report_builder.analysis.reproduction import reproduction
+from report_builder.analysis.statistics import LEVEL
+from report_builder.analysis.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
+from report_builder.analysis.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
 
 UNGROUPED = "_ungrouped"
@@ -66,7 +67,7 @@ class GroupView:
 
 @dataclass(frozen=True)
 class SweepSection:
-    """A sweep's report section: its numbers (results/sweeps.py) and its figure."""
+    """A sweep's report section: its numbers (analysis/sweeps.py) and its figure."""
 
     view: SweepView
     figure: plots.Figure | None

@@ -12,10 +12,10 @@ from typing import Iterable
 
 from markupsafe import Markup
 
-from report_builder.results import gradients
-from report_builder.results.analysis import Stat, falls_every_epoch, seed_range
-from report_builder.results.claims import against
-from report_builder.results.comparison import (
+from report_builder.analysis import gradients
+from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
+from report_builder.findings.claims import against
+from report_builder.findings.comparison import (
     fastest,
     least_accurate,
     like_for_like,
@@ -266,7 +266,7 @@ HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "mo
            "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
            "falls_every_epoch": falls_every_epoch, "seed_range": seed_range, "like_for_like": like_for_like,
            "ln": math.log, "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against,
-           # the gradient section (results/gradients.py)
+           # the gradient section (analysis/gradients.py)
            **{name: getattr(gradients, name) for name in ("probe_change", "layers_of", "per_unit", "gradient_rows",
                                                          "first_vs_last", "against_baseline", "activation_of",
                                                          "activations_of")}}

@@ -30,8 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 from report_builder import paths  # noqa: E402
 from report_builder.report.fonts import check_glyphs, font_families  # noqa: E402
-from report_builder.results import gradients  # noqa: E402
-from report_builder.results.analysis import ExperimentView  # noqa: E402
+from report_builder.analysis import gradients  # noqa: E402
+from report_builder.analysis.views import ExperimentView  # noqa: E402
 
 # Okabe–Ito's colour-blind-safe palette (black left out: it is the text's colour), then darker extras.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C6D1F", "#5D3A9B", "#7F7F7F",

@@ -20,7 +20,7 @@ from report_builder.report.context import build_context, load_views
 from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
-from report_builder.results.changes import what_changed
+from report_builder.findings.changes import what_changed
 
 ENTRY_TEMPLATE = "report.html.j2"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent

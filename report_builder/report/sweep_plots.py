@@ -22,7 +22,7 @@ from report_builder.report.plots import (
     plt,
     swatch,
 )
-from report_builder.results.sweeps import SweepPointView, SweepView
+from report_builder.analysis.sweeps import SweepPointView, SweepView
 
 SEED_ALPHA = 0.6
 """Seeds are drawn fainter than the means, so that the means read first."""

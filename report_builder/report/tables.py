@@ -27,8 +27,8 @@ from report_builder.report.filters import (
     spread,
     times,
 )
-from report_builder.results import gradients
-from report_builder.results.analysis import ExperimentView
+from report_builder.analysis import gradients
+from report_builder.analysis.views import ExperimentView
 
 # A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
 GroupView = Any
@@ -207,7 +207,7 @@ _OUTCOMES = {"reproduced": "reproduced", "not_reproduced": "not reproduced", "in
 
 def reproduction_table(reproductions, reference) -> Table:
     """templates/sections/reproduction.html.j2's table: the reference's final accuracy against ours, the
-    prediction interval and TOST p of results/reproduction.py, and both seconds per epoch."""
+    prediction interval and TOST p of analysis/reproduction.py, and both seconds per epoch."""
     header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p", "Outcome",
               f"{reference.label} s / epoch", "Ours s / epoch")
     rows = []

@@ -1,2 +1,2 @@
-"""Results on disk: results files and summary.csv, their staleness, and the statistics of their numbers.
-May import: config, errors (never torch, training, execution or report)."""
+"""Results on disk: results files, summary.csv, their history and their staleness (read and written).
+May import: config, paths, errors (never torch, training, execution, analysis, findings or report)."""

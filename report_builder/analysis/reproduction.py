@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 
 from report_builder.config.reference import Reference
-from report_builder.results.analysis import ExperimentView, Stat
-from report_builder.results.statistics import (
+from report_builder.analysis.views import ExperimentView, Stat
+from report_builder.analysis.statistics import (
     LEVEL,
     binomial_se,
     equivalence,

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from scipy import stats
 
 from report_builder.config.reference import Reference
-from report_builder.results import power
-from report_builder.results.analysis import ExperimentView
-from report_builder.results.claims import MARGIN, Claim, power_level
-from report_builder.results.reproduction import TEST_EXAMPLES
-from report_builder.results.statistics import LEVEL, binomial_se
+from report_builder.analysis import power
+from report_builder.analysis.views import ExperimentView
+from report_builder.findings.claims import MARGIN, Claim, power_level
+from report_builder.analysis.reproduction import TEST_EXAMPLES
+from report_builder.analysis.statistics import LEVEL, binomial_se
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 from report_builder.config import Suite
 from report_builder.errors import ResultsError
 from report_builder.results import history, store
-from report_builder.results.analysis import ExperimentView, experiment_view
-from report_builder.results.conclusions import Conclusion, suite_claims
+from report_builder.analysis.views import ExperimentView, experiment_view
+from report_builder.findings.conclusions import Conclusion, suite_claims
 from report_builder.results.identity import changes, seed_changes
-from report_builder.results.statistics import Difference, difference
+from report_builder.analysis.statistics import Difference, difference
 
 MOVED_METRICS = ("test_accuracy", "test_loss")
 

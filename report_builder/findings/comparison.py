@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from report_builder.results.analysis import ExperimentView
-from report_builder.results.claims import Claim
-from report_builder.results.statistics import Difference, difference
-from report_builder.results.timing import SpeedUp, speedup_interval
+from report_builder.analysis.views import ExperimentView
+from report_builder.findings.claims import Claim
+from report_builder.analysis.statistics import Difference, difference
+from report_builder.analysis.timing import SpeedUp, speedup_interval
 
 
 # ---- whose seconds compare -------------------------------------------------------------------------

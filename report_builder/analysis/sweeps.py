@@ -20,8 +20,8 @@ from typing import Any
 from scipy import stats
 
 from report_builder.config import Sweep
-from report_builder.results.analysis import ExperimentView
-from report_builder.results.statistics import Difference, difference
+from report_builder.analysis.views import ExperimentView
+from report_builder.analysis.statistics import Difference, difference
 
 CONFIDENCE = 0.95
 """The confidence level of each point's interval, as the report states it."""

@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
-from report_builder.results import power
-from report_builder.results.analysis import ExperimentView
-from report_builder.results.statistics import LEVEL, Difference, OneSample, difference, holm, one_sample
+from report_builder.analysis import power
+from report_builder.analysis.views import ExperimentView
+from report_builder.analysis.statistics import LEVEL, Difference, OneSample, difference, holm, one_sample
 
 MARGIN = 0.01
 """The difference (a fraction: 1 point of accuracy) for which the report says how many seeds would detect it."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from report_builder.config import PROBES, split_probe_key
-from report_builder.results.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
+from report_builder.analysis.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
 
 METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds", "val_loss", "val_accuracy")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from report_builder.config import Suite
-from report_builder.results.analysis import ExperimentView
-from report_builder.results.claims import Claim, family
-from report_builder.results.statistics import LEVEL
+from report_builder.analysis.views import ExperimentView
+from report_builder.findings.claims import Claim, family
+from report_builder.analysis.statistics import LEVEL
 
 METRIC = "test_accuracy"
 """The metric conclusions are about: final test accuracy (a fraction)."""

@@ -12,7 +12,7 @@ import math
 
 from scipy import optimize, stats
 
-from report_builder.results.statistics import LEVEL
+from report_builder.analysis.statistics import LEVEL
 
 POWER = 0.8
 """The power at which a difference counts as detectable, as the report states it."""

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 
 from report_builder.config import APPROACH, probe_key
-from report_builder.results import statistics
-from report_builder.results.analysis import ExperimentView, Stat
+from report_builder.analysis import statistics
+from report_builder.analysis.views import ExperimentView, Stat
 
 
 @dataclass(frozen=True)
