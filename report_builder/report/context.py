@@ -148,6 +148,9 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "cuda_versions": _distinct(p.get("cuda_version") for p in prov),
         "cpu_models": _distinct(p.get("cpu_model") for p in prov),
         "cpu_threads": _distinct(p.get("cpu_threads") for p in prov),
+        "thread_reasons": _distinct(r.get("threads_reason") for p in prov for r in p.get("repeat_provenance") or [p]),
+        "threads_auto": "auto" in _distinct(p.get("threads_setting") for p in prov),
+        "flush_denormal": _distinct(r.get("flush_denormal") for p in prov for r in p.get("repeat_provenance") or [p]),
         "python_versions": _distinct(p.get("python_version") for p in prov),
         "platforms": _distinct(p.get("platform") for p in prov),
         "git_commits": _distinct((p.get("git_commit") or "")[:10] + (" (uncommitted changes)" if p.get("git_dirty") else "")
