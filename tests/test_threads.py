@@ -3,9 +3,15 @@ from the cores other work leaves free, what a pinned setting does, and how epoch
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
+from report_builder.config import load_suite
+from report_builder.config.parse import parse_suite
+from report_builder.errors import ConfigError
 from report_builder.training import records, threads
 from report_builder.training.machine_load import MachineReading
 from report_builder.training.records import EpochScores, RunRecord, timed_epochs
@@ -180,3 +186,61 @@ def test_each_epoch_records_the_threads_it_trained_with_and_the_run_its_first(mo
 def test_outside_a_governed_run_epochs_keep_torchs_count():
     torch.set_num_threads(1)
     assert threads.between_epochs({"others_cpu_share": 0.0}) == 1
+
+
+# ---- the setting ----------------------------------------------------------------------------------------
+
+def executor_problems(value: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(f"[experiments.a]\n[executor]\nthreads = {value}\n", Path("experiments.toml"))
+    return caught.value.problems
+
+
+def test_threads_are_fitted_to_the_machine_unless_the_file_says():
+    assert parse_suite("[experiments.a]\n", Path("experiments.toml")).executor.threads == "auto"
+
+
+def test_a_pinned_thread_count_is_read_as_a_number():
+    assert parse_suite("[experiments.a]\n[executor]\nthreads = 2\n", Path("experiments.toml")).executor.threads == 2
+
+
+def test_a_thread_setting_that_is_neither_auto_nor_a_count_names_both():
+    assert executor_problems('"many"') == ["experiments.toml: [executor] threads: unknown value 'many'; valid: auto"]
+    assert executor_problems("1.5") == ['experiments.toml: [executor] threads: must be an integer or "auto", got 1.5']
+
+
+def test_a_thread_count_below_one_is_refused():
+    assert executor_problems("0") == ["experiments.toml: [executor] threads: must be ≥ 1, got 0"]
+
+
+def test_a_misspelt_thread_key_suggests_threads():
+    with pytest.raises(ConfigError) as caught:
+        parse_suite("[experiments.a]\n[executor]\nthread = 2\n", Path("experiments.toml"))
+    assert caught.value.problems == ["experiments.toml: [executor] unknown key 'thread' (did you mean 'threads'?)"]
+
+
+# ---- what a run records ---------------------------------------------------------------------------------
+
+def test_a_task_records_its_threads_and_why_in_its_run_and_provenance(tiny_config, tmp_path):
+    from report_builder.execution.execute import execute_task
+    from report_builder.execution.tasks import RepeatTask
+
+    suite = load_suite(tiny_config)
+    (doc,) = execute_task(RepeatTask(suite.experiments["baseline"], 0, str(tmp_path / "r"), str(tmp_path), threads=1))
+    assert doc["status"] == "done"
+    assert [e["threads"] for e in doc["run"]["epochs"]] == [1, 1] and doc["run"]["threads"] == 1
+    prov = doc["provenance"]
+    assert (prov["cpu_threads"], prov["threads_reason"], prov["threads_setting"]) == (1, "threads = 1 in [executor]", 1)
+    assert prov["flush_denormal"] is True
+
+
+def test_an_auto_task_says_how_many_cores_were_free(tiny_config, tmp_path):
+    from report_builder.execution.execute import execute_task
+    from report_builder.execution.tasks import RepeatTask
+
+    suite = load_suite(tiny_config)
+    (doc,) = execute_task(RepeatTask(suite.experiments["baseline"], 0, str(tmp_path / "r"), str(tmp_path)))
+    prov = doc["provenance"]
+    free, granted = re.fullmatch(r"(\d+) of (\d+) cores free", prov["threads_reason"]).groups()
+    assert prov["cpu_threads"] == max(int(free), 1) and int(granted) == prov["threads_granted"]
+    assert prov["machine_at_start"]["others_cores"] is not None
