@@ -115,3 +115,8 @@ def test_results_without_thread_records_say_neither(tmp_path):
     html = render(tmp_path, {"counts": None}, {"counts": None})
     assert "(2 torch threads)" in html
     assert "other work leaves free" not in html and "subnormal" not in html
+
+
+def test_one_thread_is_one_thread(tmp_path):
+    html = render(tmp_path, ONE, ONE)
+    assert "(1 torch thread: 1 of 2 cores free)" in html

@@ -244,3 +244,10 @@ def test_an_auto_task_says_how_many_cores_were_free(tiny_config, tmp_path):
     free, granted = re.fullmatch(r"(\d+) of (\d+) cores free", prov["threads_reason"]).groups()
     assert prov["cpu_threads"] == max(int(free), 1) and int(granted) == prov["threads_granted"]
     assert prov["machine_at_start"]["others_cores"] is not None
+
+
+def test_a_governed_run_gives_torch_back_its_count():
+    torch.set_num_threads(2)
+    with threads.governing(governor=Governor("auto", granted=2, read=lambda: reading(2.0), machine_cpus=2)):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2

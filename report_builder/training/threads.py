@@ -174,8 +174,10 @@ def _recent(now: float) -> MachineReading | None:
 
 @contextmanager
 def governing(setting: int | str = "auto", governor: Governor | None = None) -> Iterator[ThreadChoice]:
-    """Decide a run's threads now and re-decide them between its epochs (between_epochs) until the end."""
+    """Decide a run's threads now and re-decide them between its epochs (between_epochs) until the end,
+    then give torch back the count it had."""
     global _active
+    before = torch.get_num_threads()
     governor = governor or Governor(setting)
     choice = governor.start()
     _active = governor
@@ -183,6 +185,7 @@ def governing(setting: int | str = "auto", governor: Governor | None = None) -> 
         yield choice
     finally:
         _active = None
+        apply_threads(before)
 
 
 def between_epochs(evidence: dict) -> int:
