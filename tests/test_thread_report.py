@@ -12,6 +12,7 @@ from conftest import REPO_DIR, config_text, fixture_result, write_config
 from report_builder.analysis.views import experiment_view
 from report_builder.config import load_suite
 from report_builder.findings.comparison import speed_unranked
+from report_builder.report.context import environment
 from report_builder.report.render import render_report
 from report_builder.results import store
 
@@ -120,3 +121,12 @@ def test_results_without_thread_records_say_neither(tmp_path):
 def test_one_thread_is_one_thread(tmp_path):
     html = render(tmp_path, ONE, ONE)
     assert "(1 torch thread: 1 of 2 cores free)" in html
+
+
+def test_each_repeats_own_count_and_reason_are_listed(tmp_path):
+    config = write_config(tmp_path / "experiments.toml", SUITE)
+    doc = with_threads(fixture_result(config, "base", seconds=1.0, **SPEC), **TWO)
+    doc["provenance"]["repeat_provenance"][2] = {"device_name": "CPU", "cpu_threads": 1,
+                                                 "threads_reason": "1 of 2 cores free", "flush_denormal": True}
+    env = environment([experiment_view(doc)])
+    assert (env["cpu_threads"], env["thread_reasons"]) == ([2, 1], ["2 of 2 cores free", "1 of 2 cores free"])
