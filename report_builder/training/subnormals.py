@@ -26,33 +26,31 @@ _RUNTIMES = ("libgomp", "libiomp5", "libomp")
 
 
 @functools.lru_cache(maxsize=None)
-def _openmp_runtime() -> ctypes.CDLL | None:
-    """The OpenMP runtime this process loaded (torch's), where it offers GOMP_parallel; None elsewhere."""
+def _openmp_runtimes() -> tuple[ctypes.CDLL, ...]:
+    """The OpenMP runtimes this process loaded that offer GOMP_parallel (torch's among them, where it uses
+    OpenMP); none where /proc is not there to say."""
     try:
         with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
             paths = [line.split()[-1] for line in f if any(name in line for name in _RUNTIMES)]
     except OSError:
-        return None
+        return ()
+    found = []
     for path in dict.fromkeys(paths):
         try:
             runtime = ctypes.CDLL(path)
-            runtime.GOMP_parallel  # noqa: B018 (the lookup is the check)
+            runtime.GOMP_parallel.argtypes = [_PARALLEL_BODY, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
         except (OSError, AttributeError):
             continue
-        return runtime
-    return None
+        found.append(runtime)
+    return tuple(found)
 
 
 _PARALLEL_BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-def _in_every_openmp_thread(action) -> None:
-    """Run `action()` once in each thread of torch's OpenMP team (a no-op where the runtime is unknown)."""
-    runtime = _openmp_runtime()
-    if runtime is None:
-        return
+def _in_every_openmp_thread(runtime: ctypes.CDLL, action) -> None:
+    """Run `action()` once in each thread of the runtime's team of torch's size."""
     body = _PARALLEL_BODY(lambda _: action())
-    runtime.GOMP_parallel.argtypes = [_PARALLEL_BODY, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
     runtime.GOMP_parallel(body, None, torch.get_num_threads(), 0)
 
 
@@ -69,5 +67,10 @@ def flush(on: bool = True) -> bool:
     whether every thread now does as asked (False where the processor cannot flush)."""
     if not torch.set_flush_denormal(on):
         return False
-    _in_every_openmp_thread(lambda: torch.set_flush_denormal(on))
+    # Another library may have loaded an OpenMP runtime of its own: the one whose threads torch uses is
+    # the one after which every thread does as asked.
+    for runtime in _openmp_runtimes():
+        if flushed() == on:
+            break
+        _in_every_openmp_thread(runtime, lambda: torch.set_flush_denormal(on))
     return flushed() == on
