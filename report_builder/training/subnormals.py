@@ -1,16 +1,16 @@
 """Subnormal floats flushed to zero on the CPU, in every thread that computes.
 
 At learning rate 0.01, Adam's first moments of dead ReLU units decay by β1 every step until they are
-subnormal (below 1.2e-38 in float32): after 2–5 epochs, about half of them (issue 37). Intel processors
-take a slow path for such numbers (lr 0.01 epochs grew from 0.9 to 1.7 s while the baseline's stayed at
-0.7 s on one host); AMD EPYC did not (0.99×). Either way a slowdown that belongs to the processor must not
-reach a report as a property of the learning rate. Flushing changes nothing a report prints: a moment
+subnormal (below 1.2e-38 in float32): after 2–5 epochs, half to two thirds of the first moments on one
+host (issue 37). Intel processors take a slow path for such numbers (lr 0.01 epochs grew from 0.9 to 1.7 s
+while the baseline's stayed at 0.7 s on one host); AMD EPYC did not (0.99×). Either way a slowdown that
+belongs to the processor must not reach a report as a property of the learning rate. Flushing changes nothing a report prints: a moment
 under 1e-38 moves a weight by less than float32 can represent next to it (tests/test_subnormals.py).
 
 torch.set_flush_denormal sets the mode (MXCSR on x86) of the calling thread only. Threads created later
 inherit it; OpenMP threads that already exist do not (measured: half of a product split over two threads
 stayed subnormal). So flush() also sets it in each of them, through one parallel region of the OpenMP
-runtime torch loaded, and then checks every thread.
+runtime torch loaded (found in /proc/self/maps), and then checks every thread.
 """
 
 from __future__ import annotations

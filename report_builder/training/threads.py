@@ -2,7 +2,7 @@
 
 Why: the baseline recipe on a 2-core machine (issue 37, median seconds per epoch) took 0.9–1.2 s with
 torch's two threads and 0.9–1.0 s with one when nothing else ran; beside one other CPU-bound process
-3.7–4.4 s with two threads against 0.9–1.0 s with one; beside two, 3.9–8.7 s against 1.3–1.5 s. OpenMP's
+3.7–4.4 s with two threads against 0.9–1.0 s with one; beside two, 3.9–8.7 s against 1.2–1.5 s. OpenMP's
 threads meet at the end of every parallel region, so one that loses its core stalls the others. A count
 that fits the free cores costs nothing on a quiet machine and avoids that.
 
