@@ -21,7 +21,7 @@ ARGS ?=
 OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render preview list plan test bench clean clean-venv
+.PHONY: help report experiment render preview list plan test bench bench-cpu clean clean-venv
 PORT ?= 8000
 
 help: ## Show this help
@@ -57,8 +57,12 @@ plan: $(SETUP) ## Say what make report would train, in what order, how long it t
 test: $(SETUP) ## Run the test suite
 	$(PY) -m pytest -q
 
-bench: $(SETUP) ## Time the training pipelines (writes benchmarks/results/)
+bench: $(SETUP) ## Time the training pipelines, then threads beside busy processes (writes benchmarks/results/)
 	$(PY) -m benchmarks.bench
+	$(PY) -m benchmarks.contention_bench
+
+bench-cpu: $(SETUP) ## Time the baseline quiet and beside 1 and 2 busy processes, threads chosen vs fixed: make bench-cpu [SHORT=1]
+	$(PY) -m benchmarks.contention_bench $(if $(SHORT),--short)
 
 clean: ## Delete results and the built report (keeps .venv and data)
 	rm -rf $(RESULTS) $(BUILD)

@@ -81,6 +81,8 @@ class TimingSetup:
     """1: each run trained alone; K: in a stack of K models, whose time is shared out per model."""
     stack: tuple[str, ...] = ()
     """The experiments of that stack (empty when alone)."""
+    threads: tuple[int, ...] = ()
+    """The torch thread counts its clean epochs trained with (empty where the results do not say)."""
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,12 @@ def _timing_setup(result: dict[str, Any]) -> TimingSetup | None:
         return None
     prov = result.get("provenance", {})
     stacked_with = max(r.get("stacked_with", 1) for r in runs)
+    threads = sorted({e["threads"] for r in runs for e in r["epochs"]
+                      if e.get("threads") is not None and not e.get("timing_disturbed")})
     return TimingSetup(device=prov.get("device_name", ""), engine=runs[0].get("engine", "autograd"),
                        stacked_with=stacked_with,
-                       stack=tuple(prov.get("stacked_experiments") or ()) if stacked_with > 1 else ())
+                       stack=tuple(prov.get("stacked_experiments") or ()) if stacked_with > 1 else (),
+                       threads=tuple(threads))
 
 
 def falls_every_epoch(view: ExperimentView, metric: str) -> bool:

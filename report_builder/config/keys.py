@@ -64,10 +64,13 @@ def plain(value: Any) -> str:
     return str(value)
 
 
-def _type_name(tp: Any, required: bool = False) -> str:
+def _type_name(tp: Any, required: bool = False, choices: tuple | None = None) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+        # A number or "auto": the words it may be, not "a string".
+        words = " or ".join(f'"{c}"' for c in choices or () if isinstance(c, str))
+        return " or ".join(words if a is str and words else _type_name(a)
+                           for a in typing.get_args(tp) if a is not type(None))
     if typing.get_origin(tp) is tuple:
         items = "integers" if typing.get_args(tp)[0] is int else "strings"
         return f"a {'non-empty ' if required else ''}list of {items}"
@@ -135,7 +138,7 @@ def check_value(cls: type, name: str, value: Any, where: str, problems: list[str
     meta = spec.metadata
     ok, value = _coerce(value, hint)
     if not ok:
-        problems.append(f"{where} {name}: must be {_type_name(hint, meta['required'])}, got {value!r}")
+        problems.append(f"{where} {name}: must be {_type_name(hint, meta['required'], meta['choices'])}, got {value!r}")
         return None
     items = value if isinstance(value, tuple) else (value,)
     if meta["required"] and not items:

@@ -128,6 +128,10 @@ class ExecutorConfig:
 
     kind: str = key("local", "\"local\" (this process), \"local-gpus\" (one worker per GPU) or \"slurm\".",
                     choices=EXECUTORS)
+    threads: int | str = key("auto", "torch's CPU threads per run: \"auto\" fits them to the cores other work leaves "
+                             "free, decided when a run starts and again after every epoch; N pins them at N. Never "
+                             "more than the process's CPU affinity, Slurm grant or OMP_NUM_THREADS allow.", minimum=1,
+                             choices=("auto",))
     gpus: tuple[int, ...] | None = key(None, "local-gpus: the GPU indices to use, as torch and nvidia-smi number the "
                                              "GPUs this process sees; unset: every visible GPU.", minimum=0)
     partition: str | None = key(None, "slurm: partition (queue) to submit to; unset: the cluster's default.")

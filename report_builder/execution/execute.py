@@ -19,7 +19,9 @@ from report_builder.execution.repeats import write_repeat
 from report_builder.execution.tasks import Task
 from report_builder.progress import Progress
 from report_builder.results.identity import identity_of
+from report_builder.training import threads
 from report_builder.training.data import shared_cache
+from report_builder.training.threads import ThreadChoice
 
 # The "dataloader" pipeline asks for the assignment's 4 workers on purpose, whatever the core count.
 warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
@@ -46,25 +48,6 @@ def _error_text(e: BaseException) -> str:
     return "".join(traceback.format_exception_only(e)).strip()
 
 
-def fit_threads() -> int:
-    """Use as many torch threads as CPUs this process may run on: its CPU affinity, and in a Slurm job the
-    CPUs it asked for. torch's default counts the machine's; two 1-CPU Slurm jobs with two threads each on
-    a 2-core node trained 30× slower than one thread each."""
-    import torch
-
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = torch.get_num_threads()
-    # A Slurm job may be handed fewer CPUs than its affinity shows (no core binding): it asked for these.
-    granted = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if granted.isdigit():
-        allowed = min(allowed, int(granted))
-    if 0 < allowed < torch.get_num_threads():
-        torch.set_num_threads(allowed)
-    return torch.get_num_threads()
-
-
 @contextmanager
 def _bar(progress: Progress | None, label: str, cfg, data) -> Iterator[Callable[[int], None] | None]:
     """A progress bar over every training step of a run, or nothing (workers and jobs show none)."""
@@ -83,11 +66,23 @@ def _label(exp: Experiment, repeat: int) -> str:
 def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Run a task (one repeat, or a stack trained together) and write one repeat file per member; a
     training error is recorded in them, not raised, so that other tasks go on."""
+    # Decided before the data load (whose tensor work already runs on torch's threads); re-decided
+    # between epochs (threads.between_epochs) until the task ends.
+    with threads.governing(task.members[0].threads) as choice:
+        return _execute(task, progress, choice)
+
+
+def _threads_provenance(choice: ThreadChoice) -> dict[str, Any]:
+    """The count a run started with, and why (each epoch's own count is in its record)."""
+    return {"cpu_threads": choice.threads, "threads_reason": choice.reason, "threads_setting": choice.setting,
+            "threads_granted": choice.granted, "machine_at_start": choice.reading}
+
+
+def _execute(task: Task, progress: Progress | None, choice: ThreadChoice) -> list[dict[str, Any]]:
     from report_builder.execution import provenance
     from report_builder.training.device import resolve_device
     from report_builder.training.train import train
 
-    fit_threads()
     members = task.members
     first = members[0].experiment
     device = resolve_device(first.config.device, f"[experiments.{first.name}]")
@@ -113,6 +108,7 @@ def execute_task(task: Task, progress: Progress | None = None) -> list[dict[str,
                "identity": identity_of(member.experiment.config, data.raw.fingerprint, device.type),
                "status": status, "run": run, "error": error,
                "provenance": _run_provenance(device, Path(member.repo_dir), data, started_at, seconds / len(members),
-                                             data_seconds=data_seconds / len(members), **stacked)}
+                                             data_seconds=data_seconds / len(members), **stacked,
+                                             **_threads_provenance(choice))}
         docs.append(write_repeat(Path(member.results_dir), doc))
     return docs

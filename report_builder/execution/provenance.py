@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from report_builder.training import subnormals
+
 
 @functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
@@ -61,6 +63,8 @@ def collect(device: torch.device, repo_dir: Path | None = None) -> dict[str, obj
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
+        # Every engine flushes subnormal floats on the CPU (training/subnormals.py); whether it held.
+        "flush_denormal": subnormals.flushed(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda if device.type == "cuda" else None,
         "python_version": sys.version.split()[0],

@@ -55,7 +55,8 @@ def merge(header: dict[str, Any], repeats: list[dict[str, Any]], wanted: int) ->
             "finished_at": max(p["finished_at"] for p in provs),
             "wall_seconds": sum(p["wall_seconds"] for p in provs),
             "repeat_provenance": [{k: p.get(k) for k in ("device_name", "hostname", "cuda_visible_devices",
-                                                         "slurm_job_id", "wall_seconds")} for p in provs],
+                                                         "slurm_job_id", "wall_seconds", "cpu_threads",
+                                                         "threads_reason", "flush_denormal")} for p in provs],
         },
     }
     if failed and failed[0].get("log"):

@@ -27,6 +27,8 @@ class RepeatTask:
     repo_dir: str
     timed: bool = False
     """A member of a timing group: trains alone, with no other task of this driver in flight."""
+    threads: int | str = "auto"
+    """[executor] threads: "auto" (fit the free cores, training/threads.py) or a pinned count."""
 
     @property
     def label(self) -> str:
@@ -77,7 +79,7 @@ def build_tasks(plans: list[Plan], suite: Suite, results_dir: Path, repo_dir: Pa
         cfg = plan.experiment.config
         for repeat in plan.pending:
             task = RepeatTask(plan.experiment, repeat, str(results_dir), str(repo_dir),
-                              timed=plan.experiment.name in timed)
+                              timed=plan.experiment.name in timed, threads=suite.executor.threads)
             kind = device_kinds.get(plan.experiment.name, "cpu")
             if stack and may_stack(cfg, kind) and plan.experiment.name not in timed:
                 stacks.setdefault(tuple(getattr(cfg, key) for key in STACK_KEYS), []).append(task)

@@ -19,12 +19,15 @@ from report_builder.analysis.timing import SpeedUp, speedup_interval
 # ---- whose seconds compare -------------------------------------------------------------------------
 
 def timed_alike(views: list[ExperimentView]) -> bool:
-    """Whether these experiments' seconds were measured alike: one device, and every run alone or all in one
-    stack. Alike is not enough to rank speed (see speed_unranked): shares of one stack's time are alike."""
+    """Whether these experiments' seconds were measured alike: one device, one torch thread count in every
+    clean epoch (where the results record it), and every run alone or all in one stack. Alike is not enough
+    to rank speed (see speed_unranked): shares of one stack's time are alike."""
     setups = [v.timing for v in views if v.timing is not None]
     if len(setups) < 2:
         return True
     if len({s.device for s in setups}) > 1:
+        return False
+    if len({n for s in setups for n in s.threads}) > 1:
         return False
     alone = all(s.stacked_with == 1 for s in setups)
     one_stack = len({(s.stacked_with, s.stack) for s in setups}) == 1 and setups[0].stacked_with > 1

@@ -128,6 +128,10 @@ def _distinct(values) -> list:
     return seen
 
 
+def _repeats(provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    return provenance.get("repeat_provenance") or [provenance]
+
+
 def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dict[str, Any]:
     """Where the numbers came from, and whether they came from more than one place; `timed` names the
     experiments of timing groups."""
@@ -147,7 +151,11 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
         "torch_versions": _distinct(p.get("torch_version") for p in prov),
         "cuda_versions": _distinct(p.get("cuda_version") for p in prov),
         "cpu_models": _distinct(p.get("cpu_model") for p in prov),
-        "cpu_threads": _distinct(p.get("cpu_threads") for p in prov),
+        # Each repeat's own count and reason where the results keep them per repeat, else the experiment's.
+        "cpu_threads": _distinct(r.get("cpu_threads", p.get("cpu_threads")) for p in prov for r in _repeats(p)),
+        "thread_reasons": _distinct(r.get("threads_reason") for p in prov for r in _repeats(p)),
+        "threads_auto": "auto" in _distinct(p.get("threads_setting") for p in prov),
+        "flush_denormal": _distinct(r.get("flush_denormal", p.get("flush_denormal")) for p in prov for r in _repeats(p)),
         "python_versions": _distinct(p.get("python_version") for p in prov),
         "platforms": _distinct(p.get("platform") for p in prov),
         "git_commits": _distinct((p.get("git_commit") or "")[:10] + (" (uncommitted changes)" if p.get("git_dirty") else "")

@@ -15,6 +15,7 @@ from torch import nn
 
 from report_builder.config import TrainConfig
 from report_builder.training.data import Dataset
+from report_builder.training import subnormals
 from report_builder.training.activations import DROPOUT_STREAM
 from report_builder.training.graphs import graph_limit, optimizer_state, prepare_step
 from report_builder.training.model import build_model
@@ -86,6 +87,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
               progress: ProgressFn | None = None) -> RunRecord:
     """Train cfg's model with seed cfg.seed + repeat; evaluate on the test set (and the validation split)
     after every epoch."""
+    subnormals.flush()
     setup_started = time.perf_counter()
     seed = cfg.seed + repeat
     use_graphs = cfg.cuda_graphs and cfg.pipeline == "tensor" and device.type == "cuda"

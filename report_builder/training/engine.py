@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from report_builder.config import APPROACH, TrainConfig, probe_key
-from report_builder.training import activations, fused
+from report_builder.training import activations, fused, subnormals
 from report_builder.training.data import Dataset
 from report_builder.training.graphs import graph_limit, prepare_step
 from report_builder.training.model import build_model
@@ -316,6 +316,7 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
     """Train one model per (config, repeat) together; their records in the same order. One config and
     one repeat is a run alone."""
     check_stackable(configs)
+    subnormals.flush()
     first = configs[0]
     setup_started = time.perf_counter()
     k = len(configs)

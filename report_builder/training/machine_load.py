@@ -45,6 +45,8 @@ class MachineReading:
     """1-minute load average (all processes, ours included)."""
     runnable_others: int | None
     """Runnable tasks on the machine now, less this process's own running threads."""
+    machine_cpus: int | None = None
+    """CPUs of the whole machine, which /proc/stat (and so others_cores) counts; None where not read."""
 
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -159,4 +161,5 @@ def read_machine(window: float = WINDOW_SECONDS, sources: Sources = Sources()) -
         steal_share = (steal1[0] - steal0[0]) / (steal1[1] - steal0[1])
     return MachineReading(cpus=sources.cpus(), others_cores=others_cores, steal_share=steal_share,
                           cpu_pressure=sources.pressure("cpu"), io_pressure=sources.pressure("io"),
-                          load=cpu1.load, runnable_others=sources.runnable_others())
+                          load=cpu1.load, runnable_others=sources.runnable_others(),
+                          machine_cpus=sources.machine_cpus())

@@ -9,6 +9,7 @@ from typing import Callable, Iterable, TypeVar
 
 import torch
 
+from report_builder.training import threads
 from report_builder.training.contention import EpochClock, other_gpu_processes
 
 EVAL_CHUNK = 10_000
@@ -34,6 +35,8 @@ class EpochRecord:
     """Mean loss per held-out training image after the epoch; None without a validation split."""
     val_accuracy: float | None = None
     """Accuracy on the held-out training images: what the best epoch is picked by (never the test set)."""
+    threads: int | None = None
+    """torch's CPU threads while the epoch trained (threads.py re-decides them between epochs)."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class RunRecord:
     """Whether the explicit engine's step ran as the fused Triton kernels (fused.py)."""
     fused_note: str | None = None
     """Why it did not, for an explicit-engine run (e.g. "fused Triton step: CUDA only")."""
+    threads: int | None = None
+    """torch's CPU threads in its first epoch (each epoch's own: EpochRecord.threads)."""
 
 
 @dataclass
@@ -122,6 +127,7 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
     for epoch in range(1, epochs + 1):
         order = start()
         synchronize(device)
+        epoch_threads = torch.get_num_threads()
         clock.start()
         started = time.perf_counter()
         train(order)
@@ -135,6 +141,8 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
         eval_seconds = (time.perf_counter() - started) / k
 
         scores = read(evaluated)
+        # Other work that came or went while this epoch trained changes the next epoch's threads.
+        threads.between_epochs(evidence)
         for i, run in enumerate(runs):
             if run.diverged_at is not None:
                 continue
@@ -148,7 +156,10 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
                 timing_disturbed=disturbed, timing_evidence=evidence,
                 val_loss=None if scores.val_loss is None else finite(scores.val_loss[i]),
                 val_accuracy=None if scores.val_accuracy is None or diverged else scores.val_accuracy[i],
+                threads=epoch_threads,
             ))
+            if run.threads is None:
+                run.threads = epoch_threads
             if diverged:
                 run.diverged_at = epoch
                 if progress is not None and k == 1:
