@@ -8,8 +8,11 @@ RESULTS ?= results
 BUILD ?= build
 VENV ?= .venv
 
+# A value as one shell word, whatever it holds (spaces, quotes): 'my dir/e.toml'.
+quote = '$(subst ','\'',$(1))'
+
 ifdef PYTHON
-PY := $(PYTHON)
+PY := $(call quote,$(PYTHON))
 SETUP :=
 else
 PY := $(VENV)/bin/python
@@ -18,7 +21,9 @@ endif
 
 RB = $(PY) -m report_builder
 ARGS ?=
-OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
+# The paths are quoted, so that they may hold spaces (CONFIG="my study/experiments.toml"); ARGS is split
+# into words on purpose.
+OPTS = --config $(call quote,$(CONFIG)) --results-dir $(call quote,$(RESULTS)) --build-dir $(call quote,$(BUILD)) $(ARGS)
 
 .DEFAULT_GOAL := help
 .PHONY: help report experiment render preview list plan test bench clean clean-venv
@@ -61,7 +66,7 @@ bench: $(SETUP) ## Time the training pipelines (writes benchmarks/results/)
 	$(PY) -m benchmarks.bench
 
 clean: ## Delete results and the built report (keeps .venv and data)
-	rm -rf $(RESULTS) $(BUILD)
+	rm -rf $(call quote,$(RESULTS)) $(call quote,$(BUILD))
 
 clean-venv: ## Delete the virtualenv
 	rm -rf $(VENV)
