@@ -26,8 +26,9 @@ ARGS ?=
 OPTS = --config $(call quote,$(CONFIG)) --results-dir $(call quote,$(RESULTS)) --build-dir $(call quote,$(BUILD)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render preview list plan test bench clean clean-venv
+.PHONY: help report experiment render preview list plan test bench docs docs-serve clean clean-venv
 PORT ?= 8000
+DOCS_PORT ?= 8001
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +65,12 @@ test: $(SETUP) ## Run the test suite
 
 bench: $(SETUP) ## Time the training pipelines (writes benchmarks/results/)
 	$(PY) -m benchmarks.bench
+
+docs: $(SETUP) ## Build the documentation site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(SETUP) ## Serve the documentation, rebuilt on every save: make docs-serve [DOCS_PORT=8001]
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 clean: ## Delete results and the built report (keeps .venv and data)
 	rm -rf $(call quote,$(RESULTS)) $(call quote,$(BUILD))
