@@ -131,6 +131,18 @@ def test_every_summary_column_is_documented():
     assert [c for c in SUMMARY_COLUMNS if f"`{c}`" not in text] == []
 
 
+def test_every_file_the_pages_name_exists():
+    """`execution/runner.py`, `report_builder/paths.py`, `fused.py`: each is a file of the repository."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO_DIR,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    named = {name for page in pages() for name in re.findall(r"`([\w/.-]+\.(?:py|toml|json|csv|j2|md))`",
+                                                             page.read_text(encoding="utf-8"))}
+    outputs = ("build/", "results/", "site/", "my-study/", "claims.json")  # what the tool writes
+    missing = [name for name in sorted(named) if not name.startswith(outputs) and "NAME" not in name
+               and not any(f == name or f.endswith("/" + name) for f in files)]
+    assert len(named) > 40 and missing == []
+
+
 # ---- every message the code can print is on the troubleshooting page -----------------------------------
 
 ERRORS = {"ReportBuilderError", "SetupError", "ConfigError", "DataError", "ResultsError", "OutputError", "RenderError"}
