@@ -6,7 +6,7 @@ A page's fenced blocks are examples by their language:
   docs' project folder (tests/fixtures/docs_project.toml on a tiny dataset, with the repository's
   Makefile), as written; each must exit 0.
 - `console`: `$ command` lines, each followed by the output it must print (each line found, in order,
-  in what the command printed; `…` stands for any text within a line).
+  in what the command printed; `…` stands for any text within a line); no traceback may appear.
 - `toml`: a fragment of experiments.toml, valid beside the project's experiments; with a title
   (```` ```toml title="broken.toml" ````) it is written to that file in the project instead, unchecked,
   for a later `console` block to use. `csv` blocks with a title are written likewise.
@@ -116,6 +116,7 @@ def run_console(example) -> None:
     for command, expected in steps:
         done = project.run(command)
         printed = (done.stdout + done.stderr).splitlines()
+        assert "Traceback (most recent call last):" not in printed, f"{command}:\n{done.stderr}"
         position = 0
         for want in expected:
             found = next((i for i in range(position, len(printed)) if _matches(want, printed[i])), None)
