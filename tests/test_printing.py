@@ -71,6 +71,15 @@ def test_every_printing_command_stops_quietly_when_its_reader_goes(command, tiny
     assert status == EXIT_BROKEN_PIPE
 
 
+def test_help_piped_into_a_reader_that_has_gone_ends_without_a_traceback():
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run([sys.executable, "-m", "report_builder", "--help"], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    os.close(write_end)
+    assert done.stderr == "" and done.returncode in (0, EXIT_BROKEN_PIPE)
+
+
 def test_plan_piped_into_head_ends_without_a_traceback(tmp_path):
     """A real pipe, closed before `plan` writes: as `report_builder plan | head -1` after head has exited."""
     config = write_config(tmp_path / "e.toml", config_text("tiny", defaults={"data_dir": str(tmp_path)}))
