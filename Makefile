@@ -8,8 +8,11 @@ RESULTS ?= results
 BUILD ?= build
 VENV ?= .venv
 
+# A value as one shell word, whatever it holds (spaces, quotes): 'my dir/e.toml'.
+quote = '$(subst ','\'',$(1))'
+
 ifdef PYTHON
-PY := $(PYTHON)
+PY := $(call quote,$(PYTHON))
 SETUP :=
 else
 PY := $(VENV)/bin/python
@@ -18,11 +21,14 @@ endif
 
 RB = $(PY) -m report_builder
 ARGS ?=
-OPTS = --config $(CONFIG) --results-dir $(RESULTS) --build-dir $(BUILD) $(ARGS)
+# The paths are quoted, so that they may hold spaces (CONFIG="my study/experiments.toml"); ARGS is split
+# into words on purpose.
+OPTS = --config $(call quote,$(CONFIG)) --results-dir $(call quote,$(RESULTS)) --build-dir $(call quote,$(BUILD)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render preview list plan test bench bench-cpu clean clean-venv
+.PHONY: help report experiment render preview list plan test bench bench-cpu docs docs-serve clean clean-venv
 PORT ?= 8000
+DOCS_PORT ?= 8001
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,8 +70,14 @@ bench: $(SETUP) ## Time the training pipelines, then threads beside busy process
 bench-cpu: $(SETUP) ## Time the baseline quiet and beside 1 and 2 busy processes, threads chosen vs fixed: make bench-cpu [SHORT=1]
 	$(PY) -m benchmarks.contention_bench $(if $(SHORT),--short)
 
+docs: $(SETUP) ## Build the documentation site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(SETUP) ## Serve the documentation, rebuilt on every save: make docs-serve [DOCS_PORT=8001]
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 clean: ## Delete results and the built report (keeps .venv and data)
-	rm -rf $(RESULTS) $(BUILD)
+	rm -rf $(call quote,$(RESULTS)) $(call quote,$(BUILD))
 
 clean-venv: ## Delete the virtualenv
 	rm -rf $(VENV)

@@ -15,6 +15,8 @@ from report_builder.errors import Interrupted, ReportBuilderError, ReportBuilder
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, the status of a program the pipe's reader left (`ls | head`)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +189,24 @@ def _warnings_as_lines():
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Output to a pipe is buffered: flush here (after --help too), so that a reader that has gone
+            # shows up below and not as Python's "Exception ignored" at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`plan | head -1`): stop quietly, as `ls | head` does. Python would report
+        # the pipe again when it flushes at exit, so both streams now go nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     # GPU i means the same GPU here, in local-gpus workers and in nvidia-smi (CUDA's default order differs).
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")

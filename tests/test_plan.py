@@ -81,7 +81,7 @@ def test_the_estimate_is_the_median_undisturbed_epoch_of_earlier_runs_with_that_
     other = by_name(plan, "other")
     assert other.epoch_seconds == pytest.approx(2.01)
     assert other.seconds == pytest.approx(3 * 3 * 2.01)
-    assert "other  missing: trains seeds 0, 1, 2 on cpu; about 18 s (3 × 3 epochs × 2.01 s, median of 6 earlier " \
+    assert "other  missing: trains seeds 0, 1, 2 on cpu; about 18 s (3 seeds × 3 epochs × 2.01 s, median of 6 earlier " \
            "epochs, trained alone)" in describe(plan)
     assert "estimate: about 18 s of training" in "\n".join(describe(plan))
 

@@ -151,6 +151,7 @@ def test_missing_experiment_names_it_and_how_to_run_it(project):
 
 
 def test_the_hint_is_the_make_target_where_the_paths_are_the_defaults(project, monkeypatch):
+    shutil.copy(REPO_DIR / "Makefile", project / "Makefile")
     monkeypatch.chdir(project)
     (project / "results" / "fast.json").unlink()
     with pytest.raises(RenderError) as caught:

@@ -81,6 +81,11 @@ def _type_name(tp: Any, required: bool = False, choices: tuple | None = None) ->
     return names[tp]
 
 
+def type_name(tp: Any, required: bool = False) -> str:
+    """How messages and the documentation name a key's type: "an integer", "a list of strings"."""
+    return _type_name(tp, required)
+
+
 def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     """(ok, value converted to the field's type); TOML already parsed the literal."""
     if typing.get_origin(tp) in (types.UnionType, typing.Union):

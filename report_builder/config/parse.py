@@ -79,6 +79,32 @@ def _named_tables(doc: dict, key: str, kind: str, taken: set[str], problems: lis
         yield name, where, table
 
 
+def _name_clashes(doc: dict, generated: dict[str, str]) -> list[str]:
+    """Names that two things share, ignoring case: experiments name results files, groups and sweeps name
+    report sections and figures, and a file system or a reader may not tell "Opt" from "opt". Experiments
+    (declared and generated) and sweeps are one namespace, groups and sweeps another; a group may share
+    its name with an experiment (the shipped file's "baseline" group holds the "baseline" experiment).
+    `generated`: the experiments sweeps declared, by name, with their sweep's name."""
+    def declared(kind: str) -> list[str]:
+        return list(doc[kind]) if isinstance(doc.get(kind), dict) else []
+
+    things = ([(n, f"[experiments.{_quoted(n)}]", ("experiment",)) for n in declared("experiments")]
+              + [(n, f"[sweeps.{_quoted(n)}]", ("experiment", "section")) for n in declared("sweeps")]
+              + [(n, f"[sweeps.{_quoted(s)}] (its experiment {n})", ("experiment",)) for n, s in generated.items()]
+              + [(n, f"[groups.{_quoted(n)}]", ("section",)) for n in declared("groups")])
+    seen: dict[tuple[str, str], str] = {}
+    problems = []
+    for name, where, spaces in things:
+        clashes = [seen[(space, name.casefold())] for space in spaces if (space, name.casefold()) in seen]
+        if clashes:
+            problems.append(f"{where}: the name '{name}' is already taken by {clashes[0]} (names are compared "
+                            f"ignoring case; only a group may share an experiment's name); rename one")
+            continue
+        for space in spaces:
+            seen[(space, name.casefold())] = where
+    return problems
+
+
 def _check_probes(config: TrainConfig, where: str, problems: list[str]) -> None:
     """The relu_ probes name a ReLU's measurements; under another activation the general names say what is meant."""
     if config.activation == "relu":
@@ -92,6 +118,9 @@ def _check_probes(config: TrainConfig, where: str, problems: list[str]) -> None:
 
 def parse_suite(text: str, path: Path) -> Suite:
     """Validate the text of an experiments file; raise ConfigError listing every problem."""
+    # A byte-order mark is how some Windows editors start a UTF-8 file; TOML does not allow it, but it
+    # means nothing, so it is read past instead of failing as "invalid statement at line 1, column 1".
+    text = text.removeprefix("\ufeff")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -145,6 +174,8 @@ def parse_suite(text: str, path: Path) -> Suite:
                             f"{list(settings['experiments'])!r}")
         groups[name] = Group(name=name, **{"title": name, **settings})
 
+    problems += _name_clashes(doc, {n: s.name for s in sweeps.values() for n in (p.experiment for p in s.points)
+                                    if n not in declared})
     reference = _reference(doc, path, experiments, problems)
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")

@@ -69,7 +69,7 @@ def read_reference_csv(path: Path, where: str, problems: list[str],
     """The CSV's values; every problem (missing file, unknown column or experiment, a value out of its range,
     a row given twice) is added to `problems`, naming the file, its line and the column."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM is read past
             reader = csv.DictReader(f)
             rows = [(reader.line_num, row) for row in reader]
             columns = list(reader.fieldnames or [])

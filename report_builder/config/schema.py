@@ -268,6 +268,14 @@ class Suite(ReportConfig):
     reference: Reference | None = None
     sweeps: dict[str, Sweep] = dataclasses.field(default_factory=dict)
 
+    def declared_in(self, name: str) -> str:
+        """Where the file declares an experiment: "[experiments.NAME]", or for one a sweep generated
+        "[sweeps.SWEEP] (NAME)", which is the table to edit."""
+        for sweep in self.sweeps.values():
+            if name.startswith(f"{sweep.name}-") and any(p.experiment == name for p in sweep.points):
+                return f"[sweeps.{sweep.name}] ({name})"
+        return f"[experiments.{name}]"
+
     def select(self, names: list[str]) -> list[Experiment]:
         """The named experiments (all when none are named); unknown names are a ConfigError."""
         if not names:

@@ -122,9 +122,16 @@ def expand_sweep(name: str, where: str, table: dict, defaults: dict[str, Any], e
     by_identity = {_settings(e.config): e.name for e in experiments.values()}
     added: dict[str, Experiment] = {}
     points = []
+    swept: dict[tuple, tuple[tuple[str, Any], ...]] = {}  # settings → the first combination that declared them
     for combination in combinations:
         cfg = dataclasses.replace(base_config, **dict(combination))
         label = ", ".join(f"{k} = {value_label(v)}" for k, v in combination)
+        earlier = swept.setdefault(_settings(cfg), combination)
+        if earlier is not combination:
+            # Values that differ as written but mean one experiment (hidden = 16 and [16]) would train it
+            # once and show it twice; the file should say it once.
+            problems.append(_same_experiment(where, earlier, combination))
+            return None, {}
         same = by_identity.get(_settings(cfg))
         if same is None:
             generated = "-".join([name] + [f"{k}-{name_part(v)}" for k, v in combination])
@@ -144,6 +151,24 @@ def expand_sweep(name: str, where: str, table: dict, defaults: dict[str, Any], e
     sweep = Sweep(name=name, title=config.title or name, description=config.description, base=config.base,
                   keys=tuple(values), points=tuple(points))
     return sweep, added
+
+
+def _same_experiment(where: str, first: tuple[tuple[str, Any], ...], second: tuple[tuple[str, Any], ...]) -> str:
+    """The problem of two combinations that declare one experiment, naming the keys whose values differ."""
+    differing = [(k, a, b) for (k, a), (_, b) in zip(first, second) if a != b] or list(
+        (k, a, b) for (k, a), (_, b) in zip(first, second))
+    keys = ", ".join(f"vary.{k}" for k, _, _ in differing)
+    values = "; ".join(f"{_written(a)} and {_written(b)}" for _, a, b in differing)
+    return f"{where} {keys}: {values} declare the same experiment; list it once"
+
+
+def _written(value: Any) -> str:
+    """A value as the file writes it (TOML): 16, [16], 0.01, "sgd", true."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_written(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return plain(value)
 
 
 def _settings(cfg: TrainConfig) -> tuple:

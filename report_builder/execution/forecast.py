@@ -93,6 +93,8 @@ class Forecast:
     executor: ExecutorConfig
     detections: list[Detection]
     detect_points: float | None
+    missing_data: list[str] = field(default_factory=list)
+    """A line per dataset that is not on disk, naming where the file asks for it and what `run` will do."""
 
 
 # ---- where runs would train --------------------------------------------------------------------------
@@ -245,7 +247,7 @@ def forecast(suite: Suite, names: list[str], results_dir: Path, executor: Execut
     earlier, benchmarks = earlier_epochs(results_dir), benchmark_epochs(benchmarks_dir)
     plans: list[ExperimentForecast] = []
     for exp in selected:
-        kind = device_kind(exp.config.device, executor, f"{suite.path.name}: [experiments.{exp.name}]")
+        kind = device_kind(exp.config.device, executor, f"{suite.path.name}: {suite.declared_in(exp.name)}")
         reasons, seeds = (["--force"], declared_seeds(exp.config.identity())) if force else \
             _to_run(exp, store.stored_result(results_dir, exp.name), kind, exp.name in timed)
         seconds, source = (None, "")
@@ -259,7 +261,28 @@ def forecast(suite: Suite, names: list[str], results_dir: Path, executor: Execut
                             suite.detect_points)
                   for g in suite.groups.values() if g.baseline for n in g.experiments
                   if n != g.baseline and chosen & {n, g.baseline}]
-    return Forecast(plans, tasks, executor, detections, suite.detect_points)
+    return Forecast(plans, tasks, executor, detections, suite.detect_points, missing_datasets(suite, selected))
+
+
+def missing_datasets(suite: Suite, selected: list[Experiment]) -> list[str]:
+    """The datasets `run` would not find on disk (it reads every selected experiment's, cached or not, to
+    know whether the results are still its), found as data.py finds them, without torch."""
+    from report_builder.training.datafiles import DATASETS, NO_DOWNLOAD_ENV, find_files, resolve_data_dir
+
+    needs: dict[tuple[Path, str], list[str]] = {}
+    for exp in selected:
+        folder = resolve_data_dir(exp.config.data_dir, suite.path.resolve().parent)
+        needs.setdefault((folder, exp.config.dataset), []).append(suite.declared_in(exp.name))
+    lines = []
+    for (folder, dataset), tables in needs.items():
+        if find_files(folder, dataset) is not None:
+            continue
+        then = (f"`run` stops before training (downloads are off: ${NO_DOWNLOAD_ENV} is set)"
+                if os.environ.get(NO_DOWNLOAD_ENV) else "`run` downloads it first")
+        more = f" and {len(tables) - 3} more" if len(tables) > 3 else ""
+        lines.append(f"dataset {DATASETS[dataset][0]} not found in {folder} (dataset = {dataset!r} of "
+                     f"{', '.join(tables[:3])}{more}): {then}")
+    return lines
 
 
 def _may_stack(cfg: TrainConfig, kind: str) -> bool:
@@ -284,6 +307,11 @@ def _tasks(suite: Suite, plans: list[ExperimentForecast], results_dir: Path, sta
 
 # ---- in words ------------------------------------------------------------------------------------
 
+def _count(n: int, word: str) -> str:
+    """"1 task", "3 tasks"."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -305,20 +333,25 @@ def describe(plan: Forecast) -> list[str]:
         if p.seconds is None:
             cost = p.source
         else:
-            cost = (f"about {_duration(p.seconds)} ({len(p.seeds)} × {p.epochs} epochs × {p.epoch_seconds:.3g} s, "
-                    f"{p.source})")
+            cost = (f"about {_duration(p.seconds)} ({_count(len(p.seeds), 'seed')} × {_count(p.epochs, 'epoch')} × "
+                    f"{p.epoch_seconds:.3g} s, {p.source})")
         lines.append(f"{p.name:<{width}}  {state}{why}: trains {seed_list(p.seeds)} on {p.device_kind}; {cost}")
+    lines += plan.missing_data
     pending = [p for p in plan.experiments if not p.cached]
     if not pending:
         lines.append("nothing to train: every selected experiment has current results")
     else:
         stacks = [t for t in plan.tasks if t.startswith("stack of")]
-        grouping = (f"{len(plan.tasks)} tasks, {len(stacks)} of them stacks" if stacks
-                    else f"{len(plan.tasks)} tasks, each one run alone")
+        if len(plan.tasks) == 1:
+            grouping = "1 task, a stack" if stacks else "1 task, run alone"
+        else:
+            grouping = (f"{len(plan.tasks)} tasks, {len(stacks)} of them stack{'s' if len(stacks) != 1 else ''}"
+                        if stacks else f"{len(plan.tasks)} tasks, each one run alone")
         lines.append(f"order ({grouping}): {', '.join(plan.tasks)}")
         if plan.executor.kind == "slurm":
             per = plan.executor.tasks_per_job
-            lines.append(f"slurm: {math.ceil(len(plan.tasks) / per)} job(s) of up to {per} tasks" if per != "auto"
+            lines.append(f"slurm: {_count(math.ceil(len(plan.tasks) / per), 'job')} of up to {_count(per, 'task')}"
+                         if per != "auto"
                          else f"slurm: tasks packed into as many jobs as the partition has free room for when "
                               f"submitted (at most {plan.executor.array_parallelism})")
         elif plan.executor.kind == "local-gpus":

@@ -21,7 +21,8 @@ from report_builder.execution.tasks import RepeatTask, Task, build_tasks
 from report_builder.progress import Progress
 from report_builder.results import store
 from report_builder.results.identity import identity_of, timed_experiments
-from report_builder.training.data import shared_cache
+from report_builder.training import fused
+from report_builder.training.data import resolve_data_dir, shared_cache
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ def _final_accuracy(runs: list[dict]) -> str:
     return f"final test accuracy {sum(values) / len(values):.3f}" + (f" (mean of {len(values)})" if len(values) > 1 else "")
 
 
-def _outcome(name: str, result: dict) -> Outcome:
+def _outcome(name: str, result: dict, trained: bool = True) -> Outcome:
+    """The line that ends an experiment; `trained`: whether this command trained any of its runs (a result
+    rebuilt from kept runs took no time now, so it gets no "done in … s")."""
     if result["status"] == "failed":
         return Outcome(name, "failed", f"{name}: FAILED: {result['error']}")
     runs = result["runs"]
@@ -48,6 +51,8 @@ def _outcome(name: str, result: dict) -> Outcome:
     if diverged:
         return Outcome(name, "diverged", f"{name}: diverged (loss not finite) at epoch "
                        f"{diverged[0]['diverged_at']} of seed {diverged[0]['seed']}, after {seconds:.1f} s")
+    if not trained:
+        return Outcome(name, "done", f"{name}: done, nothing trained, {_final_accuracy(runs)}")
     return Outcome(name, "done", f"{name}: done in {seconds:.1f} s, {_final_accuracy(runs)}")
 
 
@@ -60,9 +65,13 @@ def run_suite(suite: Suite, names: list[str], results_dir: Path, force: bool = F
     executor_config = with_kind(suite.executor, executor_kind)
     # Settle every device before training anything, so a bad setting stops the run at once.
     kinds = {exp.name: planned_device_kind(exp.config.device, executor_config,
-                                           f"{suite.path.name}: [experiments.{exp.name}]") for exp in selected}
+                                           f"{suite.path.name}: {suite.declared_in(exp.name)}") for exp in selected}
+    fused.setting()  # a bad REPORT_BUILDER_FUSED stops the run here, not at its first epoch
     # Likewise the executor: no Slurm controller is one line before any data is read.
     executor = make_executor(executor_config, progress, results_dir)
+    # And every dataset, before the results folder is touched (no lock, no summary.csv for a run that
+    # cannot start).
+    check_datasets(suite, selected)
     with results_lock(results_dir, progress.say):
         store.remove_leftovers(results_dir)
         try:
@@ -81,11 +90,7 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
     plans: dict[str, Plan] = {}
     timed = timed_experiments(suite)
     for exp in selected:
-        try:
-            fingerprint = data.raw(exp.config).fingerprint
-        except DataError as e:  # say which setting asked for it: the file, the experiment, the dataset key
-            raise DataError(f"{e} (dataset = {exp.config.dataset!r} of [experiments.{exp.name}] in "
-                            f"{suite.path.name})") from e
+        fingerprint = data.raw(exp.config).fingerprint  # read by check_datasets already
         identity = identity_of(exp.config, fingerprint, kinds[exp.name])
         plan = plan_experiment(exp, identity, results_dir, force, progress, timed=exp.name in timed)
         if plan is None:
@@ -93,7 +98,7 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
             continue
         if not plan.pending:  # nothing to train (kept runs, repeats finished before an interruption)
             progress.say(plan.announce)
-            outcomes[exp.name] = _finish(plan, suite, results_dir, progress)
+            outcomes[exp.name] = _finish(plan, suite, results_dir, progress, trained=False)
         else:
             plans[exp.name] = plan
 
@@ -127,14 +132,35 @@ def _run_locked(suite: Suite, selected: list[Experiment], results_dir: Path, for
     return outcomes
 
 
-def _finish(plan: Plan, suite: Suite, results_dir: Path, progress: Progress) -> Outcome:
+def check_datasets(suite: Suite, selected: list[Experiment]) -> None:
+    """Read (or download) every dataset the selected experiments train on; the ones that cannot be read
+    are one DataError, each naming where the file asks for it."""
+    data = shared_cache(suite.path.resolve().parent)
+    needs: dict[tuple[Path, str], list[Experiment]] = {}
+    for exp in selected:
+        needs.setdefault((resolve_data_dir(exp.config.data_dir, data.base_dir), exp.config.dataset), []).append(exp)
+    problems = []
+    for (_, dataset), exps in needs.items():
+        try:
+            data.raw(exps[0].config)
+        except DataError as e:
+            tables = [suite.declared_in(exp.name) for exp in exps]
+            more = f" and {len(tables) - 3} more" if len(tables) > 3 else ""
+            problems.append(f"{e} (dataset = {dataset!r} of {', '.join(tables[:3])}{more} in {suite.path.name})")
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        raise DataError(f"{len(problems)} datasets cannot be read; nothing was trained", problems)
+
+
+def _finish(plan: Plan, suite: Suite, results_dir: Path, progress: Progress, trained: bool = True) -> Outcome:
     """Merge an experiment's repeats into its results file; its repeat files are then no longer needed."""
     result = merge(plan.header, plan.docs, plan.experiment.config.repeats)
     store.write_result(results_dir, result)
     # At once, not only at the end: a run killed later still leaves summary.csv agreeing with the results.
     store.write_summary(results_dir, list(suite.experiments))
     clear_repeats(results_dir, plan.experiment.name)
-    outcome = _outcome(plan.experiment.name, result)
+    outcome = _outcome(plan.experiment.name, result, trained)
     progress.say(outcome.message)
     return outcome
 

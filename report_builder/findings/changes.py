@@ -17,7 +17,7 @@ from report_builder.errors import ResultsError
 from report_builder.results import history, store
 from report_builder.analysis.views import ExperimentView, experiment_view
 from report_builder.findings.conclusions import Conclusion, suite_claims
-from report_builder.results.identity import changes, seed_changes
+from report_builder.results.identity import SEED_KEYS, changes, declared_seeds, seed_list
 from report_builder.analysis.statistics import Difference, difference
 
 MOVED_METRICS = ("test_accuracy", "test_loss")
@@ -90,8 +90,22 @@ def _view(doc: dict[str, Any], title: str) -> ExperimentView:
     return experiment_view({**doc, "title": title, "description": ""})
 
 
-def _experiment_change(name: str, title: str, before: dict[str, Any], after: dict[str, Any]) -> ExperimentChange | None:
-    reasons = changes(before["identity"], after["identity"]) + seed_changes(before["config"], after["config"])
+def seed_differences(before: dict[str, Any], after: dict[str, Any], there: str | None = None) -> list[str]:
+    """How two results' seeds differ, in the words of a comparison: "repeats changed 2 → 3; seed 2 added"
+    (against the result it replaced) or "seed 2 only here" (against `there`, a --compare folder). Not
+    identity.seed_changes, which says what `run` still has to train ("seed 2 not run yet")."""
+    held, now = declared_seeds(before), declared_seeds(after)
+    if held == now:
+        return []
+    new, gone = [s for s in now if s not in held], [s for s in held if s not in now]
+    words = ("only here", f"only in {there}") if there else ("added", "dropped")
+    return ([f"{key} changed {before[key]} → {after[key]}" for key in SEED_KEYS if before[key] != after[key]]
+            + ([f"{seed_list(new)} {words[0]}"] if new else []) + ([f"{seed_list(gone)} {words[1]}"] if gone else []))
+
+
+def _experiment_change(name: str, title: str, before: dict[str, Any], after: dict[str, Any],
+                       there: str | None = None) -> ExperimentChange | None:
+    reasons = changes(before["identity"], after["identity"]) + seed_differences(before["config"], after["config"], there)
     moves = [_move(metric, _view(before, title), _view(after, title)) for metric in MOVED_METRICS]
     if not reasons and not any(m.moved for m in moves):
         return None
@@ -108,18 +122,8 @@ def _current(results_dir: Path, names) -> dict[str, dict[str, Any]]:
     return docs
 
 
-def check_snapshot_dir(snapshot_dir: Path) -> None:
-    """A missing --compare folder, or a file, as one line (before a `report` trains anything)."""
-    if not snapshot_dir.is_dir():
-        raise ResultsError(f"--compare {snapshot_dir}: no such folder" if not snapshot_dir.exists()
-                           else f"--compare {snapshot_dir}: not a folder (it is a file)")
-
-
-def read_snapshot(snapshot_dir: Path, ours: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The finished results in a snapshot folder, by experiment. A ResultsError (one line, exit 2) when the
-    folder is missing, holds no results files, or is from another configuration entirely: none of its
-    results was trained on a dataset any of ours was."""
-    check_snapshot_dir(snapshot_dir)
+def _finished_results(snapshot_dir: Path) -> dict[str, dict[str, Any]]:
+    """The finished, unedited results files of a folder, by experiment."""
     theirs = {}
     for path in sorted(snapshot_dir.glob("*.json")):
         try:
@@ -128,9 +132,27 @@ def read_snapshot(snapshot_dir: Path, ours: dict[str, dict[str, Any]]) -> dict[s
             continue
         if doc["status"] == "done" and not store.edited(doc):
             theirs[doc["experiment"]] = doc
+    return theirs
+
+
+def check_snapshot_dir(snapshot_dir: Path) -> dict[str, dict[str, Any]]:
+    """The finished results in a --compare folder; a folder that is missing, a file, or holds no finished
+    results file is one line (the CLI asks before a `report` trains anything)."""
+    if not snapshot_dir.is_dir():
+        raise ResultsError(f"--compare {snapshot_dir}: no such folder" if not snapshot_dir.exists()
+                           else f"--compare {snapshot_dir}: not a folder (it is a file)")
+    theirs = _finished_results(snapshot_dir)
     if not theirs:
         raise ResultsError(f"--compare {snapshot_dir}: not a results folder (no finished results file NAME.json "
                            f"written by report_builder in it)")
+    return theirs
+
+
+def read_snapshot(snapshot_dir: Path, ours: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The finished results in a snapshot folder, by experiment. A ResultsError (one line, exit 2) when the
+    folder is missing, holds no results files, or is from another configuration entirely: none of its
+    results was trained on a dataset any of ours was."""
+    theirs = check_snapshot_dir(snapshot_dir)
     datasets = {d["identity"].get("data_fingerprint") for d in ours.values()}
     if ours and not datasets & {d["identity"].get("data_fingerprint") for d in theirs.values()}:
         raise ResultsError(f"--compare {snapshot_dir}: results of another configuration entirely (none was "
@@ -149,8 +171,9 @@ def what_changed(suite: Suite, results_dir: Path, views: dict[str, ExperimentVie
         snapshot = read_snapshot(snapshot_dir, current)
         previous = {n: doc for n, doc in snapshot.items() if n in current}
         only_theirs = [n for n in snapshot if n not in current]
+    there = str(snapshot_dir) if snapshot_dir is not None else None
     experiments = [c for n, before in previous.items()
-                   if (c := _experiment_change(n, views[n].title, before, current[n])) is not None]
+                   if (c := _experiment_change(n, views[n].title, before, current[n], there)) is not None]
     before_views = {**views, **{n: _view(doc, views[n].title) for n, doc in previous.items()}}
     after_claims = {c.id: c for c in suite_claims(suite, views)}
     flips = [Flip(b, after_claims[b.id]) for b in suite_claims(suite, before_views)

@@ -12,6 +12,7 @@ from report_builder import paths
 from report_builder.config.sweeps import value_label
 from report_builder.report.fonts import check_glyphs
 from report_builder.report.plots import (
+    FILE_FORMATS,
     LINESTYLES,
     MARKERS,
     PALETTE,
@@ -100,11 +101,11 @@ def sweep_figure(key: str, sweep: SweepView, figures_dir: Path, cache_dir: Path 
     svg_path = None
     if files:
         drawn = _cached({**looks, "labels": [label for label, _ in lines]}, key, cache_dir,
-                        lambda: _draw(sweep, lines, styles, True), ("svg", "png"))
+                        lambda: _draw(sweep, lines, styles, True), FILE_FORMATS)
         figures_dir.mkdir(parents=True, exist_ok=True)
+        for f in FILE_FORMATS:  # the formats every other figure is written in (the PDF for LaTeX)
+            paths.figure_file(figures_dir, key, f).write_bytes(drawn[f])
         svg_path = paths.figure_file(figures_dir, key, "svg")
-        svg_path.write_bytes(drawn["svg"])
-        paths.figure_file(figures_dir, key, "png").write_bytes(drawn["png"])
     src = "data:image/svg+xml;base64," + base64.b64encode(image).decode("ascii")
     legend = tuple((label, swatch(style, "line")) for (label, _), style in zip(lines, styles)) if len(lines) > 1 else ()
     return Figure(key=key, src=src, svg_path=svg_path, kind="sweep", x_label=sweep.x_key, legend=legend)

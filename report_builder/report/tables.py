@@ -27,6 +27,7 @@ from report_builder.report.filters import (
     spread,
     times,
 )
+from report_builder.config.sweeps import value_label
 from report_builder.analysis import gradients
 from report_builder.analysis.views import ExperimentView
 
@@ -253,7 +254,7 @@ def sweep_table(sweep, confidence: float) -> Table:
         if not p.experiment:
             runs += "no current results"
         best = p is sweep.best
-        cells = (*(str(p.values[k]) for k in sweep.keys), p.experiment.name if p.experiment else DASH, runs,
+        cells = (*(value_label(p.values[k]) for k in sweep.keys), p.experiment.name if p.experiment else DASH, runs,
                  pct(p.mean) if p.mean is not None else DASH,
                  f"{pct(p.interval[0])} to {pct(p.interval[1])}" if p.interval else DASH,
                  *((DASH, "best") if best else _against_best(p)))
@@ -265,7 +266,7 @@ def _settings(config: dict[str, Any]) -> str:
     text = f"batch {config['batch_size']}, {config['optimizer']}"
     if config["optimizer"] == "sgd" and config["momentum"]:
         text += f" (momentum {config['momentum']})"
-    text += f", lr {config['lr']}, {config['epochs']} epochs"
+    text += f", lr {config['lr']}, {config['epochs']} epoch{'s' if config['epochs'] != 1 else ''}"
     return text + (", no zero_grad" if not config["zero_grad"] else "") + (", probes" if config["probes"] else "")
 
 

@@ -2,9 +2,10 @@
 
 Each entry is a small JSON file: the replaced result's measured part (status, identity, config, and per
 run its seed and per-epoch losses, accuracy and seconds; no probes, no provenance), with when it was
-replaced. Only a finished ("done") result that a different one replaces is kept; an unfinished or
-hand-edited one is not. Pruning rule: the KEEP newest entries of each experiment are kept, older ones
-deleted when a new one is added.
+replaced. Only a finished ("done") result that one with other numbers replaces is kept (seconds are
+no numbers of a result: they move with the machine's load); an unfinished or hand-edited one is not.
+Pruning rule: the KEEP newest entries of each experiment are kept, older ones deleted when a new one is
+added.
 """
 
 from __future__ import annotations
@@ -33,9 +34,22 @@ def slim(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def worth_keeping(old: dict[str, Any] | None, new_digest: str, edited: bool) -> bool:
-    """Whether `old`, about to be replaced by a result with `new_digest`, goes into the history."""
-    return old is not None and old.get("status") == "done" and not edited and old.get("digest") != new_digest
+NUMBER_KEYS = ("epoch", "train_loss", "test_loss", "test_accuracy", "probes", "val_loss", "val_accuracy")
+"""What an epoch measured. Its seconds are left out: they move with the machine's load, and the report
+gives them as timings, never as a new result."""
+
+
+def numbers(result: dict[str, Any]) -> list:
+    """A result's measured numbers, seed by seed: what must differ for a replacement to be a change."""
+    return [(run.get("seed"), run.get("diverged_at"), [{k: e.get(k) for k in NUMBER_KEYS} for e in run["epochs"]])
+            for run in result.get("runs", [])]
+
+
+def worth_keeping(old: dict[str, Any] | None, new: dict[str, Any], edited: bool) -> bool:
+    """Whether `old`, about to be replaced by `new`, goes into the history: a finished result, not edited
+    by hand, whose numbers differ from the new ones (identical numbers timed anew are no change)."""
+    return (old is not None and old.get("status") == "done" and not edited
+            and (new.get("status") != "done" or numbers(old) != numbers(new)))
 
 
 def entries(results_dir: Path, name: str) -> list[Path]:

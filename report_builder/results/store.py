@@ -96,18 +96,18 @@ def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     path = result_path(results_dir, result["experiment"])
     document = {"format": FORMAT, **{k: v for k, v in result.items() if k != "digest"}}
     document["digest"] = digest_of(document)
-    _keep_replaced(results_dir, path, document["digest"])
+    _keep_replaced(results_dir, path, document)
     write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
     return path
 
 
-def _keep_replaced(results_dir: Path, path: Path, new_digest: str) -> None:
-    """The finished result about to be replaced by a different one, into results/.history/ (history.py)."""
+def _keep_replaced(results_dir: Path, path: Path, new: dict[str, Any]) -> None:
+    """The finished result about to be replaced by one with other numbers, into results/.history/ (history.py)."""
     try:
         old = read_result(path)
     except (FileNotFoundError, ResultsError):
         return
-    if history.worth_keeping(old, new_digest, edited(old)):
+    if history.worth_keeping(old, new, edited(old)):
         entry = history.slim(old)
         write_atomic(history.entry_path(results_dir, entry), json.dumps(entry, allow_nan=False) + "\n")
         history.prune(results_dir, old["experiment"])
@@ -159,11 +159,21 @@ def rerun_reasons(stored: dict[str, Any] | None, identity: dict[str, Any]) -> li
 
 def rerun_command(config: Path, results_dir: Path, name: str | None = None) -> str:
     """The command that brings one experiment (or, without a name, every one) up to date, for this user's
-    experiments file and results folder: the make target where both are the defaults, else the CLI."""
-    if Path(config) == Path("experiments.toml") and Path(results_dir) == Path("results"):
+    experiments file and results folder: the make target where both are the defaults and this folder has
+    report_builder's Makefile, else the CLI."""
+    if (Path(config) == Path("experiments.toml") and Path(results_dir) == Path("results")
+            and _our_makefile_here()):
         return f"make experiment NAME={name}" if name else "make report"
     where = f"--config {shlex.quote(str(config))} --results-dir {shlex.quote(str(results_dir))}"
     return f"python -m report_builder run {name} {where}" if name else f"python -m report_builder report {where}"
+
+
+def _our_makefile_here() -> bool:
+    """Whether `make experiment` works in the working folder (a study's own folder has no Makefile)."""
+    try:
+        return "report_builder" in Path("Makefile").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def stale_reasons(result: dict[str, Any], config_identity: dict[str, Any]) -> list[str]:

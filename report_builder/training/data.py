@@ -15,24 +15,19 @@ from typing import TYPE_CHECKING
 import torch
 
 from report_builder.errors import DataError
+from report_builder.training.datafiles import (  # noqa: F401  (their home before datafiles.py; tests use them here)
+    DATA_DIR_ENV,
+    DATASETS,
+    DEFAULT_DATA_DIR,
+    FILES,
+    NO_DOWNLOAD_ENV,
+    find_files,
+    missing_message,
+    resolve_data_dir,
+)
 
 if TYPE_CHECKING:
     from report_builder.config import TrainConfig
-
-DATA_DIR_ENV = "REPORT_BUILDER_DATA_DIR"
-NO_DOWNLOAD_ENV = "REPORT_BUILDER_NO_DOWNLOAD"
-DEFAULT_DATA_DIR = "data"
-
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-DATASETS = {"fashion-mnist": ("Fashion-MNIST", "FashionMNIST"), "mnist": ("MNIST", "MNIST"),
-            "kmnist": ("KMNIST", "KMNIST")}
-"""config's dataset → (its name for people, its torchvision class and folder). All three use the file names
-of FILES."""
 
 # IDX type codes (third byte of the magic number) → (torch dtype, bytes per item); Fashion-MNIST uses 0x08.
 _IDX_TYPES = {0x08: (torch.uint8, 1), 0x09: (torch.int8, 1)}
@@ -62,48 +57,6 @@ class Dataset:
     val_x: torch.Tensor | None = None
     """The held-out training images (`validation`), None without a split; never trained on."""
     val_y: torch.Tensor | None = None
-
-
-def resolve_data_dir(configured: str | None, base_dir: Path | None = None) -> Path:
-    """Where the dataset lives.
-
-    `data_dir` from the experiments file (relative to that file's directory, `base_dir`), else
-    $REPORT_BUILDER_DATA_DIR (relative to the working directory, as a shell user means it), else
-    ./data beside the experiments file.
-    """
-    env = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        path, relative_to = Path(configured).expanduser(), base_dir
-    elif env:
-        path, relative_to = Path(env).expanduser(), Path.cwd()
-    else:
-        path, relative_to = Path(DEFAULT_DATA_DIR), base_dir
-    if not path.is_absolute() and relative_to is not None:
-        path = relative_to / path
-    return path
-
-
-def _candidate_dirs(data_dir: Path, dataset: str) -> list[Path]:
-    folder = data_dir / DATASETS[dataset][1]
-    if dataset != "fashion-mnist":
-        # The family shares file names, so only a folder named for the dataset can say which one it holds.
-        return [folder / "raw", folder]
-    return [data_dir, folder / "raw", data_dir / "raw"]
-
-
-def find_files(data_dir: Path, dataset: str = "fashion-mnist") -> dict[str, Path] | None:
-    """The four IDX files (raw or .gz) in data_dir's torchvision layout (FashionMNIST/raw, MNIST/raw,
-    KMNIST/raw; Fashion-MNIST also directly in data_dir), or None."""
-    for folder in _candidate_dirs(data_dir, dataset):
-        found = {}
-        for key, name in FILES.items():
-            for candidate in (folder / name, folder / f"{name}.gz"):
-                if candidate.is_file():
-                    found[key] = candidate
-                    break
-        if len(found) == len(FILES):
-            return found
-    return None
 
 
 def read_idx(path: Path) -> torch.Tensor:
@@ -138,16 +91,6 @@ def _product(dims: list[int]) -> int:
     return total
 
 
-def _missing_message(data_dir: Path, reason: str, dataset: str = "fashion-mnist") -> str:
-    names = ", ".join(f"{n}[.gz]" for n in FILES.values())
-    title, folder = DATASETS[dataset]
-    places = (f"{data_dir} or {data_dir / folder / 'raw'}" if dataset == "fashion-mnist"
-              else f"{data_dir / folder / 'raw'}")
-    return (f"{title} not found in {data_dir} ({reason}). Expected the four IDX files {names} in "
-            f"{places}. Set data_dir in [defaults] or "
-            f"${DATA_DIR_ENV} to a directory holding them, or run once with internet access to download them.")
-
-
 DOWNLOAD_TIMEOUT = 60.0
 """Seconds a download may wait for the server to connect or to send more bytes before it is given up."""
 
@@ -164,7 +107,7 @@ def _download(data_dir: Path, dataset: str = "fashion-mnist") -> None:
     """Download into a temporary folder, then move the files into data_dir: a failed download leaves
     nothing behind (no empty FashionMNIST/raw folders to mistake for a dataset)."""
     if os.environ.get(NO_DOWNLOAD_ENV):
-        raise DataError(_missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}", dataset))
+        raise DataError(missing_message(data_dir, f"download disabled by ${NO_DOWNLOAD_ENV}", dataset))
     created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]
     staging = data_dir / f".download-{os.getpid()}"
     try:
@@ -178,9 +121,9 @@ def _download(data_dir: Path, dataset: str = "fashion-mnist") -> None:
         for path in created:  # deepest first: only folders this download made, and only if empty
             shutil.rmtree(path, ignore_errors=True) if path == data_dir else _rmdir(path)
         if isinstance(e, _DownloadFailed):  # the reason is in the message; the cause is the library's error
-            raise DataError(_missing_message(data_dir, f"download failed: {e}", dataset)) from e.__cause__
+            raise DataError(missing_message(data_dir, f"download failed: {e}", dataset)) from e.__cause__
         first_line = (str(e).strip().splitlines() or [""])[0]
-        raise DataError(_missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}",
+        raise DataError(missing_message(data_dir, f"download failed: {e.__class__.__name__}: {first_line}",
                                          dataset)) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -258,7 +201,7 @@ def load_raw(data_dir: Path, dataset: str = "fashion-mnist") -> RawData:
         _download(data_dir, dataset)
         files = find_files(data_dir, dataset)
         if files is None:
-            raise DataError(_missing_message(data_dir, "the download left no IDX files", dataset))
+            raise DataError(missing_message(data_dir, "the download left no IDX files", dataset))
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

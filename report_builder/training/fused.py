@@ -66,11 +66,18 @@ def unsupported(cfg: TrainConfig) -> list[str]:
     return reasons
 
 
-def choose(configs: list[TrainConfig], device: torch.device) -> FusedChoice:
-    """Whether this stack trains with the fused step; the note says why not, in the words the results keep."""
+def setting() -> str:
+    """REPORT_BUILDER_FUSED as set: "0", "1" or "" (unset); anything else is a ConfigError, which the runner
+    raises before any work, not at the first epoch."""
     wish = os.environ.get(ENV, "")
     if wish not in ("", "0", "1"):
         raise ConfigError(f"{ENV}={wish!r}: must be 0 (the written-out step) or 1 (the fused Triton step)")
+    return wish
+
+
+def choose(configs: list[TrainConfig], device: torch.device) -> FusedChoice:
+    """Whether this stack trains with the fused step; the note says why not, in the words the results keep."""
+    wish = setting()
     if device.type != "cuda":
         return FusedChoice(False, "fused Triton step: CUDA only")
     if wish == "0" or (wish == "" and not ON_BY_DEFAULT):
