@@ -15,15 +15,7 @@ from markupsafe import Markup
 from report_builder.analysis import gradients
 from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
 from report_builder.findings.claims import against
-from report_builder.findings.comparison import (
-    fastest,
-    least_accurate,
-    like_for_like,
-    most_accurate,
-    slowest,
-    speedup,
-    speedup_ci,
-)
+from report_builder.findings.comparison import least_accurate, like_for_like, most_accurate
 
 DASH = "—"
 MINUS = "−"
@@ -262,8 +254,7 @@ class Numbering:
         return Markup('<a class="ref" href="#{}">{}</a>').format(anchor(key), label)
 
 
-HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
-           "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
+HELPERS = {"digits_for": digits_for, "most_accurate": most_accurate, "least_accurate": least_accurate,
            "falls_every_epoch": falls_every_epoch, "seed_range": seed_range, "like_for_like": like_for_like,
            "ln": math.log, "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against,
            # the gradient section (analysis/gradients.py)

@@ -105,7 +105,7 @@ def comparison_table(group: GroupView) -> Table:
     d = {"train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
          "sec": digits_for(v.mean_epoch_seconds for v in trained),
          "total": digits_for(v.total_seconds for v in trained)}
-    ranked = group.timing and group.speed_compared
+    ranked = group.timing
     baseline = group.baseline
     header = (["Setting", "Final accuracy"] + (["Test accuracy at best validation epoch (epoch)"] if picked else [])
               + ["Final train loss", "Final test loss", "Train s / epoch" + ("" if group.timing else " (per model)"),
