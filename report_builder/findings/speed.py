@@ -26,9 +26,9 @@ from report_builder.analysis.timing import (
 from report_builder.config import Suite
 from report_builder.results.timing_file import stale_reasons
 
-NOT_TIMED, STALE = "not_timed", "stale"
-"""Withheld for want of a measurement: no timing rounds for it, or rounds timed before its settings or
-training code changed (the others, BUSY and DRIFT, are analysis/timing.py's)."""
+NOT_TIMED, STALE, DEVICES = "not_timed", "stale", "devices"
+"""Withheld for want of a measurement: no timing rounds for it, rounds timed before its settings or training
+code changed, or the two timed on different devices (the others, BUSY and DRIFT, are analysis/timing.py's)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class SpeedClaim:
     """Rounds the ratio summarises (0 when withheld)."""
     withheld: bool
     reason: str | None
-    """Why withheld: "busy", "drift", "not_timed" or "stale"; None when stated."""
+    """Why withheld: "busy", "drift", "not_timed", "stale" or "devices"; None when stated."""
     rounds_run: int = 0
     excluded: tuple[int, ...] = ()
     all_rounds: RoundRatio | None = None
@@ -150,6 +150,9 @@ def _claim(group, a: str, b: str, suite: Suite, document: dict[str, Any] | None,
         if why:
             return made(a, b, ratio=None, interval=None, rounds=0, withheld=True,
                         reason=NOT_TIMED if why == ["not timed"] else STALE)
+    devices = tuple(document["experiments"][n].get("device") for n in (a, b))
+    if devices[0] != devices[1]:
+        return made(a, b, ratio=None, interval=None, rounds=0, withheld=True, reason=DEVICES)
     rounds = document["rounds"]
     kept = [r for r in rounds if r["round"] not in timing.excluded]
 

@@ -22,7 +22,7 @@ from report_builder.findings.conclusions import conclusions
 from report_builder.findings.methods import methods
 from report_builder.analysis.reproduction import reproduction
 from report_builder.analysis.statistics import LEVEL
-from report_builder.analysis.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
+from report_builder.analysis.timing import MIN_SPREAD_VALUES, SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.analysis.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
 
@@ -272,6 +272,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "noise_level": LEVEL,
         "slowdown_limit": SLOWDOWN_LIMIT,
         "speedup_confidence": SPEEDUP_CONFIDENCE,
+        "min_spread_values": MIN_SPREAD_VALUES,
         "claims": claims,
         "speed_claims": speeds,
         "speed_claims_of": speeds_of,

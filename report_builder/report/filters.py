@@ -97,6 +97,13 @@ def pm(stat: Stat | None, digits: int | None = None, scale: float = 1.0) -> str:
     return text.replace("-", MINUS)
 
 
+def pm_n(stat: Stat | None, digits: int | None = None, unit: str = "") -> str:
+    """pm with how many values it summarises: "0.83 ± 0.08 s (n = 3)", "0.83 s (n = 2)" (a timing cell)."""
+    if stat is None:
+        return DASH
+    return f"{pm(stat, digits)}{unit} (n\u00a0=\u00a0{stat.n})"
+
+
 def pct(value: float | Stat | None, digits: int = 1) -> str:
     """0.8754 → "87.5%"."""
     if isinstance(value, Stat):
@@ -221,7 +228,7 @@ def spread(stat: Stat | None) -> str:
     return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
 
 
-FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
+FILTERS = {"num": num, "pm": pm, "pm_n": pm_n, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
            "squash": squash, "ci_points": ci_points, "spread": spread}
 
