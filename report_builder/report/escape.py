@@ -24,8 +24,7 @@ _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
 # The report's typography in characters that pdflatex reads without extra packages.
 _TEX_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", "—": "---", "–": "--", "×": r"$\times$", "÷": r"$\div$",
                 "Δ": r"$\Delta$", "√": r"$\surd$", "→": r"$\to$", "²": r"$^2$", "…": r"\dots{}", "’": "'",
-                "≥": r"$\geq$", "′": "$'$", "∂": r"$\partial$", "≤": r"$\leq$", "†": r"\dag{}", "≈": r"$\approx$",
-                "\u00a0": "~"}
+                "≥": r"$\geq$", "′": "$'$", "∂": r"$\partial$", "≤": r"$\leq$", "†": r"\dag{}", "≈": r"$\approx$"}
 _TEX = re.compile("|".join(re.escape(c) for c in [*_TEX_SPECIAL, *_TEX_SYMBOLS]))
 
 

@@ -101,7 +101,7 @@ def pm_n(stat: Stat | None, digits: int | None = None, unit: str = "") -> str:
     """pm with how many values it summarises: "0.83 ± 0.08 s (n = 3)", "0.83 s (n = 2)" (a timing cell)."""
     if stat is None:
         return DASH
-    return f"{pm(stat, digits)}{unit} (n\u00a0=\u00a0{stat.n})"
+    return f"{pm(stat, digits)}{unit} (n = {stat.n})"
 
 
 def pct(value: float | Stat | None, digits: int = 1) -> str:
