@@ -11,6 +11,9 @@
    included: 1 repeat alone; 3 repeats stacked; 3 repeats alone; 3 repeats with the autograd engine
    (how every run trained before the explicit engine); and each stacked run's final accuracy against
    the same seed alone.
+5. The batch-size speed-ups as the report states them: the timing phase's interleaved rounds and the
+   speed claims (benchmarks/timing_rounds_bench.py, the report's own modules), so that a benchmark ratio and
+   a report ratio are computed one way.
 
 Writes benchmarks/results/<device>-<date>.md and .json (or --out DIR).
 """
@@ -32,6 +35,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.reference_step import time_reference_step
+from benchmarks.timing_rounds_bench import DEFAULT_NAMES as ROUND_NAMES
+from benchmarks.timing_rounds_bench import lines as rounds_lines
+from benchmarks.timing_rounds_bench import measure as measure_rounds
 from report_builder.config import TrainConfig, load_suite
 from report_builder.execution import provenance
 from report_builder.training.data import load_raw, prepare, resolve_data_dir
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="train on the first N examples only (a quick, rougher measurement on a busy machine)")
     parser.add_argument("--shapes-only", action="store_true",
                         help="time only the network shapes (activation × depth, dropout, weight decay) at batch 32")
+    parser.add_argument("--no-rounds", action="store_true",
+                        help="skip the speed-ups over interleaved timing rounds (the report's timing phase)")
     parser.add_argument("--no-autograd-suite", action="store_true",
                         help="skip the suite with the autograd engine (the longest part on a CPU)")
     args = parser.parse_args(argv)
@@ -209,10 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                   "stacked3_over_alone1": timed["3 repeats, stacked"]["wall_seconds"]
                   / timed["1 repeat, alone"]["wall_seconds"]}
 
+    rounds = None
+    if not args.no_rounds:
+        print("timing rounds (the report's timing phase) …", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as results:
+            rounds = measure_rounds(args.config, list(ROUND_NAMES), Path(results))
     report = {"device": provenance.device_name(device), "cpu_model": provenance.cpu_model(), "torch_version": torch.__version__,
               "cpu_threads": torch.get_num_threads(), "date": date.today().isoformat(), "epochs": args.epochs,
               "data_load_and_device_startup_seconds": startup, "pipelines": rows, "steps": steps,
-              "shapes": shapes, "suites": suites,
+              "shapes": shapes, "suites": suites, "rounds": rounds,
               "accuracies_agree": all(v["accuracy_gap_points"] <= ACCURACY_AGREEMENT_POINTS
                                       for r in rows for v in r["variants"].values())}
     return _write(report, args.out, "", markdown(report)) or (0 if report["accuracies_agree"] else 1)
@@ -291,6 +304,8 @@ def markdown(r: dict) -> str:
                   "| experiment | stacked with | gap, points |", "|---|---|---|"]
         stacked = su["variants"]["3 repeats, stacked"]["stacked_with"]
         lines += [f"| {n} | {stacked[n]} | {g:.2f} |" for n, g in su["accuracy_gap_points"].items()]
+    if r.get("rounds"):
+        lines += ["", "Speed-ups as the report states them (interleaved timing rounds):", "", *rounds_lines(r["rounds"])]
     lines += ["", f"Final accuracies of every variant agree with the assignment loop's within "
                   f"{ACCURACY_AGREEMENT_POINTS} points: {'yes' if r['accuracies_agree'] else 'NO'}.", ""]
     return "\n".join(lines)

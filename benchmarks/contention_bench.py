@@ -4,7 +4,7 @@ Three conditions — quiet, beside one and beside two CPU-bound processes that t
 itself — and in each the baseline recipe (Adam, lr 0.001, batch 32, hidden 128; 3 epochs on the full
 training set) as a fresh `report_builder run` process, twice: threads as chosen (`[executor] threads =
 "auto"`, training/threads.py) and at the old fixed count (threads = the grant: every CPU this process may
-use, as execute.fit_threads set them before). Conditions go round by round, the two thread settings in
+use, as execute.fit_threads set them before this change). Conditions go round by round, the two thread settings in
 alternating order, so that a machine that drifts slows both alike. Quiet, the lr 0.01 recipe runs beside
 the baseline (subnormal floats flushed, training/subnormals.py): its seconds per epoch over the baseline's.
 

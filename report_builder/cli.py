@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free port)")
     preview.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1: this machine only)")
-    report = commands.add_parser("report", parents=[common, training], help="run all experiments, then render")
+    report = commands.add_parser("report", parents=[common, training],
+                                 help="run all experiments, time the timing groups' steps, then render")
+    report.add_argument("--no-timing", action="store_true",
+                        help="skip the timing phase (speed claims then come from the rounds already stored, if any)")
+    commands.add_parser("time", parents=[common],
+                        help="time the training step of every timing group's experiment in interleaved rounds "
+                             "(results/timing/rounds.json) and print the speed claims")
     for command in (render, report):
         command.add_argument("--compare", type=Path, default=None, metavar="DIR",
                              help="say what changed against the results in DIR (e.g. another branch's results/)")
@@ -110,11 +116,49 @@ def cmd_render(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """Run everything, then render; failed experiments still appear in the report, marked as failed."""
+    """Run everything, time the timing groups, then render; failed experiments still appear in the report,
+    marked as failed."""
+    import time
+
+    started = time.perf_counter()
     args.names = []
     status = cmd_run(args)
+    phase = 0.0
+    if not args.no_timing:
+        from report_builder.config import load_suite
+        from report_builder.execution.timing_rounds import run_timing
+
+        began = time.perf_counter()
+        run_timing(load_suite(args.config), args.results_dir, _progress(args), force=args.force)
+        phase = time.perf_counter() - began
     cmd_render(args)
+    total = time.perf_counter() - started
+    if phase >= 0.5:
+        print(f"timing phase: {phase:.0f} s of {total:.0f} s ({100 * phase / total:.0f}%)", file=sys.stderr)
     return status
+
+
+def cmd_time(args) -> int:
+    """Time the rounds now (whatever is stored), then print each speed claim as claims.json states it."""
+    from report_builder.config import load_suite
+    from report_builder.execution.timing_rounds import run_timing
+    from report_builder.findings.speed import speed_claims
+    from report_builder.results.timing_file import read_rounds
+
+    suite = load_suite(args.config)
+    if run_timing(suite, args.results_dir, _progress(args), always=True) is None:
+        print("nothing to time: no group declares timing = true", file=sys.stderr)
+        return 0
+    for c in speed_claims(suite, read_rounds(args.results_dir)):
+        if c.withheld:
+            print(f"{c.id}: withheld ({c.reason})"
+                  + (f"; all {c.rounds_run} rounds: {c.all_rounds.estimate:.3f}× [{c.all_rounds.low:.3f}, "
+                     f"{c.all_rounds.high:.3f}]" if c.all_rounds and c.all_rounds.low is not None else ""))
+        else:
+            low, high = c.interval or (float("nan"), float("nan"))
+            print(f"{c.id}: {c.ratio:.3f}× [{low:.3f}, {high:.3f}] over {c.rounds} of {c.rounds_run} rounds"
+                  + (f"; CPU time {c.cpu_ratio:.3f}×" if c.cpu_ratio else ""))
+    return 0
 
 
 def cmd_plan(args) -> int:
@@ -140,12 +184,12 @@ def cmd_preview(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "render": cmd_render, "report": cmd_report, "preview": cmd_preview,
-            "plan": cmd_plan}
+            "plan": cmd_plan, "time": cmd_time}
 
 # The packages each command imports (by import name), checked before it starts, so that a Python without
 # them (`PYTHON=python3 make report` on a bare machine) gets one line saying what to install.
 NEEDS = {"run": ("torch", "pandas", "tqdm"), "report": ("torch", "pandas", "tqdm", "jinja2", "matplotlib"),
-         "render": ("jinja2", "matplotlib"), "list": (), "plan": ("scipy",), "preview": ("jinja2", "matplotlib", "watchfiles")}
+         "render": ("jinja2", "matplotlib"), "list": (), "plan": ("scipy",), "time": ("torch", "scipy"), "preview": ("jinja2", "matplotlib", "watchfiles")}
 PIP_NAMES = {"torch": "torch torchvision"}
 
 

@@ -16,6 +16,8 @@ from report_builder.errors import OutputError
 REPEATS_DIR = ".repeats"
 SLURM_DIR = ".slurm"
 HISTORY_DIR = ".history"
+TIMING_ROUNDS = ("timing", "rounds.json")
+"""The timing phase's samples: in a folder of their own, so that no experiment's NAME.json can be them."""
 
 
 def _component(part: str) -> str:
@@ -57,6 +59,10 @@ def history_file(results_dir: Path | str, name: str, entry: str) -> Path:
 
 def slurm_dir(results_dir: Path | str) -> Path:
     return inside(results_dir, SLURM_DIR)
+
+
+def timing_rounds_file(results_dir: Path | str) -> Path:
+    return inside(results_dir, *TIMING_ROUNDS)
 
 
 def figure_file(figures_dir: Path | str, key: str, suffix: str) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from report_builder.analysis.views import experiment_view, falls_every_epoch
+from report_builder.findings.speed import SpeedClaim
 from report_builder.findings.comparison import (
     compare,
     least_accurate,
@@ -106,13 +107,27 @@ def test_a_run_without_an_undisturbed_epoch_is_not_ranked_by_speed():
     assert speed_unranked([view("a"), view("b", disturbed=True)]) == "disturbed"
 
 
-def test_no_speed_up_is_given_between_members_of_one_stack():
-    a, b = (view(n, seconds=1.0, stacked_with=2, stack=("a", "b")) for n in ("a", "b"))
-    assert compare(b, a, speed=True).speedup is None
+def speed_claim(faster: str, slower: str, ratio: float | None, interval=(3.0, 5.0), reason=None) -> SpeedClaim:
+    return SpeedClaim(id=f"g/{faster}-vs-{slower}-speed", kind="speedup", group="g", section="group-g",
+                      experiments=(faster, slower), titles=(faster, slower), ratio=ratio,
+                      interval=interval if ratio else None, rounds=5 if ratio else 0, withheld=ratio is None,
+                      reason=reason)
 
 
-def test_speed_up_is_the_baselines_seconds_over_the_members():
-    assert compare(view("b", seconds=0.5), view("a", seconds=2.0), speed=True).speedup == 4.0
+def test_a_speed_up_comes_from_the_speed_claim_not_from_the_runs_seconds():
+    # the runs say 4× (2.0 s against 0.5 s); the timing rounds said 3.5×
+    c = compare(view("b", seconds=0.5), view("a", seconds=2.0), speed=speed_claim("b", "a", 3.5))
+    assert c.speedup == 3.5 and (c.speed.low, c.speed.high, c.speed.rounds) == (3.0, 5.0, 5)
+
+
+def test_a_baseline_faster_than_the_member_gives_a_speed_up_below_one():
+    c = compare(view("b"), view("a"), speed=speed_claim("a", "b", 2.0, interval=(1.6, 2.5)))
+    assert c.speedup == pytest.approx(0.5) and c.speed.low == pytest.approx(0.4) and c.speed.high == pytest.approx(0.625)
+
+
+def test_a_withheld_speed_claim_gives_no_speed_up():
+    c = compare(view("b", seconds=0.5), view("a", seconds=2.0), speed=speed_claim("b", "a", None, reason="busy"))
+    assert c.speedup is None and c.speed is None and c.speed_claim.reason == "busy"
 
 
 # ---- rankings ---------------------------------------------------------------------------------------

@@ -112,7 +112,13 @@ def test_every_problem_is_reported_at_once():
 def test_unknown_top_level_table_suggests_nearest():
     assert problems_of("[experiment.a]\n") == [
         "experiments.toml: [experiment]: unknown table (did you mean 'experiments'?); valid: report, defaults, "
-        "experiments, sweeps, groups, executor, reference"]
+        "experiments, sweeps, groups, executor, reference, timing"]
+
+
+def test_the_timing_table_is_checked_like_any_other():
+    found = problems_of("[timing]\nrounds = 3\nwait_second = 10\n[experiments.a]\n")
+    assert found[0] == "experiments.toml: [timing] rounds: must be ≥ 5, got 3"
+    assert found[1].startswith("experiments.toml: [timing] unknown key 'wait_second' (did you mean 'wait_seconds'?)")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -50,3 +50,11 @@ def test_a_reference_before_its_figure_carries_the_first_pass_number():
 def test_every_filter_and_helper_is_documented_for_template_authors():
     undocumented = [name for name in [*FILTERS, *HELPERS] if f"`{name}" not in GUIDE]
     assert undocumented == []
+
+
+def test_a_timing_cell_says_how_many_values_it_summarises():
+    from report_builder.report.filters import pm_n
+
+    assert pm_n(Stat(mean=0.834, std=0.08, n=3), unit=" s") == "0.83 ± 0.08 s (n = 3)"
+    assert pm_n(Stat(mean=0.834, std=None, n=2), 2, " s") == "0.83 s (n = 2)"
+    assert pm_n(None) == "—"

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from report_builder.config import PROBES, split_probe_key
-from report_builder.analysis.timing import SlowRun, clean_epoch_seconds, clean_run_seconds, slowed_runs
+from report_builder.analysis.timing import (
+    MIN_SPREAD_VALUES,
+    SlowRun,
+    clean_epoch_seconds,
+    clean_run_seconds,
+    slowed_runs,
+)
 
 METRICS = ("train_loss", "test_loss", "test_accuracy", "train_seconds", "eval_seconds", "val_loss", "val_accuracy")
 
@@ -26,12 +32,22 @@ class Stat:
     n: int
 
     @classmethod
-    def of(cls, values: Iterable[float | None]) -> "Stat | None":
+    def of(cls, values: Iterable[float | None], min_spread: int = 2) -> "Stat | None":
+        """Over the finite values; a standard deviation only from `min_spread` or more of them (seconds:
+        timing.MIN_SPREAD_VALUES)."""
         finite = [v for v in values if v is not None and math.isfinite(v)]
         if not finite:
             return None
-        std = statistics.stdev(finite) if len(finite) > 1 else None
+        std = statistics.stdev(finite) if len(finite) >= max(min_spread, 2) else None
         return cls(mean=statistics.fmean(finite), std=std, n=len(finite))
+
+
+SECONDS = ("train_seconds", "eval_seconds")
+
+
+def _seconds(values: Iterable[float | None]) -> Stat | None:
+    """Seconds over runs: no standard deviation from fewer than MIN_SPREAD_VALUES runs (timing.spread)."""
+    return Stat.of(values, min_spread=MIN_SPREAD_VALUES)
 
 
 @dataclass(frozen=True)
@@ -154,9 +170,9 @@ class ExperimentView:
 
 def _epoch_stats(epoch: int, records: list[dict]) -> EpochStats:
     probe_names = sorted({name for r in records for name in r.get("probes", {})})
-    stats = {metric: Stat.of(r.get(metric) for r in records) for metric in METRICS}
+    stats = {metric: (_seconds if metric in SECONDS else Stat.of)(r.get(metric) for r in records) for metric in METRICS}
     # A disturbed epoch's seconds measure the other work as much as ours (timing.py).
-    stats["train_seconds"] = Stat.of(r["train_seconds"] for r in records if not r.get("timing_disturbed"))
+    stats["train_seconds"] = _seconds(r["train_seconds"] for r in records if not r.get("timing_disturbed"))
     return EpochStats(
         epoch=epoch, **stats,
         probes={name: Stat.of(r.get("probes", {}).get(name) for r in records) for name in probe_names},
@@ -193,11 +209,11 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
         description=result.get("description") or "", status=status, error=result.get("error"),
         config=result["config"], seeds=[r["seed"] for r in runs], epochs=epochs,
         probe_names=list(result["config"].get("probes", [])), diverged=diverged, final=final, best=best,
-        mean_epoch_seconds=Stat.of(run_seconds.values()),
-        total_seconds=Stat.of(totals),
+        mean_epoch_seconds=_seconds(run_seconds.values()),
+        total_seconds=_seconds(totals),
         code_version=result.get("identity", {}).get("code_version"),
         stacked_with=max((r.get("stacked_with", 1) for r in runs), default=1),
-        setup_seconds=Stat.of(r.get("setup_seconds") for r in runs),
+        setup_seconds=_seconds(r.get("setup_seconds") for r in runs),
         cuda_graphs=any(r.get("cuda_graphs") for r in runs),
         cuda_graph_error=next((r["cuda_graph_error"] for r in runs if r.get("cuda_graph_error")), None),
         provenance=result.get("provenance", {}),

@@ -23,6 +23,7 @@ from report_builder.config.schema import (
                                           Suite,
                                           Sweep,
                                           SweepPoint,
+                                          TimingConfig,
                                           TrainConfig,
                                           probe_key,
                                           split_probe_key,
@@ -30,5 +31,5 @@ from report_builder.config.schema import (
 
 __all__ = ["ACTIVATIONS", "APPROACH", "DATASETS", "DEVICES", "ENGINES", "EXECUTORS", "OPTIMIZERS", "PIPELINES", "PROBES",
            "STACK_CHOICES", "ExecutorConfig", "Experiment", "ExperimentText", "Group", "GroupConfig", "ReportConfig",
-           "Suite", "Sweep", "SweepPoint", "TrainConfig", "checked_replace", "load_suite", "parse_suite", "probe_key",
+           "Suite", "Sweep", "SweepPoint", "TimingConfig", "TrainConfig", "checked_replace", "load_suite", "parse_suite", "probe_key",
            "split_probe_key"]

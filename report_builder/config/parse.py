@@ -21,11 +21,12 @@ from report_builder.config.schema import (
     ReportConfig,
     Suite,
     Sweep,
+    TimingConfig,
     TrainConfig,
 )
 from report_builder.errors import ConfigError
 
-TOP_LEVEL = ("report", "defaults", "experiments", "sweeps", "groups", "executor", "reference")
+TOP_LEVEL = ("report", "defaults", "experiments", "sweeps", "groups", "executor", "reference", "timing")
 
 
 def _table(doc: dict, key: str, where: str, problems: list[str]) -> dict:
@@ -134,6 +135,7 @@ def parse_suite(text: str, path: Path) -> Suite:
     (defaults,) = check_table(_table(doc, "defaults", "[defaults]", problems), "[defaults]", problems, TrainConfig)
     (executor,) = check_table(_table(doc, "executor", "[executor]", problems), "[executor]", problems,
                               ExecutorConfig)
+    (timing,) = check_table(_table(doc, "timing", "[timing]", problems), "[timing]", problems, TimingConfig)
 
     # A suggested name for a refused one must not be one the file already uses, for either kind.
     taken = {name for kind in ("experiments", "groups", "sweeps") if isinstance(doc.get(kind), dict)
@@ -181,7 +183,7 @@ def parse_suite(text: str, path: Path) -> Suite:
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
         raise ConfigError(f"{path}: {count}", [f"{path.name}: {p}" for p in problems])
     return Suite(path=path, **report, experiments=experiments, groups=groups, executor=ExecutorConfig(**executor),
-                 reference=reference, sweeps=sweeps)
+                 reference=reference, sweeps=sweeps, timing=TimingConfig(**timing))
 
 
 def _reference(doc: dict, path: Path, experiments: dict[str, Experiment], problems: list[str]) -> Reference | None:

@@ -151,6 +151,20 @@ class ExecutorConfig:
 
 
 @dataclass(frozen=True)
+class TimingConfig:
+    """[timing]: the timing phase, which times the training step of every experiment of a `timing = true` group
+    in interleaved rounds; every speed-up the report states comes from it."""
+
+    rounds: int = key(5, "Rounds; each times every timed experiment once, in a random order of its own.", minimum=5)
+    wait_seconds: float = key(60.0, "The most the phase waits, in all, for the machine to be quiet before its "
+                                    "rounds; then it times anyway and the report withholds its speed claims if "
+                                    "the machine stayed busy.", minimum=0.0)
+    sample_seconds: float = key(0.5, "The shortest sample: the steps timed per sample are chosen so that one "
+                                     "lasts at least this long.", minimum=Bound(0.0, exclusive=True))
+    order_seed: int = key(0, "Seed of the rounds' random orders.", minimum=0)
+
+
+@dataclass(frozen=True)
 class ReferenceConfig:
     """[reference]: published results to show beside ours (the shipped file: the 2021 writeup's numbers)."""
 
@@ -267,6 +281,7 @@ class Suite(ReportConfig):
     executor: ExecutorConfig = ExecutorConfig()
     reference: Reference | None = None
     sweeps: dict[str, Sweep] = dataclasses.field(default_factory=dict)
+    timing: TimingConfig = TimingConfig()
 
     def declared_in(self, name: str) -> str:
         """Where the file declares an experiment: "[experiments.NAME]", or for one a sweep generated

@@ -1,5 +1,6 @@
-"""Experiments against each other: whose seconds compare, rankings by speed and accuracy, differences
-over shared seeds, and one seed's numbers side by side.
+"""Experiments against each other: whose run seconds compare, rankings by accuracy, each member against its
+baseline (accuracy from the claims family, speed from the timing rounds' claims: speed.py), and one seed's
+numbers side by side.
 
 Every rule the report states about two or more experiments is decided here, from their views alone;
 templates only put the verdicts into words.
@@ -13,7 +14,8 @@ from typing import Iterable
 from report_builder.analysis.views import ExperimentView
 from report_builder.findings.claims import Claim
 from report_builder.analysis.statistics import Difference, difference
-from report_builder.analysis.timing import SpeedUp, speedup_interval
+from report_builder.analysis.timing import RoundRatio
+from report_builder.findings.speed import SpeedClaim
 
 
 # ---- whose seconds compare -------------------------------------------------------------------------
@@ -54,34 +56,6 @@ def speed_unranked(views: list[ExperimentView]) -> str | None:
 
 # ---- rankings ----------------------------------------------------------------------------------------
 
-def _timed(views: Iterable[ExperimentView]) -> list[ExperimentView]:
-    return [v for v in views if v.mean_epoch_seconds is not None]
-
-
-def fastest(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    """The experiment with the fewest training seconds per epoch."""
-    timed = _timed(views)
-    return min(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
-
-
-def slowest(views: Iterable[ExperimentView]) -> ExperimentView | None:
-    """The experiment with the most training seconds per epoch."""
-    timed = _timed(views)
-    return max(timed, key=lambda v: v.mean_epoch_seconds.mean) if timed else None
-
-
-def speedup(fast: ExperimentView, slow: ExperimentView) -> float | None:
-    """How many times fewer seconds per epoch `fast` took than `slow` (ratio of the means shown beside it)."""
-    if fast.mean_epoch_seconds is None or slow.mean_epoch_seconds is None:
-        return None
-    return slow.mean_epoch_seconds.mean / fast.mean_epoch_seconds.mean
-
-
-def speedup_ci(fast: ExperimentView, slow: ExperimentView) -> SpeedUp | None:
-    """`fast`'s speed-up over `slow` over their runs, with its interval (timing.speedup_interval)."""
-    return speedup_interval(list(fast.run_epoch_seconds.values()), list(slow.run_epoch_seconds.values()))
-
-
 def _scored(views: Iterable[ExperimentView]) -> list[ExperimentView]:
     return [v for v in views if v.final is not None and v.final.test_accuracy is not None]
 
@@ -113,29 +87,37 @@ class Comparison:
 
     experiment: ExperimentView
     speedup: float | None
-    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline), as a ratio of
-    geometric means over runs (speed.estimate); None where the two may not be ranked by speed
-    (speed_unranked) or the group is no comparison of speed."""
+    """Baseline training seconds per epoch ÷ this experiment's (>1: faster than the baseline), from the timing
+    rounds (speed.estimate); None where the group is no comparison of speed or its speed claim is withheld."""
     accuracy_delta_points: float | None
     """Final test accuracy minus the baseline's, in percentage points (claim.difference.delta × 100)."""
     accuracy: Difference | None = None
     """The same difference (as a fraction) with its CI and unadjusted test (claim.difference)."""
-    speed: SpeedUp | None = None
-    """The speed-up with its interval over runs; None where speedup is."""
+    speed: RoundRatio | None = None
+    """The speed-up with its interval over the kept timing rounds; None where speedup is."""
+    speed_claim: SpeedClaim | None = None
+    """The speed claim of this member and the baseline (speed.py), stated or withheld; None outside timing
+    groups and for the baseline itself."""
     claim: Claim | None = None
     """The tested claim of the report's family (claims.family) for this member against the baseline; None for
     the baseline itself and where finals are not like for like."""
 
 
-def compare(member: ExperimentView, baseline: ExperimentView | None, speed: bool = True,
+def compare(member: ExperimentView, baseline: ExperimentView | None, speed: SpeedClaim | None = None,
             claim: Claim | None = None) -> Comparison:
-    """`claim` is this pair's member of the report's family (claims.family), which decides the accuracy verdict."""
+    """`speed` is this pair's speed claim (speed.speed_claims), `claim` its member of the report's family
+    (claims.family), which decides the accuracy verdict."""
     faster = None
-    if speed and baseline is not None and speed_unranked([member, baseline]) is None:
-        faster = speedup_ci(member, baseline)
+    if speed is not None and not speed.withheld and baseline is not None:
+        ratio = RoundRatio(speed.ratio, *(speed.interval or (None, None)), speed.rounds)
+        if speed.experiments == (baseline.name, member.name):  # the baseline is the faster: invert
+            ratio = RoundRatio(1 / ratio.estimate, None if ratio.high is None else 1 / ratio.high,
+                               None if ratio.low is None else 1 / ratio.low, ratio.rounds)
+        faster = ratio
     accuracy = claim.difference if claim is not None else None
     return Comparison(member, None if faster is None else faster.estimate,
-                      None if accuracy is None else 100 * accuracy.delta, accuracy, speed=faster, claim=claim)
+                      None if accuracy is None else 100 * accuracy.delta, accuracy, speed=faster, claim=claim,
+                      speed_claim=speed)
 
 
 # ---- one seed, side by side ----------------------------------------------------------------------------

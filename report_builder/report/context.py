@@ -17,11 +17,12 @@ from report_builder.analysis.views import ExperimentView, experiment_view
 from report_builder.findings.changes import WhatChanged
 from report_builder.findings.claims import Claim, family
 from report_builder.findings.comparison import Comparison, compare, speed_unranked, timed_alike
+from report_builder.findings.speed import SpeedClaim, headline, speed_claims, summary
 from report_builder.findings.conclusions import conclusions
 from report_builder.findings.methods import methods
 from report_builder.analysis.reproduction import reproduction
 from report_builder.analysis.statistics import LEVEL
-from report_builder.analysis.timing import SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
+from report_builder.analysis.timing import MIN_SPREAD_VALUES, SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.analysis.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
 
@@ -181,7 +182,8 @@ def environment(views: list[ExperimentView], timed: Collection[str] = ()) -> dic
 def _group_view(name: str, title: str, description: str, members: list[ExperimentView],
                 baseline: ExperimentView | None, styles: dict[str, plots.Style],
                 figures: tuple[Path, Path | None, bool],
-                timing: bool = False, claims: dict[tuple[str, str], Claim] | None = None) -> GroupView:
+                timing: bool = False, claims: dict[tuple[str, str], Claim] | None = None,
+                speeds: list[SpeedClaim] | None = None) -> GroupView:
     trained = [m for m in members if m.epochs]
     figures_dir, cache_dir, files = figures
     figures: dict[str, plots.Figure] = {}
@@ -197,18 +199,20 @@ def _group_view(name: str, title: str, description: str, members: list[Experimen
     if len([m for m in trained if m.probe_names]) > 1:
         figures["gradient_flow"] = plots.gradient_flow_figure(f"{name}-gradient-flow", [m for m in trained if m.probe_names],
                                                               styles, figures_dir, cache_dir, files)
+    pairs = {frozenset(c.experiments): c for c in speeds or []}
     return GroupView(name=name, title=title, description=description, members=members, baseline=baseline,
-                     comparisons=[compare(m, baseline, speed=timing,
-                                          claim=(claims or {}).get((m.name, baseline.name)) if baseline else None)
-                                  for m in members], figures=figures,
+                     comparisons=[compare(m, baseline, speed=pairs.get(frozenset((m.name, baseline.name))),
+                                          claim=(claims or {}).get((m.name, baseline.name)))
+                                  if baseline else compare(m, None) for m in members], figures=figures,
                      timing=timing, timed_alike=timed_alike(trained),
                      speed_unranked=speed_unranked(trained) if timing else "not_timing")
 
 
 def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: Path, cache_dir: Path | None = None,
                   missing: list[str] | None = None, figure_files: bool = True,
-                  what_changed: WhatChanged | None = None) -> dict[str, Any]:
-    """Everything the templates may use besides filters and helpers; see templates/README.md."""
+                  what_changed: WhatChanged | None = None, timing_rounds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the templates may use besides filters and helpers; see templates/README.md. `timing_rounds`:
+    the timing phase's stored samples (results/timing_file.read_rounds), where it ran."""
     styles = plots.styles_for(list(suite.experiments))
     figures = (figures_dir, cache_dir, figure_files)
     declared = [(g, [views[n] for n in g.experiments if n in views], views.get(g.baseline) if g.baseline else None)
@@ -217,8 +221,10 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     claims = family((g.name, members, baseline) for g, members, baseline in declared)
     by_pair = {(c.experiment, c.baseline): c for c in claims}
     found = conclusions(suite, views, claims)
+    speeds = speed_claims(suite, timing_rounds, names=views)
+    speeds_of = {g.name: [c for c in speeds if c.group == g.name] for g in suite.groups.values()}
     groups = [_group_view(g.name, g.title, g.description, members, baseline, styles, figures, timing=g.timing,
-                          claims=by_pair)
+                          claims=by_pair, speeds=speeds_of[g.name])
               for g, members, baseline in declared]
     sweeps = [_sweep_section(s, views, figures) for s in suite.sweeps.values()
               if any(p.experiment in views for p in s.points)]
@@ -274,6 +280,12 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "noise_level": LEVEL,
         "slowdown_limit": SLOWDOWN_LIMIT,
         "speedup_confidence": SPEEDUP_CONFIDENCE,
+        "min_spread_values": MIN_SPREAD_VALUES,
         "claims": claims,
+        "speed_claims": speeds,
+        "speed_claims_of": speeds_of,
+        "speed_headline": {name: headline(of) for name, of in speeds_of.items()},
+        "speed_between": lambda a, b: next((c for c in speeds if set(c.experiments) == {a, b}), None),
+        "timing_rounds": summary(timing_rounds, suite),
         "methods": methods(claims, ordered, suite.reference),
     }

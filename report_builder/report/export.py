@@ -24,6 +24,7 @@ TABLE_TEMPLATE = "exports/table.tex.j2"
 TABLES_README_TEMPLATE = "exports/tables-README.txt.j2"
 TABLES_DIR = "tables"
 SENTENCE_TEMPLATE = "claims/sentence.txt.j2"
+SPEED_TEMPLATE = "claims/speed.txt.j2"
 CLAIMS_FORMAT = 1
 
 
@@ -77,12 +78,28 @@ def claim_record(claim, sentence: str) -> dict[str, Any]:
             "verdict": claim.verdict, "sentence": " ".join(sentence.split())}
 
 
+def speed_record(claim, sentence: str) -> dict[str, Any]:
+    """One speed claim (findings/speed.py) as claims.json holds it (docs/claims-schema.json, kind "speedup")."""
+    every = claim.all_rounds
+    return {"id": claim.id, "kind": claim.kind, "group": claim.group, "section": claim.section,
+            "experiments": list(claim.experiments), "ratio": claim.ratio,
+            "interval": list(claim.interval) if claim.interval else None, "rounds": claim.rounds,
+            "withheld": claim.withheld, "reason": claim.reason, "confidence": claim.confidence,
+            "rounds_run": claim.rounds_run, "excluded_rounds": list(claim.excluded),
+            "all_rounds": None if every is None else {
+                "ratio": every.estimate, "interval": None if every.low is None else [every.low, every.high],
+                "rounds": every.rounds},
+            "cpu_ratio": claim.cpu_ratio, "sentence": " ".join(sentence.split())}
+
+
 def write_claims(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> Path:
     """version_dir/claims.json: every claim the report computes, each with its sentence as rendered."""
     sentence = env.get_template(SENTENCE_TEMPLATE).make_module(context).sentence
+    speed = env.get_template(SPEED_TEMPLATE).make_module(context).speed_sentence
     document = {"format": CLAIMS_FORMAT, "report": context["report"]["title"],
                 "generated_at": context["report"]["generated_at"],
-                "claims": [claim_record(c, str(sentence(c))) for c in context["conclusions"]]}
+                "claims": [claim_record(c, str(sentence(c))) for c in context["conclusions"]]
+                + [speed_record(c, str(speed(c, context["timing_rounds"]))) for c in context["speed_claims"]]}
     path = paths.build_file(version_dir, "claims.json")
     store.write_atomic(path, json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return path

@@ -15,15 +15,7 @@ from markupsafe import Markup
 from report_builder.analysis import gradients
 from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
 from report_builder.findings.claims import against
-from report_builder.findings.comparison import (
-    fastest,
-    least_accurate,
-    like_for_like,
-    most_accurate,
-    slowest,
-    speedup,
-    speedup_ci,
-)
+from report_builder.findings.comparison import least_accurate, like_for_like, most_accurate
 
 DASH = "—"
 MINUS = "−"
@@ -103,6 +95,13 @@ def pm(stat: Stat | None, digits: int | None = None, scale: float = 1.0) -> str:
     elif stat.std is not None:
         text += f" ± {_fixed(stat.std * scale, digits)}"
     return text.replace("-", MINUS)
+
+
+def pm_n(stat: Stat | None, digits: int | None = None, unit: str = "") -> str:
+    """pm with how many values it summarises: "0.83 ± 0.08 s (n = 3)", "0.83 s (n = 2)" (a timing cell)."""
+    if stat is None:
+        return DASH
+    return f"{pm(stat, digits)}{unit} (n = {stat.n})"
 
 
 def pct(value: float | Stat | None, digits: int = 1) -> str:
@@ -229,7 +228,7 @@ def spread(stat: Stat | None) -> str:
     return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
 
 
-FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
+FILTERS = {"num": num, "pm": pm, "pm_n": pm_n, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
            "squash": squash, "ci_points": ci_points, "spread": spread}
 
@@ -262,8 +261,7 @@ class Numbering:
         return Markup('<a class="ref" href="#{}">{}</a>').format(anchor(key), label)
 
 
-HELPERS = {"digits_for": digits_for, "fastest": fastest, "slowest": slowest, "most_accurate": most_accurate,
-           "least_accurate": least_accurate, "speedup": speedup, "speedup_ci": speedup_ci,
+HELPERS = {"digits_for": digits_for, "most_accurate": most_accurate, "least_accurate": least_accurate,
            "falls_every_epoch": falls_every_epoch, "seed_range": seed_range, "like_for_like": like_for_like,
            "ln": math.log, "gap_points": gap_points, "gap_decimals": gap_decimals, "against": against,
            # the gradient section (analysis/gradients.py)

@@ -20,6 +20,7 @@ from report_builder.report.context import build_context, load_views
 from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
+from report_builder.results.timing_file import read_rounds
 from report_builder.findings.changes import what_changed
 
 ENTRY_TEMPLATE = "report.html.j2"
@@ -196,6 +197,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     if not views:
         raise RenderError(f"nothing to render: no experiment has current results in {results_dir}", missing)
     changed = what_changed(suite, results_dir, views, compare_dir)
+    timing_rounds = read_rounds(results_dir)
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         version = publish.stage(build_dir)
@@ -203,7 +205,7 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
         context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
-                                figure_files, changed)
+                                figure_files, changed, timing_rounds)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         if figure_files:  # the exports link to the figure files

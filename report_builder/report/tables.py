@@ -20,6 +20,7 @@ from report_builder.report.filters import (
     pct,
     pct_pm,
     pm,
+    pm_n,
     pvalue,
     seconds,
     seeds,
@@ -106,7 +107,7 @@ def comparison_table(group: GroupView) -> Table:
     d = {"train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
          "sec": digits_for(v.mean_epoch_seconds for v in trained),
          "total": digits_for(v.total_seconds for v in trained)}
-    ranked = group.timing and group.speed_compared
+    ranked = group.timing
     baseline = group.baseline
     header = (["Setting", "Final accuracy"] + (["Test accuracy at best validation epoch (epoch)"] if picked else [])
               + ["Final train loss", "Final test loss", "Train s / epoch" + ("" if group.timing else " (per model)"),
@@ -125,7 +126,7 @@ def comparison_table(group: GroupView) -> Table:
             cells.append(f"{pct_pm(v.best.test_accuracy)} ({v.best.epoch})" if v.best else DASH)
         cells += [pm(v.final.train_loss, d["train"]) if v.final else DASH,
                   pm(v.final.test_loss, d["test"]) if v.final else DASH,
-                  pm(v.mean_epoch_seconds, d["sec"]), pm(v.total_seconds, d["total"])]
+                  pm_n(v.mean_epoch_seconds, d["sec"]), pm_n(v.total_seconds, d["total"])]
         if baseline:
             cells += [_speedup(c, is_baseline)] if ranked else []
             if is_baseline:
@@ -155,8 +156,8 @@ def epoch_table(group: GroupView) -> Table:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
                              pct_pm(e.test_accuracy), *((pct_pm(e.val_accuracy),) if validated else ()),
-                             pm(e.train_seconds, d["train_seconds"]) + " s" + disturbed,
-                             pm(e.eval_seconds, d["eval_seconds"]) + " s")))
+                             pm_n(e.train_seconds, d["train_seconds"], " s") + disturbed,
+                             pm_n(e.eval_seconds, d["eval_seconds"], " s"))))
         if not v.epochs:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
