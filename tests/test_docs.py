@@ -252,4 +252,11 @@ def test_the_templates_readme_example_section_renders(tmp_path):
     (tmp_path / "templates" / "groups" / "width.html.j2").write_text("\n".join(l[3:] for l in jinja.splitlines()))
     render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
     html = " ".join((tmp_path / "build" / "report.html").read_text().split())
+    from rounds_fixture import write_timing
+
+    # without timing rounds no speed is stated; with rounds (wide 4× the baseline's seconds) it is
+    assert "Four times the hidden units changed final accuracy by +1.0 points" in html
+    write_timing(tmp_path / "results", config, {"baseline": [1.0, 1.02, 0.99, 1.0, 1.01], "wide": [4.0, 4.1, 3.95, 4.0, 4.02]})
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    html = " ".join((tmp_path / "build" / "report.html").read_text().split())
     assert "Four times the hidden units cost 4.0× the time per epoch, and they changed final accuracy by +1.0 points" in html
