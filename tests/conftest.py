@@ -78,14 +78,10 @@ its reading tests share one module-scoped render (they are being edited by other
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks: slow for RENDERING_MODULES; and since the Slurm tests share one cluster and cancel jobs they find
-    by name (squeue -n report_builder), one xdist group for them, so that under pytest-xdist (make test:
-    --dist loadgroup) they run one after another, in one worker."""
+    """The tests of RENDERING_MODULES are slow."""
     for item in items:
         if item.path.stem in RENDERING_MODULES:
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
 @pytest.fixture
@@ -200,7 +196,7 @@ def tiny_config(tmp_path: Path, tiny_data_dir: Path) -> Path:
 
 # ---- small real runs, trained once per session ---------------------------------------------------
 # Tests that only read finished results take a copy of a folder trained once per session (once per xdist
-# worker), instead of training their own. The folder is never written to after it is made.
+# worker that needs it), instead of training their own. The folder is never written to after it is made.
 
 @pytest.fixture(scope="session")
 def tiny_trained(tmp_path_factory) -> Path:
