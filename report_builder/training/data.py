@@ -108,7 +108,10 @@ def find_files(data_dir: Path, dataset: str = "fashion-mnist") -> dict[str, Path
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """One IDX file (optionally gzip'd) as a tensor; a damaged file is a DataError naming it."""
+    """One IDX file (optionally gzip'd) as a tensor; a damaged file is a DataError naming it.
+
+    Not torchvision's read_sn3_pascalvincent_tensor: it reads only unpacked files, where a dataset folder may
+    hold only the .gz files, read-only, and it meets a damaged file with a bare AssertionError."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
