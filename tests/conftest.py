@@ -1,6 +1,7 @@
 """Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test (from
-tests/fixtures/*.toml and overrides, by config_text); processes that tests start, and waits for events
-instead of for a time."""
+tests/fixtures/*.toml and overrides, by config_text), and the tiny suite trained once per session; processes
+that tests start, and waits for events instead of for a time; one torch thread per test process; the tests
+that `make test-fast` leaves out (marked slow)."""
 
 from __future__ import annotations
 
