@@ -26,7 +26,7 @@ ARGS ?=
 OPTS = --config $(call quote,$(CONFIG)) --results-dir $(call quote,$(RESULTS)) --build-dir $(call quote,$(BUILD)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help report experiment render preview list plan test bench bench-cpu docs docs-serve clean clean-venv
+.PHONY: help report experiment render preview list plan test test-fast bench bench-cpu docs docs-serve clean clean-venv
 PORT ?= 8000
 DOCS_PORT ?= 8001
 
@@ -60,8 +60,18 @@ list: $(SETUP) ## List the declared experiments and the state of their results
 plan: $(SETUP) ## Say what make report would train, in what order, how long it takes, and what its seeds can detect
 	$(RB) plan $(OPTS)
 
-test: $(SETUP) ## Run the test suite
-	$(PY) -m pytest -q
+# pytest-xdist (the [test] extra) runs the tests on every core (WORKERS=1: in this process; an interpreter used
+# as it is without xdist, PYTHON=python3, runs them one after another). One worker runs all of a file's tests
+# (--dist loadfile), so that a module fixture (a rendered PDF) is made once and the Slurm tests, which cancel
+# jobs they find by name, never meet. Each test process trains with one torch thread (tests/conftest.py).
+WORKERS ?= auto
+PARALLEL = $$($(PY) -c 'import xdist' 2>/dev/null && [ "$(WORKERS)" != 1 ] && echo '--dist loadfile -n $(WORKERS)')
+
+test: $(SETUP) ## Run the whole test suite, slow end-to-end checks included, on every core [WORKERS=auto]
+	$(PY) -m pytest -q $(PARALLEL)
+
+test-fast: $(SETUP) ## Run the inner loop's tests (about a minute): all but those marked slow, slurm or install
+	$(PY) -m pytest -q $(PARALLEL) -m "not slow and not slurm and not install"
 
 bench: $(SETUP) ## Time the training pipelines, then threads beside busy processes (writes benchmarks/results/)
 	$(PY) -m benchmarks.bench

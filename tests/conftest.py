@@ -1,6 +1,7 @@
 """Shared fixtures: tiny Fashion-MNIST-shaped IDX files and experiments files written per test (from
-tests/fixtures/*.toml and overrides, by config_text); processes that tests start, and waits for events
-instead of for a time."""
+tests/fixtures/*.toml and overrides, by config_text), and the tiny suite trained once per session; processes
+that tests start, and waits for events instead of for a time; one torch thread per test process; the tests
+that `make test-fast` leaves out (marked slow)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,22 @@ from typing import Callable
 
 import pytest
 import tomli_w
-import torch
+
+# One torch thread in each test process and in the processes tests start (they inherit the variable; set it
+# to choose another count). The tests' models are tiny: a second thread gains nothing, and when it waits for
+# a core that another process holds, every step waits with it — a 3-epoch run of tests/fixtures/slow.toml
+# took 7 CPU s and 22 s with two threads on a busy 2-core machine, 2 CPU s and 6 s with one (mostly
+# start-up). With pytest-xdist (make test), each worker then keeps to its core.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = REPO_DIR.parent / "shared" / "datasets"
 FIXTURES_DIR = REPO_DIR / "tests" / "fixtures"
+
+pytest_plugins = ["cpu_durations"]  # pytest --cpu-durations=N: the tests that cost the most CPU seconds
 
 
 def idx_bytes(array: torch.Tensor) -> bytes:
@@ -57,6 +69,23 @@ def write_dataset(folder: Path, n_train: int = 256, n_test: int = 128, gz: bool 
         else:
             (folder / name).write_bytes(data)
     return folder
+
+
+SLOW_MODULES = {"test_claims", "test_exports", "test_findings", "test_gradient_report", "test_render",
+                "test_sweep_report", "test_timing_report"}
+"""Modules whose tests (nearly) all render a whole report, 1 to 6 CPU s each."""
+SLOW_TESTS = {("test_readme", "test_every_readme_shell_command_runs")}
+"""(module, test): runs every command of the README to its end."""
+# These are marked slow here, not in their files, only because others are editing those files as this is
+# written: once merged, a module marks its own (pytestmark, or @pytest.mark.slow on each test) and leaves here.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of SLOW_MODULES and SLOW_TESTS are slow: `make test-fast` leaves them out."""
+    for item in items:
+        module = item.path.stem
+        if module in SLOW_MODULES or (module, getattr(item, "originalname", item.name)) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -167,6 +196,39 @@ def _merged(base: dict, overrides: dict) -> dict:
 def tiny_config(tmp_path: Path, tiny_data_dir: Path) -> Path:
     """Two quick experiments on the tiny dataset, on the CPU (tests/fixtures/tiny.toml)."""
     return write_config(tmp_path / "experiments.toml", config_text("tiny", defaults={"data_dir": str(tiny_data_dir)}))
+
+
+# ---- small real runs, trained once per session ---------------------------------------------------
+# Tests that only read finished results take a copy of a folder trained once per session (once per xdist
+# worker that needs it), instead of training their own. The folder is never written to after it is made.
+
+@pytest.fixture(scope="session")
+def tiny_trained(tmp_path_factory) -> Path:
+    """The tiny suite (tests/fixtures/tiny.toml, both experiments) trained once: data/, experiments.toml and
+    results/ in one folder. Read-only: take a copy with the tiny_project fixture."""
+    import io
+
+    from report_builder.config import load_suite
+    from report_builder.execution.runner import run_suite
+    from report_builder.progress import Progress
+
+    folder = tmp_path_factory.mktemp("tiny-trained")
+    data_dir = write_dataset(folder / "data")
+    config = write_config(folder / "experiments.toml", config_text("tiny", defaults={"data_dir": str(data_dir)}))
+    outcomes = run_suite(load_suite(config), [], folder / "results", progress=Progress(io.StringIO(), bars=False))
+    assert [o.status for o in outcomes] == ["done", "done"], outcomes
+    return folder
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path, tiny_trained: Path) -> Path:
+    """tmp_path holding experiments.toml (the tiny suite, on the session's tiny data) and results/ with both
+    experiments trained and current: what `run --config experiments.toml --results-dir results` leaves."""
+    import shutil
+
+    shutil.copy(tiny_trained / "experiments.toml", tmp_path / "experiments.toml")
+    shutil.copytree(tiny_trained / "results", tmp_path / "results", ignore=shutil.ignore_patterns(".lock"))
+    return tmp_path
 
 
 def real_data_dir() -> Path | None:

@@ -27,18 +27,33 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr
 SUITE = config_text("accessibility")
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("a11y")
+def needs_pdf(test):
+    """A check of a PDF: skipped without WeasyPrint, and slow (`make test-fast` leaves it out)."""
+    return pytest.mark.skipif(not pdf_available(), reason="WeasyPrint is not installed")(pytest.mark.slow(test))
+
+
+def accessibility_report(folder: Path, pdf: bool) -> Path:
+    """tests/fixtures/accessibility.toml rendered from fixture results: every kind of section and figure."""
     (folder / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\nbase,3,0.862,20.0\n")
     config = write_config(folder / "experiments.toml", SUITE)
     three = {"accuracies": [0.80, 0.84, 0.86], "repeats": 3}
     write_fixture_results(config, folder / "results", {
         "base": {**three, "seconds": 2.0}, "sgd": {"accuracies": [0.7, 0.75, 0.79], "repeats": 3, "seconds": 1.5},
         "probed": {**three, "probes": {"relu_active": [1000, 800, 600], "relu_grad_sq": [1.0, 0.85, 0.744]}}})
-    render_report(load_suite(config), folder / "results", folder / "build", REPO_DIR / "templates",
-                  pdf=pdf_available())
+    render_report(load_suite(config), folder / "results", folder / "build", REPO_DIR / "templates", pdf=pdf)
     return folder / "build"
+
+
+@pytest.fixture(scope="module")
+def html_report(tmp_path_factory) -> Path:
+    """The fixture report, HTML only: what the checks of the HTML read."""
+    return accessibility_report(tmp_path_factory.mktemp("a11y-html"), pdf=False)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """The same report with its PDF: what the checks of the PDF read."""
+    return accessibility_report(tmp_path_factory.mktemp("a11y"), pdf=pdf_available())
 
 
 def tools_missing() -> str | None:
@@ -59,24 +74,27 @@ def need_tools():
         pytest.skip(f"accessibility checks need node, Chromium and tests/a11y's packages: {why}")
 
 
-def test_html_has_no_axe_core_violations(report):
+@pytest.mark.slow  # node and Chromium
+def test_html_has_no_axe_core_violations(html_report):
     need_tools()
-    done = subprocess.run(["node", "check.mjs", str(report / "report.html"), CHROMIUM], cwd=A11Y_DIR,
+    done = subprocess.run(["node", "check.mjs", str(html_report / "report.html"), CHROMIUM], cwd=A11Y_DIR,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["violations"] == [] and result["passes"] > 20
 
 
-def test_html_validates(report):
+@pytest.mark.slow  # node
+def test_html_validates(html_report):
     need_tools()
-    done = subprocess.run(["node", "node_modules/html-validate/bin/html-validate.mjs", str(report / "report.html")],
+    done = subprocess.run(["node", "node_modules/html-validate/bin/html-validate.mjs",
+                           str(html_report / "report.html")],
                           cwd=A11Y_DIR, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
 
 
-def test_every_figure_is_described_with_its_numbers(report):
-    html = (report / "report.html").read_text()
+def test_every_figure_is_described_with_its_numbers(html_report):
+    html = (html_report / "report.html").read_text()
     alts = [" ".join(a.split()) for a in re.findall(r'<img class="plot" src="[^"]+" alt="([^"]*)"', html)]
     assert alts and all(a for a in alts)
     assert "Line chart of test accuracy per epoch. Baseline rises from 80.2% to 86.2%; SGD rises from 70.2% to 79.2%." \
@@ -85,14 +103,14 @@ def test_every_figure_is_described_with_its_numbers(report):
     assert any("Active ReLU inputs (count): Probed falls from 1,000 to 600" in a for a in alts)
 
 
-def test_the_data_behind_each_figure_is_one_click_away(report):
-    html = (report / "report.html").read_text()
+def test_the_data_behind_each_figure_is_one_click_away(html_report):
+    html = (html_report / "report.html").read_text()
     assert html.count('<details class="figure-data">') == html.count('<img class="plot"')
     data = html[html.index("<summary>Data of Figure 1</summary>"):]
     assert "<th scope=\"col\">Baseline: test accuracy</th>" in data[:2000] and "0.862" in data[:3000]
 
 
-@pytest.mark.skipif(not pdf_available(), reason="WeasyPrint is not installed")
+@needs_pdf
 def test_pdf_is_tagged_with_alt_text_table_headers_title_language_and_bookmarks(report):
     import pikepdf
 
@@ -125,8 +143,6 @@ def test_pdf_is_tagged_with_alt_text_table_headers_title_language_and_bookmarks(
 
 
 # ---- the PDF's tables as a screen reader and an independent checker see them -------------------------------
-
-needs_pdf = pytest.mark.skipif(not pdf_available(), reason="WeasyPrint is not installed")
 
 LONG_SUITE = config_text("long_table")
 

@@ -123,11 +123,13 @@ def test_list_shows_which_experiments_have_a_previous_result(tmp_path, capsys):
 
 # ---- What changed ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # renders a whole report
 def test_without_any_replaced_result_there_is_no_what_changed_section(tmp_path):
     page = html_of(project_with(tmp_path, [0.70, 0.75, 0.80]))
     assert section(page) == "" and "#what-changed" not in page
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_changed_setting_is_named_with_the_moved_number_beyond_seed_noise(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     rerun_other(project, [0.70, 0.75, 0.83], lr=0.02, spread=0.003)  # +3.0, +3.1, +3.2 points by seed
@@ -138,6 +140,7 @@ def test_a_changed_setting_is_named_with_the_moved_number_beyond_seed_noise(tmp_
     assert "Baseline" not in text.split("<h3>Other</h3>")[0].split("</p>", 1)[1]
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_move_within_seed_noise_is_said_to_be_within_noise(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     rerun_other(project, [0.70, 0.75, 0.801], spread=0.02)  # +0.1, +1.9, +3.7 points by seed
@@ -147,6 +150,7 @@ def test_a_move_within_seed_noise_is_said_to_be_within_noise(tmp_path):
            "p = 0.2" in text
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80], spread=0.003)   # far below the baseline
     rerun_other(project, [0.80, 0.84, 0.8603], spread=0.02)              # now within noise of it
@@ -158,6 +162,7 @@ def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
     assert "against Baseline (86.2%) over seeds 0, 1, 2, above it on 3 of 3: within seed noise" in text
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
     project = project_with(tmp_path, [0.80, 0.84, 0.84], spread=0.003)  # −2.0, −1.9, −1.8 points by seed
     rerun_other(project, [0.80, 0.84, 0.88], spread=0.003)              # +2.0, +2.1, +2.2
@@ -166,12 +171,14 @@ def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
     assert "+2.1 points [+1.9, +2.3] against Baseline" in text
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_move_with_the_same_verdict_flips_nothing(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     rerun_other(project, [0.70, 0.75, 0.79])
     assert "No conclusion flipped" in section(html_of(project))
 
 
+@pytest.mark.slow  # renders a whole report
 def test_compare_with_an_identical_snapshot_says_nothing_changed_in_one_line(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     shutil.copytree(project / "results", tmp_path / "snapshot")
@@ -179,6 +186,7 @@ def test_compare_with_an_identical_snapshot_says_nothing_changed_in_one_line(tmp
     assert "nothing changed in the 2 experiments both have" in text and "<h3>" not in text
 
 
+@pytest.mark.slow  # renders a whole report
 def test_compare_with_a_snapshot_lists_what_differs_from_it(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     shutil.copytree(project / "results", tmp_path / "snapshot")
@@ -188,6 +196,7 @@ def test_compare_with_a_snapshot_lists_what_differs_from_it(tmp_path):
     assert "over the 2 experiments both have" in text and "lr changed 0.01 → 0.02" in text
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_snapshot_sharing_no_experiment_is_said_in_the_section(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     snapshot = tmp_path / "snapshot"
@@ -237,6 +246,7 @@ SCHEMA = json.loads((REPO_DIR / "docs" / "claims-schema.json").read_text(encodin
 TYPES = {"string": str, "number": (int, float), "integer": int, "array": list, "object": dict, "null": type(None)}
 
 
+@pytest.mark.slow  # renders a whole report
 def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
     project = project_with(tmp_path, [0.70, 0.75, 0.80])
     html_of(project)
@@ -258,6 +268,7 @@ def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
                                     "against Baseline (86.2%)")
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):
     project = project_with(tmp_path, [0.80, 0.84, 0.8603], spread=0.02)
     html_of(project)
@@ -265,6 +276,7 @@ def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):
     assert c["verdict"] == "within_noise" and c["p"] >= 0.05 and "within seed noise" in c["sentence"]
 
 
+@pytest.mark.slow  # renders a whole report
 def test_a_claim_over_one_seed_is_unknown_in_claims_json(tmp_path):
     config = write_config(tmp_path / "experiments.toml", SUITE.format(lr=0.01).replace("repeats = 3", "repeats = 1"))
     write_fixture_results(config, tmp_path / "results", {"baseline": {"accuracies": BASELINE},

@@ -167,6 +167,7 @@ def numbers(results_dir, name):
     return [[(e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in r["epochs"]] for r in result["runs"]]
 
 
+@pytest.mark.slow  # worker processes
 def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp_path, monkeypatch):
     # Two "GPUs" on a CPU machine: the workers are real processes pinned with CUDA_VISIBLE_DEVICES, and
     # train on the CPU as the config asks.
@@ -188,12 +189,13 @@ def test_local_gpus_workers_pin_one_device_each_and_match_local(tiny_config, tmp
     assert numbers(tmp_path / "gpus", "baseline") == numbers(tmp_path / "local", "baseline")
 
 
+@pytest.mark.slow  # worker processes
 def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, monkeypatch):
     import signal
 
     from report_builder.execution import local_gpus as executors
 
-    # "long" trains for minutes unless killed; its worker is killed with SIGKILL a few seconds into it
+    # "long" trains for minutes unless killed; its worker is killed with SIGKILL a second into it
     write_config(tiny_config, config_text(tiny_config, experiments={"long": {"epochs": 5000}, "more": {}},
                                           executor={"kind": "local-gpus"}))
     monkeypatch.setattr(executors, "visible_gpus", lambda: ["0", "1"])
@@ -202,7 +204,7 @@ def test_a_worker_killed_mid_task_fails_only_that_task(tiny_config, tmp_path, mo
     def send(worker, task):
         original(worker, task)
         if task.label == "long[0]":
-            killers.append(threading.Timer(4.0, os.kill, (worker.process.pid, signal.SIGKILL)))
+            killers.append(threading.Timer(1.0, os.kill, (worker.process.pid, signal.SIGKILL)))
             killers[-1].start()
 
     monkeypatch.setattr(executors.ProcessWorker, "send", send)

@@ -20,28 +20,26 @@ from report_builder.report.render import make_environment, render_report
 SUITE = config_text("exports")
 
 
-@pytest.fixture
-def project(tmp_path):
+def exports_project(folder: Path) -> Path:
     """Fixture results (three seeds, a failed member, probes) and a private copy of the shipped templates."""
-    config = write_config(tmp_path / "experiments.toml", SUITE)
-    write_fixture_results(config, tmp_path / "results", {
+    config = write_config(folder / "experiments.toml", SUITE)
+    write_fixture_results(config, folder / "results", {
         "baseline": {"accuracies": [0.80, 0.85, 0.8612], "seconds": 2.0, "repeats": 3},
         "fast": {"accuracies": [0.79, 0.84, 0.8534], "seconds": 1.0, "repeats": 3},
         "broken": {"accuracies": [], "status": "failed"},
         "probed": {"accuracies": [0.80, 0.85, 0.86], "probes": {"relu_active": [3000, 2500, 2000],
                                                                  "relu_grad_sq": [4.0, 3.0, 2.5]}},
     })
-    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    return tmp_path
+    shutil.copytree(REPO_DIR / "templates", folder / "templates")
+    return folder
 
 
-@pytest.fixture
-def whole_project(tmp_path):
+def whole_exports_project(folder: Path) -> Path:
     """A group, a reference and a sweep (tests/fixtures/exports_full.toml), three seeds each."""
-    config = write_config(tmp_path / "experiments.toml", config_text("exports_full"))
-    (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\nbaseline,3,0.85,20.0\n"
-                                      "fast,3,0.95,12.5\n", encoding="utf-8")
-    write_fixture_results(config, tmp_path / "results", {
+    config = write_config(folder / "experiments.toml", config_text("exports_full"))
+    (folder / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\nbaseline,3,0.85,20.0\n"
+                                    "fast,3,0.95,12.5\n", encoding="utf-8")
+    write_fixture_results(config, folder / "results", {
         "baseline": {"accuracies": [0.80, 0.85, 0.8612], "repeats": 3},
         "fast": {"accuracies": [0.79, 0.84, 0.8534], "repeats": 3},
         "lr-lr-0p01": {"accuracies": [0.80, 0.86, 0.87], "repeats": 3},
@@ -51,8 +49,31 @@ def whole_project(tmp_path):
         "probed_b": {"accuracies": [0.81, 0.86], "repeats": 2, "probes": {"relu_active": [2000, 1500],
                                                                           "relu_grad_sq": [0.5, 0.25]}},
     })
-    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    return tmp_path
+    shutil.copytree(REPO_DIR / "templates", folder / "templates")
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path):
+    return exports_project(tmp_path)
+
+
+@pytest.fixture
+def whole_project(tmp_path):
+    return whole_exports_project(tmp_path)
+
+
+# A render takes seconds: the tests that only read a build share one, rendered once per module. They never
+# write into it; a test that changes the project or its build renders its own.
+
+@pytest.fixture(scope="module")
+def project_build(tmp_path_factory) -> Path:
+    return render(exports_project(tmp_path_factory.mktemp("exports")))
+
+
+@pytest.fixture(scope="module")
+def whole_project_build(tmp_path_factory) -> Path:
+    return render(whole_exports_project(tmp_path_factory.mktemp("exports-whole")))
 
 
 def render(project: Path) -> Path:
@@ -130,8 +151,8 @@ def strip_empty(rows: list[list[str]]) -> list[list[str]]:
     return stripped
 
 
-def test_markdown_tables_state_the_html_tables_cell_for_cell(project):
-    build = render(project)
+def test_markdown_tables_state_the_html_tables_cell_for_cell(project_build):
+    build = project_build
     ours = html_tables(build)
     theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
     assert len(theirs) == len(ours) == 5
@@ -139,8 +160,8 @@ def test_markdown_tables_state_the_html_tables_cell_for_cell(project):
         assert rows in theirs, key
 
 
-def test_markdown_states_reproduction_sweep_gradient_flow_and_provenance_tables_cell_for_cell(whole_project):
-    build = render(whole_project)
+def test_markdown_states_reproduction_sweep_gradient_flow_and_provenance_tables_cell_for_cell(whole_project_build):
+    build = whole_project_build
     ours = html_tables(build)
     theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
     assert {"tab-reproduction", "tab-_sweep-lr", "tab-relu_gradient-gradient-flow", "tab-provenance"} <= set(ours)
@@ -171,8 +192,8 @@ class _Headings(HTMLParser):
             self._text.append(data)
 
 
-def test_markdown_has_a_heading_for_every_html_section_in_its_order(whole_project):
-    build = render(whole_project)
+def test_markdown_has_a_heading_for_every_html_section_in_its_order(whole_project_build):
+    build = whole_project_build
     parser = _Headings()
     parser.feed((build / "report.html").read_text(encoding="utf-8"))
     tokens = MarkdownIt("commonmark").parse((build / "report.md").read_text(encoding="utf-8"))
@@ -181,8 +202,8 @@ def test_markdown_has_a_heading_for_every_html_section_in_its_order(whole_projec
     assert headings == [h for h in parser.headings if h != "Contents"]
 
 
-def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project):
-    build = render(whole_project)
+def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project_build):
+    build = whole_project_build
     text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
     assert "The mean falls with every step up in lr, so the best value is the smallest swept" in text
     assert "Not reproduced: Baseline, Big batches." in text
@@ -190,23 +211,23 @@ def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project):
     assert "In Probed B, the first layer's mean squared gradient is" in text
 
 
-def test_markdown_prose_leaves_out_the_html_figure_captions_and_text_alternatives(whole_project):
-    build = render(whole_project)
+def test_markdown_prose_leaves_out_the_html_figure_captions_and_text_alternatives(whole_project_build):
+    build = whole_project_build
     html = " ".join((build / "report.html").read_text(encoding="utf-8").split())
     text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
     assert "Hollow markers, drawn just right of their value" in html and "Chart of final test accuracy" in html
     assert "Hollow markers" not in text and "Chart of final test accuracy" not in text
 
 
-def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project):
-    build = render(project)
+def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project_build):
+    build = project_build
     comparison = markdown_tables((build / "report.md").read_text(encoding="utf-8"))[0]
     assert [row[0] for row in comparison[1:]] == ["Baseline | R&D_1 50% $x$", "Big *batches*", "Broken"]
 
 
-@pytest.mark.parametrize("suite", ["project", "whole_project"])
+@pytest.mark.parametrize("suite", ["project_build", "whole_project_build"], ids=["project", "whole_project"])
 def test_markdown_links_every_figure_file_relative_to_itself(suite, request):
-    build = render(request.getfixturevalue(suite))
+    build = request.getfixturevalue(suite)
     text = (build / "report.md").read_text(encoding="utf-8")
     links = [token.attrs["src"] for block in MarkdownIt("commonmark").parse(text) if block.type == "inline"
              for token in block.children if token.type == "image"]
@@ -214,8 +235,8 @@ def test_markdown_links_every_figure_file_relative_to_itself(suite, request):
     assert all((build / link).is_file() for link in links)
 
 
-def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(project):
-    build = render(project)
+def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(project_build):
+    build = project_build
     tex = (build / "tables" / "batch_size-comparison.tex").read_text(encoding="utf-8")
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
     assert "\\caption{Batch size study compared." in tex and "\\label{tab:batch_size-comparison}" in tex
@@ -226,8 +247,8 @@ def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(proje
     assert "\\multicolumn{9}{l}{failed: RuntimeError: boom}" in tex
 
 
-def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project):
-    build = render(project)
+def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project_build):
+    build = project_build
     names = sorted(p.name for p in (build / "tables").iterdir())
     assert names == ["README", "batch_size-comparison.tex", "batch_size-epochs.tex", "provenance.tex",
                      "relu_gradient-epochs.tex", "relu_gradient-probed-probes.tex"]
@@ -235,8 +256,8 @@ def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(proj
     assert len(readme.splitlines()) == 1 and "\\usepackage{booktabs" in readme and "\\input{tables/NAME}" in readme
 
 
-def test_reproduction_sweep_gradient_flow_and_provenance_tables_have_tex_files(whole_project):
-    build = render(whole_project)
+def test_reproduction_sweep_gradient_flow_and_provenance_tables_have_tex_files(whole_project_build):
+    build = whole_project_build
     names = {p.name for p in (build / "tables").iterdir()}
     assert {"reproduction.tex", "_sweep-lr.tex", "relu_gradient-gradient-flow.tex", "provenance.tex"} <= names
     sweep = (build / "tables" / "_sweep-lr.tex").read_text(encoding="utf-8")
@@ -271,8 +292,8 @@ def test_latex_tables_and_figures_compile_with_pdflatex(suite, request):
     assert "Overfull \\hbox" not in done.stdout
 
 
-def test_every_figure_is_also_a_vector_pdf(project):
-    build = render(project)
+def test_every_figure_is_also_a_vector_pdf(project_build):
+    build = project_build
     svgs = sorted(p.stem for p in (build / "figures").glob("*.svg"))
     pdfs = sorted(p.stem for p in (build / "figures").glob("*.pdf"))
     assert svgs == pdfs and svgs

@@ -52,7 +52,8 @@ def render(tmp_path, finals: dict[str, tuple], suite: str = FLOW_SUITE, engine: 
                 epoch["probes"] = {k: v[e] for k, v in values.items()}
         store.write_result(tmp_path / "results", {k: v for k, v in doc.items() if k != "format"})
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates", dirs_exist_ok=True)
-    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False,
+                  figure_files=False)  # the HTML alone: no figure files, no exports
     html = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
     html = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
     start = html.index(". Gradient flow</h2>")

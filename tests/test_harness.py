@@ -37,6 +37,7 @@ def test_a_spawned_process_sees_ctrl_c_although_the_test_run_ignores_it():
 def test_a_test_that_times_out_still_ends_its_process_and_its_workers(pytester, tmp_path):
     pids = tmp_path / "pids.txt"
     pytester.makeconftest((REPO_DIR / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makepyfile(cpu_durations=(REPO_DIR / "tests" / "cpu_durations.py").read_text(encoding="utf-8"))
     pytester.makepyfile(test_times_out=textwrap.dedent(f"""
         import subprocess, sys
         from conftest import spawn

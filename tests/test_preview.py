@@ -95,6 +95,7 @@ def test_only_the_build_folder_is_served(server, path):
     assert b"[defaults]" not in response.read()
 
 
+@pytest.mark.slow  # renders the PDF
 def test_figures_and_the_pdf_are_served(server, project):
     from report_builder.report.render import pdf_available
 
@@ -116,6 +117,7 @@ def test_a_taken_port_is_a_clear_message(server, project, capsys):
     assert status == 2 and f"cannot serve on 127.0.0.1:{port}" in err and "--port 0" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_ctrl_c_ends_the_preview_cleanly(project):
     # spawn restores SIGINT in the child: started as a background job of a script, the test run (and so
     # the server) would otherwise ignore it. Whether this test passes, fails or times out, the server ends.
@@ -145,6 +147,7 @@ def test_ctrl_c_during_the_first_render_ends_the_preview_cleanly(project, monkey
     assert status == 0 and "preview stopped" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a browser
 def test_the_open_page_reloads_itself_in_a_browser(server, project, tmp_path):
     need_tools()
     browser = spawn(["node", "live_reload.mjs", server.url, "Seen without a manual reload.",

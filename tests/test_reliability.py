@@ -28,11 +28,14 @@ def slow_suite(tmp_path, second_epochs: int = 40, repeats: int = 1):
     return write_config(tmp_path / "experiments.toml", text)
 
 
-def start(config, results_dir, *extra):
+def start(config, results_dir, *extra, signal_at: tuple[str, int, str] | None = None):
+    """The CLI's `run` in a process of its own; with signal_at = (task, step, signal), the run sends itself
+    that signal once that repeat has trained that many steps (tests/signal_at_step.py)."""
     # spawn: the CLI sees Ctrl-C as a terminal user's process would (SIGINT restored, even when the tests run
     # as a background job), and it is ended with the test, however the test ends.
-    return spawn([sys.executable, "-m", "report_builder", "run", "--config", str(config),
-                  "--results-dir", str(results_dir), *extra],
+    program = ["-m", "report_builder"] if signal_at is None else \
+        [str(REPO_DIR / "tests" / "signal_at_step.py"), *map(str, signal_at), "--"]
+    return spawn([sys.executable, *program, "run", "--config", str(config), "--results-dir", str(results_dir), *extra],
                  cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -55,15 +58,18 @@ def run_cli(*args) -> int:
     return main(list(map(str, args)))
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_path):
-    config, results = slow_suite(tmp_path), tmp_path / "results"
-    process = start(config, results)
+    # SIGKILL in second's second epoch of three (128 steps an epoch), once first is done
+    config, results = slow_suite(tmp_path, second_epochs=3), tmp_path / "results"
+    process = start(config, results, signal_at=("second[0]", 192, "KILL"))
     wait_for_line(process, "first: done")
     first_before = (results / "first.json").read_bytes()
-    process.kill()
-    process.wait()
+    process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
     assert not (results / "second.json").exists()  # nothing that could pass for a finished result
     assert (results / "first.json").read_bytes() == first_before
+    assert store.read_result(results / "first.json")["status"] == "done"
 
     rerun = start(config, results)
     out = rerun.communicate(timeout=RUN_TIMEOUT)[1].splitlines()
@@ -74,6 +80,7 @@ def test_kill_9_mid_experiment_loses_nothing_finished_and_rerun_completes(tmp_pa
 
 
 @pytest.mark.parametrize("sent, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.slow  # the CLI as a process
 def test_interrupt_ends_with_one_line_and_nonzero_status(tmp_path, sent, status):
     config, results = slow_suite(tmp_path), tmp_path / "results"
     process = start(config, results)
@@ -86,12 +93,14 @@ def test_interrupt_ends_with_one_line_and_nonzero_status(tmp_path, sent, status)
     assert store.read_result(results / "first.json")["status"] == "done"
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_killed_run_resumes_at_the_repeat_where_it_stopped(tmp_path):
-    config, results = slow_suite(tmp_path, second_epochs=12, repeats=2), tmp_path / "results"
-    process = start(config, results, "second", "--no-stack")  # alone, the repeats finish one by one
+    config, results = slow_suite(tmp_path, second_epochs=2, repeats=2), tmp_path / "results"
+    # alone, the repeats finish one by one; SIGKILL in the second repeat's second epoch
+    process = start(config, results, "second", "--no-stack", signal_at=("second[1]", 192, "KILL"))
     wait_for_line(process, "second: repeat 1 of 2 done (seed 0)")
-    process.kill()
-    process.wait()
+    process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
     partial = store.read_result(results / "second.json")
     assert partial["status"] == "partial" and len(partial["runs"]) == 1
 
@@ -114,14 +123,15 @@ def summary_agrees_with_results(results) -> None:
     assert written["test_accuracy"].tolist() == pytest.approx(expected["test_accuracy"].astype(float).tolist())
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_interrupted_force_rerun_keeps_the_complete_result_published(tmp_path, capsys):
-    config, results = slow_suite(tmp_path, second_epochs=12, repeats=2), tmp_path / "results"
+    config, results = slow_suite(tmp_path, second_epochs=2, repeats=2), tmp_path / "results"
     assert run_cli("run", "--config", config, "--results-dir", results, "--no-stack") == 0
     complete = (results / "second.json").read_bytes()
-    process = start(config, results, "second", "--force", "--no-stack")  # alone: repeats finish one by one
+    # alone, the repeats finish one by one; Ctrl-C in the second repeat's second epoch
+    process = start(config, results, "second", "--force", "--no-stack", signal_at=("second[1]", 192, "INT"))
     wait_for_line(process, "second: repeat 1 of 2 done (seed 0)")
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
+    process.communicate(timeout=RUN_TIMEOUT)
     assert process.returncode == 130
     assert (results / "second.json").read_bytes() == complete
     summary_agrees_with_results(results)
@@ -130,6 +140,7 @@ def test_interrupted_force_rerun_keeps_the_complete_result_published(tmp_path, c
                    "--no-pdf") == 0
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_summary_agrees_with_results_after_an_interrupted_first_run(tmp_path):
     config, results = slow_suite(tmp_path), tmp_path / "results"
     process = start(config, results)
@@ -151,6 +162,7 @@ def test_partial_results_are_not_rendered_as_finished(tmp_path, capsys):
     assert "second: unfinished (1 of 2 repeats)" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_second_run_on_same_results_waits_for_the_first(tmp_path):
     config, results = slow_suite(tmp_path, second_epochs=3), tmp_path / "results"
     first = start(config, results)
@@ -187,13 +199,12 @@ def test_divergence_is_reported_not_crashed(tiny_config, tmp_path, capsys):
     assert "1 experiment diverged" in html and "seed 0 at epoch 1" in html
 
 
-def test_results_written_by_hand_badly_are_rerun_not_rendered(tiny_config, tmp_path, capsys):
-    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
-    (tmp_path / "r" / "sgd.json").write_text("{ not json")
-    capsys.readouterr()
-    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
-                   tmp_path / "b", "--no-pdf") == 2
-    assert "sgd: " in capsys.readouterr().err and not (tmp_path / "b" / "report.html").exists()
+def test_results_written_by_hand_badly_are_rerun_not_rendered(tiny_project, capsys):
+    config, results = tiny_project / "experiments.toml", tiny_project / "results"
+    (results / "sgd.json").write_text("{ not json")
+    assert run_cli("render", "--config", config, "--results-dir", results, "--build-dir", tiny_project / "b",
+                   "--no-pdf") == 2
+    assert "sgd: " in capsys.readouterr().err and not (tiny_project / "b" / "report.html").exists()
 
 
 def test_partial_render_says_what_is_missing(tiny_config, tmp_path, capsys):
@@ -221,13 +232,11 @@ def test_unwritable_results_directory_is_one_clear_error(tiny_config, tmp_path, 
     assert capsys.readouterr().err.startswith(f"error: cannot use results directory {blocker / 'results'}")
 
 
-def test_unwritable_build_directory_is_one_clear_error(tiny_config, tmp_path, capsys):
-    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
-    blocker = tmp_path / "file"
+def test_unwritable_build_directory_is_one_clear_error(tiny_project, capsys):
+    blocker = tiny_project / "file"
     blocker.write_text("not a directory")
-    capsys.readouterr()
-    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
-                   blocker / "build", "--no-pdf") == 2
+    assert run_cli("render", "--config", tiny_project / "experiments.toml", "--results-dir", tiny_project / "results",
+                   "--build-dir", blocker / "build", "--no-pdf") == 2
     assert capsys.readouterr().err.startswith(f"error: cannot write the report to {blocker / 'build'}")
 
 
@@ -257,16 +266,14 @@ def test_disk_full_during_a_run_is_one_clear_error(tiny_config, tmp_path, monkey
     assert not (tmp_path / "r" / "sgd.json").exists()
 
 
-def test_undefined_template_variable_exits_2_naming_the_line(tiny_config, tmp_path, capsys):
+def test_undefined_template_variable_exits_2_naming_the_line(tiny_project, capsys):
     import shutil
 
-    run_cli("run", "--config", tiny_config, "--results-dir", tmp_path / "r")
-    templates = tmp_path / "templates"
+    templates = tiny_project / "templates"
     shutil.copytree(REPO_DIR / "templates", templates)
     title = templates / "sections" / "title.html.j2"
     title.write_text("{{ report.titel }}\n" + title.read_text())
-    capsys.readouterr()
-    assert run_cli("render", "--config", tiny_config, "--results-dir", tmp_path / "r", "--build-dir",
-                   tmp_path / "b", "--templates", templates, "--no-pdf") == 2
+    assert run_cli("render", "--config", tiny_project / "experiments.toml", "--results-dir", tiny_project / "results",
+                   "--build-dir", tiny_project / "b", "--templates", templates, "--no-pdf") == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {title}:1: undefined in template:") and "titel" in err

@@ -20,20 +20,32 @@ from report_builder.report.render import render_report
 SUITE = config_text("render")
 
 
-@pytest.fixture
-def project(tmp_path):
+def render_project(folder: Path) -> Path:
     """A suite with fixture results and a private copy of the shipped templates."""
-    config = write_config(tmp_path / "experiments.toml", SUITE)
-    write_fixture_results(config, tmp_path / "results", {
+    config = write_config(folder / "experiments.toml", SUITE)
+    write_fixture_results(config, folder / "results", {
         "baseline": {"accuracies": [0.80, 0.85, 0.8612], "seconds": 2.0},
         "fast": {"accuracies": [0.79, 0.84, 0.8534], "seconds": 1.0},
         "probed": {"accuracies": [0.80, 0.85, 0.86], "probes": {"relu_active": [3000, 2500, 2000],
                                                                  "relu_grad_sq": [4.0, 3.0, 2.5]}},
     })
     # Big batches 2× faster in every timing round, on a quiet machine
-    write_timing(tmp_path / "results", config, {"baseline": [2.0, 2.1, 1.9, 2.0, 2.0], "fast": [1.0, 1.05, 0.95, 1.0, 1.0]})
-    shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    return tmp_path
+    write_timing(folder / "results", config, {"baseline": [2.0, 2.1, 1.9, 2.0, 2.0], "fast": [1.0, 1.05, 0.95, 1.0, 1.0]})
+    shutil.copytree(REPO_DIR / "templates", folder / "templates")
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path):
+    return render_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    """The project rendered once (HTML) for the tests that only read it: they never write into it."""
+    project = render_project(tmp_path_factory.mktemp("render"))
+    render(project)
+    return project
 
 
 def render(project, pdf=False):
@@ -46,34 +58,33 @@ def html_of(project) -> str:
     return (project / "build" / "report.html").read_text(encoding="utf-8")
 
 
-def test_html_shows_the_fixture_numbers(project):
-    html = html_of(project)
+def test_html_shows_the_fixture_numbers(rendered):
+    html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
     assert "86.1%" in html and "85.3%" in html          # final accuracies of one run, in percent
     assert "2.00×" in html                               # big batches: 2.0 s → 1.0 s per epoch in the rounds
     assert "−0.8" in html                                # Δ accuracy in points vs baseline
     assert "3,000" in html and "2,000" in html           # relu_active counts
 
 
-def test_narrative_sentence_is_computed_from_results(project):
-    html = html_of(project)
+def test_narrative_sentence_is_computed_from_results(rendered):
+    html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
     assert "Big batches trained 2.00× faster per epoch than Baseline run (95% CI" in html
 
 
-def test_html_is_self_contained(project):
-    html = html_of(project)
+def test_html_is_self_contained(rendered):
+    html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
     assert 'src="data:image/svg+xml;base64,' in html and "<style>" in html
     for external in ('src="http', "href=\"http", "url(http", "<link", "<script"):
         assert external not in html
 
 
-def test_figures_are_also_files(project):
-    render(project)
-    names = {p.name for p in (project / "build" / "figures").iterdir()}
+def test_figures_are_also_files(rendered):
+    names = {p.name for p in (rendered / "build" / "figures").iterdir()}
     assert {"batch_size-accuracy.svg", "batch_size-accuracy.png", "relu_gradient-probed-probes.png"} <= names
 
 
-def test_cpu_runs_get_a_banner(project):
-    assert "These experiments ran on the CPU" in html_of(project)
+def test_cpu_runs_get_a_banner(rendered):
+    assert "These experiments ran on the CPU" in (rendered / "build" / "report.html").read_text(encoding="utf-8")
 
 
 def test_mixed_devices_get_a_banner(project):
@@ -92,8 +103,8 @@ def test_repeats_show_mean_and_spread(project):
     assert "the mean ± the sample standard deviation over seeds (Baseline run: seeds 0, 1, 2" in html
 
 
-def test_cross_references_match_numbering(project):
-    html = html_of(project)
+def test_cross_references_match_numbering(rendered):
+    html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
     # "See Figure N for accuracy" in the batch-size section points at that section's accuracy figure
     assert 'href="#fig-batch_size-accuracy">Figure 1</a>' in html
     assert '<figure id="fig-batch_size-accuracy">' in html

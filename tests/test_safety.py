@@ -57,6 +57,7 @@ def test_unsafe_group_names_are_config_errors():
     assert "group names may hold only letters, digits" in caught.value.problems[0]
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_a_refused_name_stops_the_run_before_anything_is_written(tmp_path):
     config = write_config(tmp_path / "experiments.toml", config_text(experiments={"../../zz_pwned": {}}))
     done = subprocess.run([sys.executable, "-m", "report_builder", "run", "--config", str(config), "--results-dir",
@@ -132,6 +133,7 @@ def marker_of(project: Path) -> tuple[str | None, str | None]:
 
 
 @pytest.mark.skipif(not pdf_available(), reason="WeasyPrint is not installed")
+@pytest.mark.slow  # renders the PDF
 def test_a_render_killed_at_any_moment_leaves_one_whole_report(killable):
     set_marker(killable, "MARKER-old")
     render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
@@ -160,6 +162,7 @@ def test_a_render_killed_at_any_moment_leaves_one_whole_report(killable):
     assert "old" in outcomes  # at least one kill landed before the publish
 
 
+@pytest.mark.slow  # renders the PDF
 def test_a_failing_pdf_keeps_the_previous_report(killable, monkeypatch):
     from report_builder.errors import RenderError
     from report_builder.report import render
@@ -181,6 +184,7 @@ def test_a_failing_pdf_keeps_the_previous_report(killable, monkeypatch):
     assert len(list((killable / "build" / ".versions").iterdir())) == 1
 
 
+@pytest.mark.slow  # renders the PDF
 def test_no_pdf_leaves_no_older_pdf_beside_the_new_html(killable):
     if pdf_available():
         render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
@@ -195,6 +199,7 @@ def test_no_pdf_leaves_no_older_pdf_beside_the_new_html(killable):
         f"beside it"]
 
 
+@pytest.mark.slow  # renders whole reports
 def test_figures_of_removed_groups_do_not_linger(killable):
     render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
                   killable / "templates", pdf=False)
@@ -208,6 +213,7 @@ def test_figures_of_removed_groups_do_not_linger(killable):
 
 # ---- titles in other scripts ------------------------------------------------------------------------
 
+@pytest.mark.slow  # the CLI as a process
 def test_titles_in_other_scripts_draw_with_a_fallback_font_or_one_warning(killable):
     from report_builder.report import fonts as plots
 
@@ -242,6 +248,7 @@ def test_characters_no_font_has_are_one_project_warning(monkeypatch):
         f"{fonts.FONT_PACKAGE_HINT}"]
 
 
+@pytest.mark.slow  # renders whole reports
 def test_hostile_titles_stay_inert(killable):
     config = killable / "experiments.toml"
     config.write_text(config.read_text().replace('title = "Baseline"', 'title = "<script>alert(1)</script>{{ 7*7 }}"'))

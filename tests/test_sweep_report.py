@@ -40,7 +40,8 @@ def render(tmp_path, finals: list[float], suite: str = SUITE, repeats: int = 3, 
     write_fixture_results(config, tmp_path / "results",
                           {name: {"accuracies": [0.5, final], "repeats": repeats,
                                   "spread": (spreads or {}).get(name, 0.002)} for name, final in zip(names, finals)})
-    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", REPO_DIR / "templates", pdf=False)
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", REPO_DIR / "templates", pdf=False,
+                  figure_files=False)  # the HTML alone: no figure files, no exports
     html = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
     return re.sub(r"\s+", " ", html)
 

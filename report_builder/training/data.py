@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,10 @@ class Dataset:
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """One IDX file (optionally gzip'd) as a tensor; a damaged file is a DataError naming it."""
+    """One IDX file (optionally gzip'd) as a tensor; a damaged file is a DataError naming it.
+
+    Not torchvision's read_sn3_pascalvincent_tensor: it reads only unpacked files, where a dataset folder may
+    hold only the .gz files, read-only, and it meets a damaged file with a bare AssertionError."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
@@ -130,8 +134,8 @@ def _download(data_dir: Path, dataset: str = "fashion-mnist") -> None:
 
 
 def _fetch_all(folder: Path, dataset: str = "fashion-mnist") -> None:
-    """Each of torchvision's files of the dataset from the first of its mirrors that serves it whole (MD5
-    checked), into folder, gzip'd and unpacked as torchvision lays them out."""
+    """Each of torchvision's files of the dataset from the first of its mirrors that serves it whole, into
+    folder, gzip'd and unpacked as torchvision lays them out."""
     import torchvision.datasets  # their lists of mirrors and checksums
 
     source = getattr(torchvision.datasets, DATASETS[dataset][1])
@@ -147,27 +151,29 @@ def _fetch_all(folder: Path, dataset: str = "fashion-mnist") -> None:
                 last = e
         else:
             raise _DownloadFailed(f"{filename}: " + "; ".join(failures)) from last
-        with gzip.open(folder / filename, "rb") as packed, open(folder / filename.removesuffix(".gz"), "wb") as out:
-            shutil.copyfileobj(packed, out)
 
 
 def _fetch(url: str, path: Path, md5: str) -> None:
-    import urllib.request
+    """One file into path, unpacked beside it: torchvision downloads it (following redirects, with a progress
+    bar), checks its MD5 and unpacks it; a server that stops answering is given up after DOWNLOAD_TIMEOUT."""
+    from torchvision.datasets.utils import calculate_md5, download_and_extract_archive
 
-    digest, size = hashlib.md5(usedforsecurity=False), 0
-    request = urllib.request.Request(url, headers={"User-Agent": "report_builder"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response, open(path, "wb") as out:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    if digest.hexdigest() != md5:
-        raise _ChecksumMismatch(f"checksum mismatch: {size:,} bytes with MD5 {digest.hexdigest()}, expected {md5}")
+    # torchvision's requests set no timeout: the sockets they open meanwhile take this default.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        download_and_extract_archive(url, path.parent, filename=path.name, md5=md5)
+    except RuntimeError as e:  # torchvision's "File not found or corrupted.": the bytes are not the file
+        if not path.is_file():
+            raise
+        raise _ChecksumMismatch(f"checksum mismatch: {path.stat().st_size:,} bytes with MD5 "
+                                f"{calculate_md5(path)}, expected {md5}") from e
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _why(url: str, e: Exception) -> str:
     """What failed, in words: the HTTP status, no network or DNS, a refused connection, a timeout, a checksum."""
-    import socket
     import urllib.error
     from urllib.parse import urlsplit
 
