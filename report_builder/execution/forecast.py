@@ -1,6 +1,7 @@
 """`plan`: what `run` / `report` would do, judged without training: which experiments would run and why,
 how their runs are grouped and in what order, about how long that takes, and what the planned seeds can
-detect in each comparison against a baseline.
+detect in each comparison against a baseline — by the rules the report states it with (one planning SD per
+family, Holm's strictest level), so that `plan` and the report agree.
 
 It imports torch only when something needs it: when some run would train (the tasks are then built by
 tasks.py, the same code that builds them for `run`), or to ask whether a GPU is there when the machine
@@ -19,7 +20,7 @@ import json
 import math
 import os
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from report_builder.results.identity import (
     timed_experiments,
     trained_alone,
 )
-from report_builder.analysis.power import POWER, detectable_difference, seeds_needed
-from report_builder.analysis.statistics import LEVEL
+from report_builder.analysis.power import MAX_SEEDS, POWER, PlanningSD, detectable_difference, planning_sd, seeds_needed
+from report_builder.analysis.statistics import MIN_SEEDS
+from report_builder.findings.claims import family_name, power_level
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results"
 
@@ -68,21 +70,29 @@ class ExperimentForecast:
 
 @dataclass(frozen=True)
 class Detection:
-    """What a group's comparison of an experiment with its baseline can detect with the planned seeds."""
+    """What a group's comparison of an experiment with its baseline can detect with the planned seeds, as the
+    report will state it: the family's planning SD (power.planning_sd over the earlier results of the
+    family's experiments), at LEVEL ÷ the family's planned size (claims.power_level)."""
 
     group: str
     experiment: str
     baseline: str
     seeds: int
     """Seeds both will have trained (a paired comparison uses those)."""
-    sd: float | None
-    """Sample SD of the earlier per-seed differences in final test accuracy (a fraction); None: none known."""
-    earlier: list[int] = field(default_factory=list)
-    """The earlier seeds that SD is from."""
+    family: str = ""
+    """claims.family_name: "group:NAME" or "report"."""
+    family_size: int = 0
+    """The comparisons of that family that will be tested (MIN_SEEDS planned seeds or more)."""
+    planning: PlanningSD | None = None
+    """The family's planning SD from earlier results; None: none known."""
     detectable: float | None = None
     """The smallest true difference (a fraction) detected with probability POWER; None: cannot tell."""
     needed: int | None = None
-    """Seeds needed for [report] detect_points; None: not asked, or cannot tell."""
+    """Seeds needed for [report] detect_points; None: not asked, cannot tell, or more than MAX_SEEDS."""
+
+    @property
+    def alpha(self) -> float:
+        return power_level(self.family_size)
 
 
 @dataclass(frozen=True)
@@ -224,16 +234,45 @@ def _finals(stored: dict | None) -> dict[int, float]:
             if run["epochs"] and run.get("diverged_at") is None and run["epochs"][-1]["test_accuracy"] is not None}
 
 
-def detection(group: str, exp: Experiment, baseline: Experiment, results_dir: Path,
-              detect_points: float | None) -> Detection:
-    planned = len(set(declared_seeds(exp.config.identity())) & set(declared_seeds(baseline.config.identity())))
-    a, b = _finals(store.stored_result(results_dir, exp.name)), _finals(store.stored_result(results_dir, baseline.name))
-    shared = sorted(set(a) & set(b))
-    if len(shared) < 2:
-        return Detection(group, exp.name, baseline.name, planned, None, shared)
-    sd = statistics.stdev([a[s] - b[s] for s in shared])
-    needed = seeds_needed(sd, detect_points / 100) if detect_points else None
-    return Detection(group, exp.name, baseline.name, planned, sd, shared, detectable_difference(sd, planned), needed)
+def _planned(exp: Experiment, baseline: Experiment) -> int:
+    return len(set(declared_seeds(exp.config.identity())) & set(declared_seeds(baseline.config.identity())))
+
+
+def detections(suite: Suite, results_dir: Path, chosen: set[str]) -> list[Detection]:
+    """Each group's comparisons with its baseline that touch a chosen experiment, with their families as the
+    report will declare them (claims.settle: a pair once, in its first group; sweeps' comparisons with their
+    best value count in their families)."""
+    pairs: dict[tuple[str, str], str] = {}
+    for g in suite.groups.values():
+        for n in g.experiments if g.baseline else ():
+            if n != g.baseline:
+                pairs.setdefault((n, g.baseline), g.name)
+    sizes: dict[str, int] = {}
+    members: dict[str, set[str]] = {}
+    for (n, b), group in pairs.items():
+        name = family_name(suite.family, "group", group)
+        members.setdefault(name, set()).update((n, b))
+        sizes[name] = sizes.get(name, 0) + (_planned(suite.experiments[n], suite.experiments[b]) >= MIN_SEEDS)
+    for sweep in suite.sweeps.values():
+        name = family_name(suite.family, "sweep", sweep.name)
+        points = [suite.experiments[p.experiment] for p in sweep.points]
+        members.setdefault(name, set()).update(e.name for e in points)
+        tested = sum(len(declared_seeds(e.config.identity())) >= MIN_SEEDS for e in points)
+        sizes[name] = sizes.get(name, 0) + max(tested - 1, 0)
+    finals = {e: _finals(store.stored_result(results_dir, e)) for found in members.values() for e in found}
+    planning = {name: planning_sd(list(finals[e].values()) for e in sorted(found)) for name, found in members.items()}
+    found = []
+    for (n, b), group in pairs.items():
+        if not chosen & {n, b}:
+            continue
+        name, seeds = family_name(suite.family, "group", group), _planned(suite.experiments[n], suite.experiments[b])
+        plan, alpha = planning[name], power_level(sizes[name])
+        detectable = needed = None
+        if plan is not None:
+            detectable = detectable_difference(plan.difference, seeds, alpha)
+            needed = seeds_needed(plan.difference, suite.detect_points / 100, alpha) if suite.detect_points else None
+        found.append(Detection(group, n, b, seeds, name, sizes[name], plan, detectable, needed))
+    return found
 
 
 # ---- the whole plan ------------------------------------------------------------------------------
@@ -255,11 +294,7 @@ def forecast(suite: Suite, names: list[str], results_dir: Path, executor: Execut
         plans.append(ExperimentForecast(exp.name, kind, reasons, seeds, seconds, source, epochs=exp.config.epochs))
     tasks = _tasks(suite, plans, results_dir, stack)
     chosen = {exp.name for exp in selected}
-    detections = [detection(g.name, suite.experiments[n], suite.experiments[g.baseline], results_dir,
-                            suite.detect_points)
-                  for g in suite.groups.values() if g.baseline for n in g.experiments
-                  if n != g.baseline and chosen & {n, g.baseline}]
-    return Forecast(plans, tasks, executor, detections, suite.detect_points)
+    return Forecast(plans, tasks, executor, detections(suite, results_dir, chosen), suite.detect_points)
 
 
 def _may_stack(cfg: TrainConfig, kind: str) -> bool:
@@ -333,18 +368,22 @@ def describe(plan: Forecast) -> list[str]:
         else:
             lines.append("estimate: none: no earlier run on this device kind")
     if plan.detections:
-        lines.append(f"what the planned seeds can detect (paired t-test, {100 * LEVEL:g}% level, "
-                     f"{100 * POWER:g}% power, from the seed-to-seed SD of earlier results):")
+        lines.append(f"what the planned seeds can detect (paired t-test, {100 * POWER:g}% power, at Holm's strictest "
+                     f"level in each family, from the pooled seed-to-seed SD of earlier results):")
     for d in plan.detections:
-        head = f"  {d.group}: {d.experiment} vs {d.baseline}, {d.seeds} shared seed{'s' if d.seeds != 1 else ''}: "
-        if d.sd is None:
-            lines.append(head + "cannot tell: no earlier results of both with two seeds in common")
+        head = (f"  {d.group}: {d.experiment} vs {d.baseline}, {d.seeds} shared seed{'s' if d.seeds != 1 else ''}"
+                f" ({d.family}, {d.family_size} test{'s' if d.family_size != 1 else ''}, level {d.alpha:.3g}): ")
+        if d.seeds < MIN_SEEDS:
+            lines.append(head + f"no test: {MIN_SEEDS} or more seeds needed")
             continue
-        basis = f"SD of differences {100 * d.sd:.2f} points over earlier {seed_list(d.earlier)}"
-        found = (f"a difference of {100 * d.detectable:.2f} points" if d.detectable is not None
-                 else "nothing (a paired test needs two seeds)")
-        lines.append(head + f"{found} ({basis})")
+        if d.planning is None:
+            lines.append(head + "cannot tell: no earlier results with two seeds of one experiment in the family")
+            continue
+        basis = (f"planning SD of a difference {100 * d.planning.difference:.2f} points: √2 × "
+                 f"{100 * d.planning.pooled:.2f} pooled over {d.planning.experiments} experiments, "
+                 f"{d.planning.df} df")
+        lines.append(head + f"a difference of {100 * d.detectable:.2f} points ({basis})")
         if plan.detect_points:
-            need = (f"{d.needed} seeds" if d.needed is not None else "more seeds than we would train")
+            need = f"{d.needed} seeds" if d.needed is not None else f"more than {MAX_SEEDS} seeds"
             lines.append(f"    detect_points = {plan.detect_points:g}: needs {need}")
     return lines

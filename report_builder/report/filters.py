@@ -13,6 +13,7 @@ from typing import Iterable
 from markupsafe import Markup
 
 from report_builder.analysis import gradients
+from report_builder.analysis.precision import spread_decimals
 from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
 from report_builder.findings.claims import against
 from report_builder.findings.comparison import (
@@ -31,18 +32,6 @@ MINUS = "−"
 
 AUTO_DIGITS_DEFAULT = 3
 """Decimals for a value with no spread to go by (one run)."""
-
-
-def spread_decimals(spread: float) -> int:
-    """The precision rule: an SD (or any spread) shows one significant digit, two when that digit is 1
-    (0.47 → 1 decimal, "0.5"; 0.15 → 2, "0.15"; 103,344 → −4, "100,000"); its mean shows the same decimals.
-    With a handful of seeds the SD itself is uncertain by a factor of two or more, so more digits mean nothing."""
-    exponent = math.floor(math.log10(abs(spread)))
-    # Rounding may carry into the next digit (0.096 → 0.1): take the leading digit after rounding.
-    leading = round(abs(spread), -exponent) / 10 ** exponent
-    if leading >= 10:
-        exponent, leading = exponent + 1, leading / 10
-    return -exponent + (1 if round(leading) == 1 else 0)
 
 
 def _decimals(stat: Stat | None, scale: float = 1.0) -> int | None:
