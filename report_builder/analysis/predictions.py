@@ -28,7 +28,7 @@ def correct_images(view: ExperimentView) -> dict[int, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class TestSetComparison:
+class ImageComparison:
     """a − b where both stored per-image predictions on the same test images."""
 
     seeds: tuple[int, ...]
@@ -42,7 +42,7 @@ class TestSetComparison:
     """McNemar's exact test of a's and b's runs with check_seed."""
 
 
-def test_set_comparison(a: ExperimentView, b: ExperimentView) -> TestSetComparison | None:
+def compare_images(a: ExperimentView, b: ExperimentView) -> ImageComparison | None:
     """None unless the two were tested on the same images (one dataset and test subset) and share a seed whose
     runs both stored their predictions."""
     if any(a.config.get(key) != b.config.get(key) for key in ("dataset", "max_test")):
@@ -53,5 +53,5 @@ def test_set_comparison(a: ExperimentView, b: ExperimentView) -> TestSetComparis
         return None
     a_right = np.stack([mine[s] for s in seeds])
     b_right = np.stack([theirs[s] for s in seeds])
-    return TestSetComparison(seeds=seeds, images=a_right.shape[1], interval=seeds_and_images_interval(a_right, b_right),
+    return ImageComparison(seeds=seeds, images=a_right.shape[1], interval=seeds_and_images_interval(a_right, b_right),
                              check_seed=seeds[0], check=mcnemar(a_right[0], b_right[0]))

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from report_builder.analysis import power
 from report_builder.analysis.precision import spread_decimals
-from report_builder.analysis.predictions import TestSetComparison, test_set_comparison
+from report_builder.analysis.predictions import ImageComparison, compare_images
 from report_builder.analysis.statistics import (
     ACCURACY_BOUNDS,
     LEVEL,
@@ -80,7 +80,7 @@ class Claim:
     seeds_for_margin: int | None = None
     """Seeds a paired comparison needs to detect MARGIN with probability power.POWER; None: more than
     power.MAX_SEEDS."""
-    test_set: TestSetComparison | None = None
+    test_set: ImageComparison | None = None
     """Where both stored per-image predictions: the interval over seeds and test images, and McNemar's check of
     one seed; None for results without them."""
 
@@ -130,7 +130,7 @@ def pair_claim(group: str, member: ExperimentView, baseline: ExperimentView,
         return None
     return Claim(kind="accuracy_vs_baseline", group=group, experiment=member.name, baseline=baseline.name,
                  metric=metric, epoch=member.final.epoch, values=values, baseline_values=base, difference=d,
-                 test_set=test_set_comparison(member, baseline))
+                 test_set=compare_images(member, baseline))
 
 
 def power_level(family_size: int) -> float:
