@@ -89,10 +89,10 @@ def paired_difference(seeds: Sequence[int], xs: Sequence[float], ys: Sequence[fl
     if len(diffs) < 2:
         return Difference(delta=delta, seeds=tuple(seeds), p_value=None, wins=wins)
     sd = float(diffs.std(ddof=1))
-    if sd == 0.0:
-        # Every seed moved by exactly the same amount: no spread for t to scale by.
+    if sd < 10 ** -_DECIMALS:
+        # Every seed moved by exactly the same amount (up to float noise): no spread for t to scale by.
         return Difference(delta=delta, seeds=tuple(seeds), p_value=0.0 if delta else 1.0, low=delta, high=delta,
-                          test=PAIRED, sd=0.0, wins=wins)
+                          test=PAIRED, sd=0.0, wins=wins, se=0.0)
     result = stats.ttest_rel(xs, ys)
     ci = result.confidence_interval(1 - LEVEL)
     return Difference(delta=delta, seeds=tuple(seeds), p_value=float(result.pvalue), low=float(ci.low),
