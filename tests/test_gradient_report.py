@@ -65,7 +65,7 @@ def test_a_starved_first_layer_is_called_smaller_than_the_baselines(tmp_path):
            "its 3 seeds, each seed's ratio from 0.001 to 0.001; a description, not a test)" in text
     assert "in Sigmoid, the first layer's mean squared gradient per input value is 100× smaller than the last " \
            "layer's (smaller on 3 of its 3 seeds" in text
-    assert "p =" not in text and "p &lt;" not in text  # described, never tested
+    assert "on log values" not in text and "seed noise: p" not in text  # described, never tested
 
 
 def test_a_first_layer_that_gets_more_gradient_is_called_larger(tmp_path):

@@ -79,7 +79,8 @@ def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):
     assert "not both of its neighbours are below it by more than seed noise" in text
     assert "Not shown below it, so other seeds could rank it first: lr = 0.01 (0.1 points lower; within seed " \
            "noise: paired t-test over seeds 0, 1, 2" in text
-    assert "Holm-adjusted p = 1.00 over this sweep's 3 comparisons)" in text
+    assert "p = 0.93, 95% CI [−4.4, 4.6] points, at the 5% level, Holm-adjusted p = 0.93 over this sweep's 3 " \
+           "comparisons)" in text  # the other two are p = 0: the largest p is multiplied by one
 
 
 def test_a_best_value_at_an_end_without_a_monotone_mean_says_a_value_beyond_may_be_better(tmp_path):
