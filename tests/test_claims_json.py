@@ -115,7 +115,10 @@ def test_the_difference_printed_adds_up_from_the_values_printed(claims):
         else:
             a, d, b = (_number(x) for x in found.groups())
         assert round(a - b, c["decimals"]) == pytest.approx(d), c["sentence"]
-        assert all(len(x.split(".")[-1]) == c["decimals"] for x in found.groups() if "." in x)
+        values, difference = (found.groups()[:2] if c["kind"] != "baseline" else found.groups()[::2]), \
+            (found.groups()[2] if c["kind"] != "baseline" else found.groups()[1])
+        assert all(len(x.split(".")[-1]) == c["value_decimals"] for x in values if "." in x)
+        assert "." not in difference or len(difference.split(".")[-1]) == c["decimals"]
 
 
 def test_the_schema_and_the_notes_name_the_same_kinds_and_verdicts():

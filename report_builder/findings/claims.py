@@ -113,12 +113,21 @@ class Claim:
         return sum(a) / len(a), sum(b) / len(b)
 
     @property
+    def value_decimals(self) -> int:
+        """Decimals of the two values printed beside the difference: `decimals`, or one more where the values
+        at `decimals` would not differ by the printed difference (86.79 − 87.06 beside −0.26 needs 86.793 and
+        87.057), so that the printed numbers add up."""
+        a, b = (100 * m for m in self.means)
+        delta = round(100 * self.difference.delta, self.decimals)
+        agree = abs(round(a, self.decimals) - round(b, self.decimals) - delta) < 10 ** -(self.decimals + 3)
+        return self.decimals if agree else self.decimals + 1
+
+    @property
     def shown(self) -> tuple[float, float, float]:
-        """(experiment, baseline, difference) in points as the report prints them beside each other, at
-        `decimals`: the difference of the two printed means, which is the estimate to within the last digit,
-        so that the three printed numbers agree."""
-        a, b = (round(100 * m, self.decimals) for m in self.means)
-        return a, b, round(a - b, self.decimals)
+        """(experiment, baseline, difference) in points as the report prints them: the means over the seeds
+        compared at `value_decimals`, and the estimate at `decimals`."""
+        a, b = (round(100 * m, self.value_decimals) for m in self.means)
+        return a, b, round(100 * self.difference.delta, self.decimals)
 
 
 def pair_claim(group: str, member: ExperimentView, baseline: ExperimentView,

@@ -70,7 +70,10 @@ class Conclusion:
     """Decimals, in points, of the difference and of the values printed beside it (the precision rule on its
     standard error; a reproduction's on our SD)."""
     shown: tuple[float | None, float | None, float | None] = (None, None, None)
-    """(value, value, difference) in points at `decimals`, as printed: the difference adds up."""
+    """(value, value, difference) in points as printed: the difference at `decimals`, the values at
+    `value_decimals`, so that they add up."""
+    value_decimals: int = 1
+    """Decimals of the values printed beside the difference (`decimals`, or one more where needed to add up)."""
     section: str = ""
     """The HTML id of the section that states it ("group-NAME", "reproduction")."""
     seeds_and_images: tuple[float, float] | None = None
@@ -112,6 +115,7 @@ def baseline_conclusion(claim: Claim, title: str, views: dict[str, ExperimentVie
         difference=d.delta, seeds=d.seeds, interval=None if d.low is None else (d.low, d.high), test=d.test,
         p=d.p_value, adjusted_p=claim.p_adjusted, family=claim.family, family_size=claim.family_size, wins=d.wins,
         detectable=claim.detectable, level=LEVEL, verdict=claim.verdict, decimals=claim.decimals, shown=claim.shown,
+        value_decimals=claim.value_decimals,
         section=f"group-{claim.group}",
         seeds_and_images=None if t is None or t.interval is None else (t.interval.low, t.interval.high),
         check=None if t is None else {"seed": t.check_seed, "p": t.check.p_value, "a_only": t.check.a_only,
@@ -139,7 +143,7 @@ def spread_conclusion(group, views: list[ExperimentView]) -> Conclusion | None:
         values=(_final(top), _final(bottom)), difference=_final(top) - _final(bottom),
         seeds=tuple(sorted(set(top.final_by_seed) | set(bottom.final_by_seed))), interval=None, test=None, p=None,
         adjusted_p=None, family=None, family_size=0, wins=None, detectable=None, level=LEVEL, verdict=UNTESTABLE,
-        decimals=places, shown=(a, b, round(a - b, places)), section=f"group-{group.name}")
+        decimals=places, shown=(a, b, round(a - b, places)), value_decimals=places, section=f"group-{group.name}")
 
 
 def reproduction_conclusion(r: Reproduction, label: str) -> Conclusion | None:
@@ -157,7 +161,8 @@ def reproduction_conclusion(r: Reproduction, label: str) -> Conclusion | None:
         test=None if r.difference_p is None else "prediction t-test and TOST", p=r.difference_p,
         adjusted_p=r.difference_adjusted_p, family=r.family if r.difference_p is not None else None,
         family_size=r.family_size, wins=None, detectable=None, level=LEVEL, verdict=r.outcome or UNTESTABLE,
-        decimals=places, shown=(a, b, r.delta_points), section="reproduction", equivalence_p=r.equivalence_p,
+        decimals=places, shown=(a, b, r.delta_points), value_decimals=places, section="reproduction",
+        equivalence_p=r.equivalence_p,
         equivalence_adjusted_p=r.equivalence_adjusted_p, margin_points=r.margin_points)
 
 

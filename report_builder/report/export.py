@@ -74,7 +74,7 @@ def claim_record(claim, sentence: str) -> dict[str, Any]:
             "seeds": list(claim.seeds), "interval": list(claim.interval) if claim.interval else None,
             "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "family": claim.family,
             "family_size": claim.family_size, "wins": claim.wins, "detectable": claim.detectable, "level": claim.level,
-            "verdict": claim.verdict, "decimals": claim.decimals,
+            "verdict": claim.verdict, "decimals": claim.decimals, "value_decimals": claim.value_decimals,
             "seeds_and_images": list(claim.seeds_and_images) if claim.seeds_and_images else None,
             "check": claim.check, "equivalence_p": claim.equivalence_p,
             "equivalence_adjusted_p": claim.equivalence_adjusted_p, "margin_points": claim.margin_points,

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from report_builder.analysis import gradients
 from report_builder.analysis.precision import spread_decimals
+from report_builder.analysis.statistics import LEVEL
 from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
 from report_builder.findings.claims import against
 from report_builder.findings.comparison import (
@@ -155,10 +156,13 @@ def seconds(value: float | Stat | None, digits: int | None = None) -> str:
 
 def pvalue(value: float | None, label: bool = True) -> str:
     """A p-value as a reader expects it: "p = 0.62", "p = 0.003", "p < 0.001"; without `label` (a table cell
-    under a "p" heading): "0.62", "< 0.001"."""
+    under a "p" heading): "0.62", "< 0.001". A p that two digits would round onto the level gets a third
+    ("p = 0.0502", "p = 0.0497"): "p = 0.05" beside a verdict could read either way."""
     if value is None:
         return DASH
     text = "p < 0.001" if value < 0.001 else f"p = {value:.2g}" if value < 0.1 else f"p = {value:.2f}"
+    if value != LEVEL and text == f"p = {LEVEL:.2g}":
+        text = f"p = {value:.3g}"
     return text if label else text.removeprefix("p = ").removeprefix("p ")
 
 
