@@ -28,7 +28,7 @@ def marks(accuracy: float, seed: int, images: int = 128) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def claims(tmp_path_factory) -> list[dict]:
+def project(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("claims")
     (tmp_path / "ref.csv").write_text("experiment,epoch,test_accuracy,train_seconds\n"
                                       "base,3,0.859,20.0\nthird,3,0.70,20.0\ntwo,3,0.86,20.0\n")
@@ -43,7 +43,20 @@ def claims(tmp_path_factory) -> list[dict]:
         "third": {**three, "accuracies": [0.8, 0.84, 0.83]},
         "two": {**three, "repeats": 2}})
     render_report(load_suite(config), tmp_path / "results", tmp_path / "build", REPO_DIR / "templates", pdf=False)
-    return json.loads((tmp_path / "build" / "claims.json").read_text(encoding="utf-8"))["claims"]
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def claims(project) -> list[dict]:
+    return json.loads((project / "build" / "claims.json").read_text(encoding="utf-8"))["claims"]
+
+
+def test_an_independent_recomputation_matches_every_number(project, claims):
+    from benchmarks.recompute_stats import compare, recompute
+
+    ours = recompute(project / "experiments.toml", project / "results")
+    assert compare(ours, claims) == []
+    assert set(ours) == {c["id"] for c in claims if c["kind"] != "spread"}
 
 
 def test_every_record_is_valid_against_the_schema(claims):

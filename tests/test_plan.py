@@ -123,7 +123,7 @@ def test_what_the_seeds_can_detect_comes_from_the_familys_pooled_sd(tmp_path):
     nc = d.detectable * 3 ** 0.5 / sd
     assert stats.nct.sf(critical, 2, nc) + stats.nct.cdf(-critical, 2, nc) == pytest.approx(POWER, abs=1e-6)
     text = "\n".join(describe(plan))
-    assert f"g: other vs base, 3 shared seeds (group:g, 1 test, level 0.05): a difference of {100 * d.detectable:.2f} " \
+    assert f"g: other vs base, 3 shared seeds (group:g, 1 comparison, level 0.05): a difference of {100 * d.detectable:.2f} " \
            f"points (planning SD of a difference {100 * sd:.2f} points: √2 × {100 * sd / 2 ** 0.5:.2f} pooled over 2 " \
            "experiments, 4 df)" in text
     assert f"detect_points = 0.5: needs {d.needed} seeds" in text
@@ -151,15 +151,15 @@ def test_without_earlier_results_it_says_it_cannot_tell(tmp_path):
     plan = plan_of(tmp_path, {})
     (d,) = plan.detections
     assert d.planning is None and d.detectable is None
-    assert "  g: other vs base, 3 shared seeds (group:g, 1 test, level 0.05): cannot tell: no earlier results with " \
+    assert "  g: other vs base, 3 shared seeds (group:g, 1 comparison, level 0.05): cannot tell: no earlier results with " \
            "two seeds of one experiment in the family" in describe(plan)
 
 
 def test_two_planned_seeds_are_no_test_and_say_so(tmp_path):
     plan = plan_of(tmp_path, {}, suite=SUITE.replace("repeats = 3", "repeats = 2"))
     (d,) = plan.detections
-    assert d.family_size == 0 and d.detectable is None
-    assert "  g: other vs base, 2 shared seeds (group:g, 0 tests, level 0.05): no test: 3 or more seeds needed" \
+    assert d.family_size == 1 and d.detectable is None
+    assert "  g: other vs base, 2 shared seeds (group:g, 1 comparison, level 0.05): no test: 3 or more seeds needed" \
         in describe(plan)
 
 

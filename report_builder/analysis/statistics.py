@@ -9,8 +9,8 @@
   mean ± t(0.975, n − 1) · SD · √(1 + 1/n); prediction_p: the matching two-sided p of one given value.
 - equivalence: two one-sided tests (TOST) that one new run's expected value is within ± margin of ours.
 - one_sample: a mean over runs against a fixed value (chance accuracy), two-sided t with its 95% CI.
-- seeds_and_images_interval: a − b's 95% interval when the test images are a sample too (a bootstrap that
-  resamples seeds and images); mcnemar: one run against one run on the same images (exact binomial).
+- seeds_and_images_interval: a − b's 95% interval when the test images are a sample too (the seeds' t interval
+  widened by the images' own error); mcnemar: one run against one run on the same images (exact binomial).
 - binomial_se: the standard error that sampling a test set of n images puts on one run's accuracy.
 Accuracies' intervals are cut to [0, 1] (ACCURACY_BOUNDS): an interval's coverage is kept when the values it
 cannot hold are removed.
@@ -253,12 +253,6 @@ def binomial_se(accuracy: float, test_examples: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / test_examples)
 
 
-RESAMPLES = 10_000
-"""Bootstrap resamples of seeds_and_images_interval: its ends then move by about 0.01 points between seeds."""
-BOOTSTRAP_SEED = 0
-"""The resampling's fixed seed, so that a report rendered twice prints the same interval."""
-
-
 @dataclass(frozen=True)
 class SeedsAndImages:
     """a − b in accuracy with a 95% interval over both sources of variation: training seeds and test images."""
@@ -268,32 +262,31 @@ class SeedsAndImages:
     high: float
     seeds: int
     images: int
-    resamples: int
+    seeds_half: float
+    """The half-width the seeds alone give: the paired t interval's, t(1 − LEVEL/2, n − 1) · SD / √n."""
+    images_half: float
+    """The half-width the test images alone give: z(1 − LEVEL/2) times the standard error of the mean over
+    images of each image's difference (averaged over the seeds)."""
 
 
-def seeds_and_images_interval(a_right: np.ndarray, b_right: np.ndarray, resamples: int = RESAMPLES,
-                              seed: int = BOOTSTRAP_SEED) -> SeedsAndImages | None:
-    """The 95% percentile interval of a − b's accuracy (a_right, b_right: [seeds, images] booleans, row i of
-    both the same seed, column j the same image), by a two-way bootstrap: each resample draws the seeds with
-    replacement and, independently, the test images with replacement — the same images for every seed and both
-    experiments, since they were all judged on the same images — and takes the mean over the drawn seeds of
-    the drawn images' accuracy difference (Bouthillier et al. 2021; rliable). Resampling both ways counts the
-    seed × image interaction twice, so the interval errs wide. None below MIN_SEEDS seeds."""
+def seeds_and_images_interval(a_right: np.ndarray, b_right: np.ndarray) -> SeedsAndImages | None:
+    """The 95% interval of a − b's accuracy (a_right, b_right: [seeds, images] booleans, row i of both the same
+    seed, column j the same image) when the test images are a sample too: the paired t interval over seeds
+    widened by the test images' own 95% half-width, the two half-widths added in quadrature. The images'
+    part is the standard error of a mean over N images (scipy.stats.sem), which an image bootstrap estimates too
+    (the tests compare it with scipy.stats.bootstrap); the seeds' part keeps Student's t, as three seeds need:
+    a bootstrap over three seeds treats them as the whole population and comes out narrower than the t
+    interval itself. Always at least as wide as the seeds-only interval. None below MIN_SEEDS seeds."""
     diff = a_right.astype(np.int8) - b_right.astype(np.int8)  # [seeds, images], each −1, 0 or +1
     n, images = diff.shape
-    if n < MIN_SEEDS or images == 0:
+    if n < MIN_SEEDS or images < 2:
         return None
-    # Images with the same column of differences are interchangeable: drawing N images with replacement draws
-    # each such pattern a multinomial number of times (at most 3^seeds patterns instead of N images).
-    patterns, counts = np.unique(diff.T, axis=0, return_counts=True)  # [K, seeds], [K]
-    rng = np.random.default_rng(seed)
-    drawn_images = rng.multinomial(images, counts / images, size=resamples)  # [resamples, K]
-    per_seed = drawn_images @ patterns.astype(np.float64) / images  # [resamples, seeds]
-    drawn_seeds = rng.integers(0, n, size=(resamples, n))
-    drawn = np.take_along_axis(per_seed, drawn_seeds, axis=1).mean(axis=1)
-    low, high = np.quantile(drawn, [LEVEL / 2, 1 - LEVEL / 2])
-    return SeedsAndImages(delta=float(diff.mean()), low=float(low), high=float(high), seeds=n, images=images,
-                          resamples=resamples)
+    per_seed = diff.mean(axis=1)
+    seeds_half = float(stats.t.ppf(1 - LEVEL / 2, n - 1) * stats.sem(per_seed))
+    images_half = float(stats.norm.ppf(1 - LEVEL / 2) * stats.sem(diff.mean(axis=0)))
+    delta, half = float(per_seed.mean()), math.hypot(seeds_half, images_half)
+    return SeedsAndImages(delta=delta, low=delta - half, high=delta + half, seeds=n, images=images,
+                          seeds_half=seeds_half, images_half=images_half)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class Detection:
     family: str = ""
     """claims.family_name: "group:NAME" or "report"."""
     family_size: int = 0
-    """The comparisons of that family that will be tested (MIN_SEEDS planned seeds or more)."""
+    """The comparisons of that family: the size Holm's adjustment will have once each has MIN_SEEDS seeds."""
     planning: PlanningSD | None = None
     """The family's planning SD from earlier results; None: none known."""
     detectable: float | None = None
@@ -252,13 +252,11 @@ def detections(suite: Suite, results_dir: Path, chosen: set[str]) -> list[Detect
     for (n, b), group in pairs.items():
         name = family_name(suite.family, "group", group)
         members.setdefault(name, set()).update((n, b))
-        sizes[name] = sizes.get(name, 0) + (_planned(suite.experiments[n], suite.experiments[b]) >= MIN_SEEDS)
+        sizes[name] = sizes.get(name, 0) + 1
     for sweep in suite.sweeps.values():
         name = family_name(suite.family, "sweep", sweep.name)
-        points = [suite.experiments[p.experiment] for p in sweep.points]
-        members.setdefault(name, set()).update(e.name for e in points)
-        tested = sum(len(declared_seeds(e.config.identity())) >= MIN_SEEDS for e in points)
-        sizes[name] = sizes.get(name, 0) + max(tested - 1, 0)
+        members.setdefault(name, set()).update(p.experiment for p in sweep.points)
+        sizes[name] = sizes.get(name, 0) + len(sweep.points) - 1
     finals = {e: _finals(store.stored_result(results_dir, e)) for found in members.values() for e in found}
     planning = {name: planning_sd(list(finals[e].values()) for e in sorted(found)) for name, found in members.items()}
     found = []
@@ -372,17 +370,18 @@ def describe(plan: Forecast) -> list[str]:
                      f"level in each family, from the pooled seed-to-seed SD of earlier results):")
     for d in plan.detections:
         head = (f"  {d.group}: {d.experiment} vs {d.baseline}, {d.seeds} shared seed{'s' if d.seeds != 1 else ''}"
-                f" ({d.family}, {d.family_size} test{'s' if d.family_size != 1 else ''}, level {d.alpha:.3g}): ")
-        if d.seeds < MIN_SEEDS:
-            lines.append(head + f"no test: {MIN_SEEDS} or more seeds needed")
-            continue
+                f" ({d.family}, {d.family_size} comparison{'s' if d.family_size != 1 else ''}, level {d.alpha:.3g}): ")
         if d.planning is None:
-            lines.append(head + "cannot tell: no earlier results with two seeds of one experiment in the family")
+            lines.append(head + (f"no test: {MIN_SEEDS} or more seeds needed" if d.seeds < MIN_SEEDS else
+                                 "cannot tell: no earlier results with two seeds of one experiment in the family"))
             continue
         basis = (f"planning SD of a difference {100 * d.planning.difference:.2f} points: √2 × "
                  f"{100 * d.planning.pooled:.2f} pooled over {d.planning.experiments} experiments, "
                  f"{d.planning.df} df")
-        lines.append(head + f"a difference of {100 * d.detectable:.2f} points ({basis})")
+        if d.seeds < MIN_SEEDS:
+            lines.append(head + f"no test: {MIN_SEEDS} or more seeds needed ({basis})")
+        else:
+            lines.append(head + f"a difference of {100 * d.detectable:.2f} points ({basis})")
         if plan.detect_points:
             need = f"{d.needed} seeds" if d.needed is not None else f"more than {MAX_SEEDS} seeds"
             lines.append(f"    detect_points = {plan.detect_points:g}: needs {need}")

@@ -12,7 +12,7 @@ from scipy import stats
 
 from report_builder.analysis import power
 from report_builder.analysis.reproduction import TEST_EXAMPLES, Reproduction
-from report_builder.analysis.statistics import LEVEL, MIN_SEEDS, RESAMPLES, binomial_se
+from report_builder.analysis.statistics import LEVEL, MIN_SEEDS, binomial_se
 from report_builder.analysis.views import ExperimentView
 from report_builder.config.reference import Reference
 from report_builder.findings.claims import MARGIN, Claim, power_level
@@ -81,8 +81,6 @@ class Methods:
     """Tested claims whose both sides stored per-image predictions (they get the seeds-and-images interval)."""
     without_predictions: int = 0
     """Tested claims without them: their only interval covers seeds."""
-    resamples: int = RESAMPLES
-    """The bootstrap's resamples."""
     reproduction_size: int = 0
     """The reproduction family's size (experiments with a test against the reference)."""
 
