@@ -50,3 +50,13 @@ def test_a_reference_before_its_figure_carries_the_first_pass_number():
 def test_every_filter_and_helper_is_documented_for_template_authors():
     undocumented = [name for name in [*FILTERS, *HELPERS] if f"`{name}" not in GUIDE]
     assert undocumented == []
+
+
+def test_the_gradient_tables_sums_follow_the_precision_rule():
+    from report_builder.report.filters import spread
+
+    assert spread(Stat(3_690_290, 86_854, 3)) == "3,690,000 ± 90,000"  # the SD's one digit sets the mean's
+    assert spread(Stat(9.43e-07, 1.8e-08, 3)) == "9.4e-07 ± 0.2e-07"  # one power of ten for both
+    assert spread(Stat(1.16e-06, 1.4e-08, 3)) == "1.160e-06 ± 0.014e-06"  # an SD starting with 1 keeps two digits
+    assert spread(Stat(2.38, 0.03, 3)) == "2.38 ± 0.03"
+    assert spread(Stat(3_690_290, None, 1)) == "3,690,290" and spread(Stat(1.08e-06, None, 1)) == "1.08e-06"

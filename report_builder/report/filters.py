@@ -213,13 +213,19 @@ def seeds(values: Iterable[int]) -> str:
 
 
 def spread(stat: Stat | None) -> str:
-    """A sum over runs as the gradient section shows it: large sums as whole numbers with separators
-    ("459,754 ± 13,612"), small ones to 3 significant digits with the SD to 1 ("1.08e-06 ± 2e-08")."""
+    """A sum over runs as the gradient section shows it, by the precision rule where it has a spread: large sums
+    rounded to the SD's digit with separators ("3,690,000 ± 90,000"), very small ones in one power of ten
+    ("9.4e-07 ± 0.2e-07"), others as pm does; one run: whole numbers, or 3 significant digits."""
     if stat is None:
         return DASH
-    if abs(stat.mean) >= 1000:
-        return count(stat.mean) + ("" if stat.std is None else f" ± {count(stat.std)}")
-    return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
+    if not stat.std:
+        return (count(stat.mean) if abs(stat.mean) >= 1000 else sig(stat.mean, 3)) + (" ± 0" if stat.std == 0 else "")
+    if stat.mean and abs(stat.mean) < 0.001:
+        exponent = math.floor(math.log10(abs(stat.mean)))
+        digits = max(0, spread_decimals(stat.std / 10 ** exponent))
+        mean, sd = stat.mean / 10 ** exponent, stat.std / 10 ** exponent
+        return f"{mean:.{digits}f}".replace("-", MINUS) + f"e{exponent:03d} ± {sd:.{digits}f}e{exponent:03d}"
+    return pm(stat)
 
 
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
