@@ -245,12 +245,15 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                    repeats: int = 1, status: str = "done", probes: dict[str, list[float]] | None = None,
                    device_name: str = "CPU", spread: float = 0.002, test_losses: list[float] | None = None,
                    stacked_with: int = 1, stack: list[str] | None = None, disturbed: tuple[int, ...] = (),
-                   engine: str = "explicit", run_factors: list[float] | None = None) -> dict:
+                   engine: str = "explicit", run_factors: list[float] | None = None,
+                   predictions: list[bytes] | None = None) -> dict:
     """A results document with chosen numbers, for experiment `name` of the suite at suite_path.
 
     Repeat r adds r × `spread` to every accuracy; `seconds` is per epoch (one value, or one per epoch),
     times run_factors[r] where given; epochs listed in `disturbed` are marked as timed while the machine
-    was busy."""
+    was busy; predictions[r] (results/store.py's bytes, one per test image) are stored with repeat r."""
+    import base64
+
     from report_builder.config import load_suite
     from report_builder.results import store
 
@@ -270,7 +273,8 @@ def fixture_result(suite_path: Path, name: str, accuracies: list[float], seconds
                 "timing_evidence": {"others_cpu_share": 0.5 if (i + 1) in disturbed else 0.01},
             })
         runs.append({"repeat": repeat, "seed": exp.config.seed + repeat, "diverged_at": None, "epochs": epochs,
-                     "stacked_with": stacked_with, "engine": engine, "cuda_graphs": device_name != "CPU"})
+                     "stacked_with": stacked_with, "engine": engine, "cuda_graphs": device_name != "CPU",
+                     **({"test_predictions": base64.b64encode(predictions[repeat]).decode()} if predictions else {})})
     return {
         "format": store.FORMAT, "experiment": name, "title": exp.title, "description": exp.description,
         "status": status, "error": "RuntimeError: boom" if status == "failed" else None,

@@ -7,6 +7,8 @@ import math
 import re
 import shutil
 
+import pytest
+
 from scipy import stats
 
 from conftest import REPO_DIR, config_text, write_config, write_fixture_results
@@ -117,34 +119,50 @@ BASE = {**ALONE, "spread": 0.002}
 def test_a_difference_is_printed_with_its_interval_and_the_seeds_it_won(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": ALONE, "third": against_base(0.01)})
     accuracy = section(html, "Accuracy study")
-    assert "Third against Base: +0.6 points [0.3, 0.8] (86.8 ± 0.3% against 86.2 ± 0.2%), above it on 3 of 3 seeds;" \
-           " beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.02 (unadjusted 0.01)" in accuracy
-    assert "<td>+0.6 points [0.3, 0.8]</td> <td>3 of 3</td> <td class=\"text\">beyond (p = 0.02)</td>" in accuracy
+    # the estimate at the precision of its standard error (0.058 points: two decimals), the values beside it too
+    assert "Third against Base: +0.57 points [+0.32, +0.82] (86.77% against 86.20%), above it on 3 of 3 seeds;" \
+           " beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.01 over this group's 1 " \
+           "comparison, at the 5% level)" in accuracy
+    assert "<td>+0.57 points [+0.32, +0.82]</td> <td>3 of 3</td> <td class=\"text\">beyond (p = 0.01)</td>" in accuracy
 
 
 def test_a_difference_within_noise_says_what_the_design_could_detect(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": ALONE, "third": against_base(0.5, sd=0.004)})
     accuracy = section(html, "Accuracy study")
-    assert "within seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 1.00 (unadjusted 0.50), at the 5% " \
-           "level): with 3 paired seeds this comparison detects a true difference of 1.8 points or more with 80% " \
-           "power at Holm's strictest threshold; 1 point would take 5 seeds" in accuracy
-    assert "beyond seed noise" not in accuracy and "once adjusted" not in accuracy
+    # planned from Base's and Third's SDs (0.2 and 0.6 points) pooled, × √2: 0.63 points, at 5% (a family of one)
+    assert "Third against Base: +0.2 points [−0.8, +1.2] (86.4% against 86.2%), above it on 2 of 3 seeds; within seed " \
+           "noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.50 over this group's 1 comparison, at the 5% " \
+           "level): with 3 paired seeds this design detects a true difference of 2.1 points or more with 80% power; " \
+           "1 point would take 6 seeds" in accuracy
+    assert "beyond seed noise" not in accuracy and "not significant" not in accuracy
 
 
-def test_holm_leaves_two_differences_at_p_003_within_noise(tmp_path):
+def test_per_question_two_groups_at_p_003_are_each_beyond_noise(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": against_base(0.03), "third": against_base(0.03)})
     for title in ("Speed study", "Accuracy study"):
-        assert "within seed noise once adjusted for the report's 2 comparisons (paired t-test over seeds 0, 1, 2, " \
-               "Holm-adjusted p = 0.06 (unadjusted 0.03)" in section(html, title)
+        assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.03 over this group's 1 " \
+               "comparison, at the 5% level)" in section(html, title)
+
+
+def test_over_the_whole_report_holm_leaves_them_not_significant_after_correction(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.03), "third": against_base(0.03)},
+                  config_text("claims", report={"family": "report"}))
+    for title in ("Speed study", "Accuracy study"):
+        text = section(html, title)
+        assert "not significant after Holm's correction (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.06 " \
+               "over the report's 2 comparisons (unadjusted 0.03), at the 5% level)" in text
+        assert "within seed noise" not in text  # its interval excludes 0
+        assert "<td class=\"text\">not after Holm (p = 0.06; detects ≥" in text
 
 
 def test_holm_steps_down_so_the_larger_p_is_multiplied_by_one(tmp_path):
     # 0.02 × 2 = 0.04; 0.03 × 1 = 0.03, raised to 0.04: both beyond (Bonferroni would leave 0.06)
-    html = render(tmp_path, {"base": BASE, "other": against_base(0.02), "third": against_base(0.03)})
-    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 (unadjusted 0.02)" \
-           in section(html, "Speed study")
-    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 (unadjusted 0.03)" \
-           in section(html, "Accuracy study")
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.02), "third": against_base(0.03)},
+                  config_text("claims", report={"family": "report"}))
+    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 over the report's 2 " \
+           "comparisons (unadjusted 0.02)" in section(html, "Speed study")
+    assert "beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted p = 0.04 over the report's 2 " \
+           "comparisons (unadjusted 0.03)" in section(html, "Accuracy study")
 
 
 def test_best_against_worst_is_described_not_tested(tmp_path):
@@ -161,17 +179,26 @@ def test_one_seed_gives_no_estimate_of_noise(tmp_path):
     html = render(tmp_path, {"base": one, "other": one, "third": {"accuracies": [0.70, 0.75, 0.80]}},
                   config_text("claims", defaults={"repeats": 1}))
     accuracy = section(html, "Accuracy study")
-    assert "seed 0 alone gives no estimate of seed noise, so the gap may be noise" in accuracy
+    assert "no test with 1 seed: 3 or more are needed, so the gap may be noise" in accuracy
     assert "above it on 0 of 1 seed;" in accuracy
 
 
+def test_two_seeds_are_no_test_and_say_what_is_needed(tmp_path):
+    two = {"accuracies": [0.80, 0.84, 0.86], "repeats": 2}
+    html = render(tmp_path, {"base": two, "other": two, "third": {**two, "accuracies": [0.70, 0.75, 0.80]}},
+                  config_text("claims", defaults={"repeats": 2}))
+    accuracy = section(html, "Accuracy study")
+    assert "Third against Base: −6.0 points (80.1% against 86.1%), above it on 0 of 2 seeds; no test with 2 seeds: " \
+           "3 or more are needed, so the gap may be noise" in accuracy
+    assert "points or more" not in accuracy and "seeds needed" not in accuracy and "[" not in accuracy.split("Table")[0]
+
+
 def test_a_difference_beside_its_values_is_their_printed_difference(tmp_path):
-    # 86.54 − 79.36 = 7.18, but as printed 86.5 and 79.4: the difference printed is 7.1
+    # 79.36 − 86.54 = −7.18: standard error 0.12 points, so two decimals for the difference and its values
     html = render(tmp_path, {"base": {**ALONE, "accuracies": [0.8, 0.84, 0.8604], "spread": 0.005},
                              "other": ALONE,
                              "third": {"accuracies": [0.8, 0.84, 0.7906], "repeats": 3, "spread": 0.003}})
-    assert "Third against Base: −7.1 points" in section(html, "Accuracy study")
-    assert "(79.4 ± 0.3% against 86.5 ± 0.5%)" in section(html, "Accuracy study")
+    assert "Third against Base: −7.18 points [−7.68, −6.68] (79.36% against 86.54%)" in section(html, "Accuracy study")
 
 
 def test_numbers_carry_the_precision_of_their_spread(tmp_path):
@@ -242,8 +269,8 @@ def test_zero_grad_accuracy_not_shown_to_differ_from_guessing_is_called_so(tmp_p
     html = render(tmp_path, {"base": ALONE, "nozero": {"accuracies": [0.2, 0.15, 0.12], "repeats": 3,
                                                        "spread": 0.04}}, ZERO_SUITE)
     assert "Its final accuracy, 16 ± 4% (95% CI [6.1, 25.9]%), is not shown to differ from the 10% of guessing, " \
-           "which is not to say it equals it (one-sample t-test over seeds 0, 1, 2, p = 0.12, at the 5% level)" \
-           in section(html, "Zero grad")
+           "which is not to say it equals it (one-sample t-test over seeds 0, 1, 2, p = 0.12, at the 5% level; a " \
+           "family of one, outside the comparisons between experiments)" in section(html, "Zero grad")
 
 
 def test_zero_grad_accuracy_above_guessing_is_called_so(tmp_path):
@@ -292,16 +319,16 @@ def judged(tmp_path, reference: float, spread: float = 0.002, repeats: int = 3) 
 def test_a_reference_inside_the_interval_and_shown_close_is_reproduced(tmp_path):
     text = judged(tmp_path, 0.8590)  # 0.30 points below ours
     assert "Reproduced: Base." in text and "<td class=\"text\">reproduced</td>" in text
-    assert "Base reproduces its 85.9% (ours 86.2 ± 0.2%, +0.3 points; equivalent within ± 1.0 points, TOST p = 0.04" \
-           in text
+    assert "Base reproduces its 85.9% (ours 86.2 ± 0.2%, +0.3 points; equivalent within ± 1.0 points, TOST " \
+           "Holm-adjusted p = 0.047, over the 1 reproduction comparison)" in text
 
 
 def test_a_reference_inside_the_interval_but_not_shown_close_is_inconclusive(tmp_path):
     text = judged(tmp_path, 0.8584)  # 0.36 points below ours: inside the interval, not within the margin
     assert "Inconclusive: Base." in text and "<td class=\"text\">inconclusive</td>" in text
     assert "Base neither reproduces nor fails to reproduce its 85.8% (ours 86.2 ± 0.2%, +0.4 points; inside the " \
-           "95% interval [85.2, 87.2]% but not shown within ± 1.0 points, TOST p = 0.055: too few seeds to tell)" \
-           in text
+           "95% interval [85.2, 87.2]% but not shown within ± 1.0 points, TOST Holm-adjusted p = 0.055: too few " \
+           "seeds to tell, over the 1 reproduction comparison)" in text
 
 
 def test_a_reference_just_inside_the_t_interval_is_not_rejected(tmp_path):
@@ -313,15 +340,20 @@ def test_a_reference_outside_the_t_interval_is_not_reproduced(tmp_path):
     text = judged(tmp_path, 0.8518)  # 1.02 points below ours, outside ± 0.994
     assert "Not reproduced: Base." in text and "<strong>not reproduced</strong>" in text
     assert "Base does not reproduce its 85.2% (ours 86.2 ± 0.2%, +1.0 points; outside the 95% interval " \
-           "[85.2, 87.2]%)" in text
+           "[85.2, 87.2]%, Holm-adjusted p = 0.048, over the 1 reproduction comparison)" in text
 
 
-def test_one_seed_of_ours_is_judged_by_test_set_sampling(tmp_path):
-    # 128 test images: each run's binomial SE ≈ 3.1 points, the gap's ≈ 4.4, its 95% interval ± 8.6 points
-    near = judged(tmp_path, 0.85, repeats=1)
-    assert "<td>[77.4, 94.6]% (test sampling)</td>" in near and "too few runs to tell" in near
-    far = judged(tmp_path, 0.70, repeats=1)
-    assert "Not reproduced: Base." in far and "(test sampling)" in far
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_fewer_than_three_seeds_of_ours_are_no_test_of_the_reference(tmp_path, repeats):
+    text = judged(tmp_path, 0.70, repeats=repeats)
+    assert "<td class=\"text\">no test</td>" in text and "not reproduced" not in text
+    assert "With fewer than 3 seeds of ours there is no test." in text
+
+
+def test_a_reproduction_delta_is_the_difference_of_the_values_printed(tmp_path):
+    # ours 86.10 ± 0.14% (two seeds; the SD starts with 1: two decimals), the reference 85.00%: Δ +1.10
+    text = judged(tmp_path, 0.85, repeats=2)
+    assert "<td>85.00%</td> <td>86.10 ± 0.14%</td> <td>+1.10</td>" in text
 
 
 # ---- the Methods section ----------------------------------------------------------------------------
@@ -329,8 +361,12 @@ def test_one_seed_of_ours_is_judged_by_test_set_sampling(tmp_path):
 def test_methods_state_the_family_holm_and_what_three_seeds_cannot_reach(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": against_base(0.3), "third": against_base(0.01)})
     methods = section(html, "Methods")
-    assert "every experiment against its group's baseline, once per pair — 2 comparisons" in methods
+    assert "Each group's comparisons form one family, and each sweep's comparisons with its best value another " \
+           "([report] family = \"question\"" in methods
     assert "adjusted by Holm's step-down method" in methods
+    assert "Speed study (1 test): 1.2 points or more over 3 seeds (pooled SD 0.25 points, 4 df, over 2 experiments); " \
+           "1 point would take 4 seeds" in methods
+    assert "These results hold no per-image predictions" in methods
     assert "With 3 runs against 3, no rank test can reach 5%: the smallest two-sided p a Mann–Whitney test can " \
            "give is 0.10, and a Wilcoxon signed-rank test over 3 pairs 0.25" in methods
     assert "a binomial standard error of 3.04 points" in methods  # 86.3% on the fixture's 128 test images
@@ -341,3 +377,12 @@ def test_methods_without_a_testable_pair_say_nothing_is_tested(tmp_path):
     html = render(tmp_path, {"base": one, "other": one, "third": one}, config_text("claims", defaults={"repeats": 1}))
     methods = section(html, "Methods")
     assert "differences are described, not tested" in methods and "rank test" not in methods
+
+
+def test_methods_name_the_report_family_when_chosen(tmp_path):
+    html = render(tmp_path, {"base": BASE, "other": against_base(0.3), "third": against_base(0.01)},
+                  config_text("claims", report={"family": "report"}))
+    methods = section(html, "Methods")
+    assert "All of the report's comparisons, with each sweep's comparisons with its best value, form one family " \
+           "([report] family = \"report\")" in methods
+    assert "all comparisons (2 tests): " in methods

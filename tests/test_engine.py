@@ -201,3 +201,17 @@ def test_a_run_alone_as_a_cuda_graph_matches_autograd_on_gpu(tiny):
         (ours,) = train_stacked([config(**overrides)], [0], data, gpu)
         assert ours.cuda_graphs, ours.cuda_graph_error
         assert_same_run(ours, train_run(config(engine="autograd", **overrides), data, 0, gpu))
+
+
+def test_each_model_of_a_stack_keeps_its_own_predictions(tiny):
+    import base64
+
+    runs = train_stack([config(), config(lr=0.01)], [0, 1], tiny, CPU)
+    for run in runs:
+        right = [byte >= 0x80 for byte in base64.b64decode(run.test_predictions)]
+        assert len(right) == 128 and sum(right) / 128 == run.epochs[-1].test_accuracy
+    assert runs[0].test_predictions != runs[1].test_predictions
+    alone = train_run(dataclasses.replace(config(), engine="autograd"), tiny, repeat=0, device=CPU)
+    same = sum(a == b for a, b in zip(base64.b64decode(runs[0].test_predictions),
+                                      base64.b64decode(alone.test_predictions)))
+    assert same >= 126  # the engines agree to float rounding: an image or two may tip

@@ -58,3 +58,13 @@ def test_a_timing_cell_says_how_many_values_it_summarises():
     assert pm_n(Stat(mean=0.834, std=0.08, n=3), unit=" s") == "0.83 ± 0.08 s (n = 3)"
     assert pm_n(Stat(mean=0.834, std=None, n=2), 2, " s") == "0.83 s (n = 2)"
     assert pm_n(None) == "—"
+
+
+def test_the_gradient_tables_sums_follow_the_precision_rule():
+    from report_builder.report.filters import spread
+
+    assert spread(Stat(3_690_290, 86_854, 3)) == "3,690,000 ± 90,000"  # the SD's one digit sets the mean's
+    assert spread(Stat(9.43e-07, 1.8e-08, 3)) == "9.4e-07 ± 0.2e-07"  # one power of ten for both
+    assert spread(Stat(1.16e-06, 1.4e-08, 3)) == "1.160e-06 ± 0.014e-06"  # an SD starting with 1 keeps two digits
+    assert spread(Stat(2.38, 0.03, 3)) == "2.38 ± 0.03"
+    assert spread(Stat(3_690_290, None, 1)) == "3,690,290" and spread(Stat(1.08e-06, None, 1)) == "1.08e-06"

@@ -106,32 +106,69 @@ def test_without_results_the_benchmark_files_of_this_device_kind_give_the_estima
     assert by_name(plan, "base").seconds is None
 
 
-def test_what_the_seeds_can_detect_comes_from_the_earlier_seed_sd_of_the_differences(tmp_path):
-    # per seed r: base 0.80 + 0.002 r, other 0.78 + 0.005 r: differences −0.02 + 0.003 r, SD 0.003
+def test_what_the_seeds_can_detect_comes_from_the_familys_pooled_sd(tmp_path):
+    # per seed r: base 0.80 + 0.002 r, other 0.78 + 0.005 r: SDs 0.002 and 0.005 over 3 seeds each, pooled
+    # √((0.002² + 0.005²) / 2) with 4 df; a difference's planning SD is √2 times that
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.002},
                               "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.005}},
                    report="detect_points = 0.5")
     (d,) = plan.detections
-    assert (d.experiment, d.baseline, d.seeds, d.earlier) == ("other", "base", 3, [0, 1, 2])
-    assert d.sd == pytest.approx(0.003)
-    assert d.detectable == pytest.approx(detectable_difference(0.003, 3))
-    assert d.needed == seeds_needed(0.003, 0.005)
+    assert (d.experiment, d.baseline, d.seeds, d.family, d.family_size) == ("other", "base", 3, "group:g", 1)
+    sd = (0.002 ** 2 + 0.005 ** 2) ** 0.5
+    assert (d.planning.difference, d.planning.df) == (pytest.approx(sd), 4)
+    assert d.detectable == pytest.approx(detectable_difference(sd, 3))
+    assert d.needed == seeds_needed(sd, 0.005)
     # at the detectable difference a paired two-sided t-test over 3 seeds rejects with probability POWER
     critical = stats.t.ppf(1 - LEVEL / 2, 2)
-    nc = d.detectable * 3 ** 0.5 / 0.003
+    nc = d.detectable * 3 ** 0.5 / sd
     assert stats.nct.sf(critical, 2, nc) + stats.nct.cdf(-critical, 2, nc) == pytest.approx(POWER, abs=1e-6)
     text = "\n".join(describe(plan))
-    assert f"g: other vs base, 3 shared seeds: a difference of {100 * d.detectable:.2f} points (SD of differences " \
-           "0.30 points over earlier seeds 0, 1, 2)" in text
+    assert f"g: other vs base, 3 shared seeds (group:g, 1 comparison, level 0.05): a difference of {100 * d.detectable:.2f} " \
+           f"points (planning SD of a difference {100 * sd:.2f} points: √2 × {100 * sd / 2 ** 0.5:.2f} pooled over 2 " \
+           "experiments, 4 df)" in text
     assert f"detect_points = 0.5: needs {d.needed} seeds" in text
 
 
+def test_plan_and_report_state_the_same_detectable_difference(tmp_path):
+    # two groups sharing the baseline, judged over the whole report: both at 5% / 2, from one pooled SD
+    suite = SUITE.replace('[groups.g]', '[groups.w]\nexperiments = ["base", "wide"]\nbaseline = "base"\n[groups.g]')
+    results = {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.002},
+               "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.005},
+               "wide": {"accuracies": [0.79] * 3, "repeats": 3, "spread": 0.001}}
+    plan = plan_of(tmp_path, results, report='family = "report"', suite=suite)
+    from report_builder.findings.conclusions import suite_claims
+    from report_builder.report.context import load_views
+
+    views, _ = load_views(load_suite(tmp_path / "experiments.toml"), tmp_path / "results")
+    reported = {c.experiments[0]: c.detectable for c in suite_claims(load_suite(tmp_path / "experiments.toml"), views)}
+    assert {d.experiment: (d.family, d.family_size) for d in plan.detections} == {"wide": ("report", 2),
+                                                                                 "other": ("report", 2)}
+    assert {d.experiment: d.detectable for d in plan.detections} == pytest.approx(reported)
+    assert len({round(d.detectable, 12) for d in plan.detections}) == 1
+
+
 def test_without_earlier_results_it_says_it_cannot_tell(tmp_path):
-    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3}})
+    plan = plan_of(tmp_path, {})
     (d,) = plan.detections
-    assert d.sd is None and d.detectable is None
-    assert "  g: other vs base, 3 shared seeds: cannot tell: no earlier results of both with two seeds in common" \
+    assert d.planning is None and d.detectable is None
+    assert "  g: other vs base, 3 shared seeds (group:g, 1 comparison, level 0.05): cannot tell: no earlier results with " \
+           "two seeds of one experiment in the family" in describe(plan)
+
+
+def test_two_planned_seeds_are_no_test_and_say_so(tmp_path):
+    plan = plan_of(tmp_path, {}, suite=SUITE.replace("repeats = 3", "repeats = 2"))
+    (d,) = plan.detections
+    assert d.family_size == 1 and d.detectable is None
+    assert "  g: other vs base, 2 shared seeds (group:g, 1 comparison, level 0.05): no test: 3 or more seeds needed" \
         in describe(plan)
+
+
+def test_more_than_a_hundred_seeds_is_said_so(tmp_path):
+    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.05},
+                              "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.05}},
+                   report="detect_points = 0.1")
+    assert plan.detections[0].needed is None
+    assert "detect_points = 0.1: needs more than 100 seeds" in "\n".join(describe(plan))
 
 
 def test_stackable_runs_are_shown_as_the_stacks_run_would_train(tmp_path):

@@ -35,7 +35,7 @@ def test_seeds_needed_for_a_margin_at_a_spread_of_four_tenths_of_a_point(margin,
     assert power.seeds_needed(0.4, margin) == seeds
 
 
-@pytest.mark.parametrize("margin", [0.3, 0.05])
+@pytest.mark.parametrize("margin", [0.3, 0.15])
 def test_seeds_needed_is_the_fewest_that_suffice(margin):
     n = power.seeds_needed(0.4, margin)
     assert power.power(margin, 0.4, n) >= power.POWER > power.power(margin, 0.4, n - 1)
@@ -45,14 +45,29 @@ def test_a_stricter_level_needs_more_seeds():
     assert power.seeds_needed(0.4, 0.5, alpha=0.01) > power.seeds_needed(0.4, 0.5)
 
 
-def test_one_seed_has_no_test_and_a_zero_margin_no_answer():
-    assert power.detectable_difference(0.4, 1) is None
+def test_below_three_seeds_nothing_is_detectable_and_a_zero_margin_has_no_answer():
+    assert power.detectable_difference(0.4, 2) is None and power.detectable_difference(0.4, 1) is None
+    assert power.detectable_difference(0.4, 3) is not None
     assert power.seeds_needed(0.4, 0.0) is None
     assert power.detectable_difference(0.0, 3) == 0.0
 
 
-def test_two_seeds_have_a_finite_detectable_difference_where_the_far_tail_is_tiny():
-    # with 2 seeds the noncentrality reaches the far lower tail where scipy's nct.cdf returns NaN
-    delta = power.detectable_difference(0.01, 2)
+def test_seeds_needed_starts_at_the_three_seed_floor():
+    assert power.seeds_needed(0.0, 0.5) == 3 and power.seeds_needed(0.001, 5.0) == 3
+
+
+@pytest.mark.parametrize("margin, answer", [(0.283, 100), (0.282, None)])
+def test_more_than_a_hundred_seeds_is_said_in_words_not_counted(margin, answer):
+    # SD 1: 100 seeds detect 0.283 with 80% power, 0.282 needs 101 — "more than 100"
+    assert power.seeds_needed(1.0, margin) == answer
+
+
+def test_a_family_of_three_detects_less_than_one_test_alone():
+    assert power.detectable_difference(0.4, 3, alpha=LEVEL / 3) > power.detectable_difference(0.4, 3)
+
+
+def test_the_far_lower_tail_stays_finite():
+    # with 3 seeds and a tiny SD the noncentrality reaches the far lower tail where scipy's nct.cdf returns NaN
+    delta = power.detectable_difference(0.0001, 3)
     assert np.isfinite(delta)
-    assert power.power(delta, 0.01, 2) == pytest.approx(power.POWER)
+    assert power.power(delta, 0.0001, 3) == pytest.approx(power.POWER)

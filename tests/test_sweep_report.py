@@ -78,7 +78,10 @@ def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):
     assert "highest at lr = 0.001" in text
     assert "brackets" not in text
     assert "not both of its neighbours are below it by more than seed noise" in text
-    assert "Within seed noise of it, so other seeds could rank it first: lr = 0.01 (0.1 points lower;" in text
+    assert "Not shown below it, so other seeds could rank it first: lr = 0.01 (0.1 points lower; within seed " \
+           "noise: paired t-test over seeds 0, 1, 2" in text
+    assert "p = 0.93, 95% CI [−4.4, 4.6] points, at the 5% level, Holm-adjusted p = 0.93 over this sweep's 3 " \
+           "comparisons)" in text  # the other two are p = 0: the largest p is multiplied by one
 
 
 def test_a_best_value_at_an_end_without_a_monotone_mean_says_a_value_beyond_may_be_better(tmp_path):
@@ -91,7 +94,7 @@ def test_one_seed_gives_no_estimate_of_noise_and_no_interval(tmp_path):
     suite = SUITE.replace("repeats = 3", "repeats = 1")
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78], suite=suite, repeats=1))
     assert "on average over seed 0." in text and "confidence interval 8" not in text
-    assert "No estimate of seed noise (fewer than two seeds shared with the best) for: lr = 0.0001, lr = 0.01, " \
+    assert "No test (fewer than 3 seeds shared with the best) for: lr = 0.0001, lr = 0.01, " \
            "lr = 0.1; their differences from the best may be noise." in text
     assert "brackets" not in text and "Below it by more than seed noise" not in text
 

@@ -227,3 +227,24 @@ def test_a_warm_up_that_fails_waits_for_queued_work_then_restores(monkeypatch):
         steps = events.count("step")
         assert steps > 1 and events[-1] == f"synchronize while weight = {[1.0 + steps] * 3}"  # waited, then undid
         assert weight.tolist() == [1.0, 1.0, 1.0]  # then undone
+
+
+def test_a_run_keeps_one_byte_per_test_image_after_its_last_epoch(tiny):
+    import base64
+
+    run = train_run(config(epochs=2), tiny, repeat=0, device=CPU)
+    marks = base64.b64decode(run.test_predictions)
+    right = [byte >= 0x80 for byte in marks]  # the top bit: right; the low seven: the predicted class
+    assert len(marks) == 128 and sum(right) / 128 == run.epochs[-1].test_accuracy
+    assert {byte & 0x7F for byte in marks} <= set(range(10))
+
+
+def test_both_pipelines_keep_the_same_predictions(tiny):
+    fast = train_run(config(epochs=1), tiny, repeat=0, device=CPU)
+    slow = train_run(config(epochs=1, pipeline="dataloader", loader_workers=0), tiny, repeat=0, device=CPU)
+    assert fast.test_predictions == slow.test_predictions
+
+
+def test_a_diverged_run_keeps_no_predictions(tiny):
+    run = train_run(config(optimizer="sgd", lr=1e20, epochs=4), tiny, repeat=0, device=CPU)
+    assert run.diverged_at is not None and run.test_predictions is None

@@ -6,18 +6,19 @@ approach 2 is Σ (∂loss/∂x)². Since approach 2 = approach 1 × (approach 2 
 gradient over training splits into the change of the derivative (for a ReLU: how many inputs are active)
 and of the squared gradient per unit of it ("per active input"); on a log scale the two add up exactly.
 
-Comparisons between experiments or layers go through `compare_seeds`, the one place that calls the
-statistics module, so that the rule used for them can be switched in one line.
+Comparisons between experiments or layers are described, not tested: the ratio of geometric means, and each
+shared seed's own ratio (how many point the same way). They are exploratory looks at many layers and
+experiments, outside the families the report tests (findings/claims.py), so no p-value is attached.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
-from report_builder.config import APPROACH, probe_key
-from report_builder.analysis import statistics
 from report_builder.analysis.views import ExperimentView, Stat
+from report_builder.config import APPROACH, probe_key
 
 
 @dataclass(frozen=True)
@@ -177,12 +178,6 @@ def probe_change(view: ExperimentView, layer: LayerProbes | None = None) -> Prob
                        derivative=Stat.of(logs["derivative"]), per_unit=Stat.of(logs["per_unit"]))
 
 
-def compare_seeds(a: dict[int, float | None], b: dict[int, float | None]) -> statistics.Difference | None:
-    """a − b over the seeds both have, with the statistics module's verdict: the one call every gradient
-    comparison goes through."""
-    return statistics.difference(a, b)
-
-
 @dataclass(frozen=True)
 class GradientRow:
     """One activation layer of one experiment at its final epoch, scaled per input value so that layers and
@@ -221,14 +216,15 @@ def gradient_rows(view: ExperimentView) -> list[GradientRow]:
 @dataclass(frozen=True)
 class GradientComparison:
     """Layer 1's mean squared gradient of one experiment against another's (or a layer's against another
-    layer of the same experiment): the ratio of geometric means over seeds, with the statistics verdict."""
+    layer of the same experiment), described: the ratio of geometric means over runs and, seed by seed, each
+    shared seed's own ratio. No test (the module's docstring says why)."""
 
     a: GradientRow
     b: GradientRow
     ratio: float
-    """a ÷ b: 0.01 is a hundred times smaller."""
-    difference: statistics.Difference
-    """Of log10 values, over the seeds both have."""
+    """a ÷ b, of geometric means (over the shared seeds where there are any): 0.01 is a hundred times smaller."""
+    per_seed: dict[int, float]
+    """a ÷ b for each seed both have."""
 
     @property
     def smaller(self) -> bool:
@@ -239,12 +235,34 @@ class GradientComparison:
         """How many times larger the larger one is (≥ 1)."""
         return 1 / self.ratio if self.ratio < 1 else self.ratio
 
+    @property
+    def seeds(self) -> int:
+        """The shared seeds."""
+        return len(self.per_seed)
+
+    @property
+    def agreeing(self) -> int:
+        """Shared seeds whose own ratio points the same way as `ratio` (below 1 where it is, else above)."""
+        return sum(1 for r in self.per_seed.values() if (r < 1) == self.smaller and r != 1)
+
+    @property
+    def seed_range(self) -> tuple[float, float] | None:
+        """(smallest, largest) per-seed ratio; None without a shared seed."""
+        return (min(self.per_seed.values()), max(self.per_seed.values())) if self.per_seed else None
+
 
 def compare_rows(a: GradientRow, b: GradientRow) -> GradientComparison | None:
-    difference = compare_seeds(a.log10_gradient, b.log10_gradient)
-    if difference is None:
+    """a against b from their log10 values: paired over shared seeds, else the ratio of geometric means over
+    every run of each; None where either has no value."""
+    if not a.log10_gradient or not b.log10_gradient:
         return None
-    return GradientComparison(a, b, 10 ** difference.delta, difference)
+    shared = [s for s in a.log10_gradient if s in b.log10_gradient]
+    per_seed = {s: 10 ** (a.log10_gradient[s] - b.log10_gradient[s]) for s in shared}
+    if shared:
+        log_ratio = statistics.fmean(a.log10_gradient[s] - b.log10_gradient[s] for s in shared)
+    else:
+        log_ratio = statistics.fmean(a.log10_gradient.values()) - statistics.fmean(b.log10_gradient.values())
+    return GradientComparison(a, b, 10 ** log_ratio, per_seed)
 
 
 def first_vs_last(view: ExperimentView) -> GradientComparison | None:

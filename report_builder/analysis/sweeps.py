@@ -6,7 +6,9 @@ The shape, over a single numeric key, from the means in the order of the swept v
 mean above the one before), "falls" (each below), else "peaks" where the best point lies inside the range
 and "varies" where it lies at an end without the means being monotone. Whether the best point is at an end
 of the range (`best_at_edge`) and whether the points on both sides of it are below it by more than seed
-noise (`bracketed`) are stated separately: a monotone curve of means says nothing of noise.
+noise (`bracketed`) are stated separately: a monotone curve of means says nothing of noise. Each point's
+difference from the best is tested and Holm-adjusted over the sweep ("sweep:NAME"; findings/claims.py
+adjusts it over the whole report where [report] family = "report").
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from scipy import stats
 
 from report_builder.config import Sweep
 from report_builder.analysis.views import ExperimentView
-from report_builder.analysis.statistics import Difference, difference
+from report_builder.analysis.statistics import (
+    ACCURACY_BOUNDS,
+    BEYOND,
+    MIN_SEEDS,
+    NOT_AFTER_CORRECTION,
+    WITHIN,
+    Difference,
+    bounded,
+    difference,
+    holm,
+    verdict,
+)
 
 CONFIDENCE = 0.95
 """The confidence level of each point's interval, as the report states it."""
@@ -37,14 +50,14 @@ def against_best(best: dict[int, float], other: dict[int, float]) -> Difference 
 
 
 def mean_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """The t interval of the mean of `values` (None with fewer than two)."""
-    if len(values) < 2:
+    """The t interval of the mean of `values` (accuracies: cut to 0–1); None below statistics.MIN_SEEDS."""
+    if len(values) < MIN_SEEDS:
         return None
     mean, sd = statistics.fmean(values), statistics.stdev(values)
     if sd == 0.0:
         return mean, mean
     low, high = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=sd / math.sqrt(len(values)))
-    return float(low), float(high)
+    return bounded(float(low), float(high), ACCURACY_BOUNDS)
 
 
 @dataclass(frozen=True)
@@ -65,10 +78,20 @@ class SweepPointView:
     """Seeds whose loss became NaN/inf (left out of the mean)."""
     vs_best: Difference | None = None
     """The best point minus this one (None for the best itself and for points without values)."""
+    adjusted_p: float | None = None
+    """vs_best's p, Holm-adjusted over its family; None without a test."""
+    family: str = ""
+    """The family it was adjusted in: "sweep:NAME" (each sweep one family), or "report" ([report] family)."""
+    family_size: int = 0
 
     @property
     def seeds(self) -> list[int]:
         return sorted(self.by_seed)
+
+    @property
+    def verdict(self) -> str | None:
+        """statistics.verdict of vs_best on the adjusted p; None for the best itself and points without values."""
+        return None if self.vs_best is None else verdict(self.vs_best.p_value, self.adjusted_p)
 
 
 @dataclass(frozen=True)
@@ -86,8 +109,6 @@ class SweepView:
     log_axis: bool
     best_at_edge: bool | None
     """Whether the best value is the smallest or largest swept (one numeric key); None otherwise."""
-    bracketed: bool
-    """The best point lies inside the range and its neighbours on both sides are below it beyond seed noise."""
 
     @property
     def x_key(self) -> str:
@@ -105,17 +126,32 @@ class SweepView:
 
     @property
     def within_noise_of_best(self) -> list[SweepPointView]:
-        return [p for p in self.measured if p.vs_best is not None and p.vs_best.beyond_noise is False]
+        """Points not shown below the best once adjusted (within noise, or not significant after correction)."""
+        return [p for p in self.measured if p.verdict in (WITHIN, NOT_AFTER_CORRECTION)]
 
     @property
     def below_best(self) -> list[SweepPointView]:
-        """Points below the best by more than seed noise."""
-        return [p for p in self.measured if p.vs_best is not None and p.vs_best.beyond_noise]
+        """Points below the best by more than seed noise (on the adjusted p)."""
+        return [p for p in self.measured if p.verdict == BEYOND]
 
     @property
     def unjudged(self) -> list[SweepPointView]:
-        """Points whose difference from the best has no estimate of noise (fewer than two shared seeds)."""
-        return [p for p in self.measured if p is not self.best and (p.vs_best is None or p.vs_best.beyond_noise is None)]
+        """Points whose difference from the best has no test (fewer than statistics.MIN_SEEDS seeds)."""
+        return [p for p in self.measured if p is not self.best and p.verdict not in (BEYOND, NOT_AFTER_CORRECTION, WITHIN)]
+
+    @property
+    def bracketed(self) -> bool:
+        """The best point lies inside the range and its neighbours on both sides are below it beyond seed noise."""
+        if len(self.keys) != 1 or self.best is None or self.best_at_edge is not False:
+            return False
+        ordered = sorted(self.measured, key=lambda p: p.values[self.keys[0]])
+        index = ordered.index(self.best)
+        return ordered[index - 1].verdict == BEYOND and ordered[index + 1].verdict == BEYOND
+
+    @property
+    def tests(self) -> list[SweepPointView]:
+        """The points whose difference from the best was tested: the sweep's members of its family."""
+        return [p for p in self.points if p.vs_best is not None and p.vs_best.p_value is not None]
 
 
 def _numeric(value: Any) -> bool:
@@ -150,19 +186,25 @@ def sweep_view(sweep: Sweep, views: dict[str, ExperimentView]) -> SweepView:
     if best is not None:
         points = [dataclasses.replace(p, vs_best=against_best(best.by_seed, p.by_seed))
                   if p.mean is not None and p is not best else p for p in points]
+        points = adjusted(points, f"sweep:{sweep.name}")
         best = next(p for p in points if p.label == best.label)
     xs = [p.values[sweep.keys[0]] for p in points]
     numeric = all(_numeric(x) for x in xs)
     log_axis = numeric and min(xs) > 0 and max(xs) / min(xs) >= LOG_AXIS_RATIO
-    shape, at_edge, bracketed = None, None, False
+    shape, at_edge = None, None
     if len(sweep.keys) == 1 and numeric and best is not None:
         ordered = sorted((p for p in points if p.mean is not None), key=lambda p: p.values[sweep.keys[0]])
         index = ordered.index(best)
         at_edge = index in (0, len(ordered) - 1)
         if len(ordered) >= 2:
             shape = shape_of([p.mean for p in ordered], index)
-        bracketed = (not at_edge and bool(ordered[index - 1].vs_best and ordered[index - 1].vs_best.beyond_noise)
-                     and bool(ordered[index + 1].vs_best and ordered[index + 1].vs_best.beyond_noise))
     return SweepView(name=sweep.name, title=sweep.title, description=sweep.description, keys=sweep.keys,
-                     points=points, best=best, shape=shape, log_axis=log_axis, best_at_edge=at_edge,
-                     bracketed=bracketed)
+                     points=points, best=best, shape=shape, log_axis=log_axis, best_at_edge=at_edge)
+
+
+def adjusted(points: list[SweepPointView], family: str) -> list[SweepPointView]:
+    """The points with their tests' p Holm-adjusted over the sweep's own tests, as one family."""
+    tested = [p for p in points if p.vs_best is not None and p.vs_best.p_value is not None]
+    p_values = dict(zip(map(id, tested), holm([p.vs_best.p_value for p in tested])))
+    return [dataclasses.replace(p, adjusted_p=p_values.get(id(p)), family=family, family_size=len(tested))
+            if p.vs_best is not None else p for p in points]

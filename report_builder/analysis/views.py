@@ -157,6 +157,9 @@ class ExperimentView:
     """Runs flagged as unexplained slowdowns (timing.slowed_runs), left out of every speed comparison."""
     unclean_totals: int = 0
     """Runs left out of total_seconds because some epoch of theirs was disturbed."""
+    test_predictions: dict[int, str] = field(default_factory=dict)
+    """Each healthy run's per-image predictions after its last epoch (results/store.py's layout, base64), by
+    seed; empty for results written before runs kept them (analysis/predictions.py reads them)."""
 
     @property
     def repeats(self) -> int:
@@ -227,6 +230,8 @@ def experiment_view(result: dict[str, Any]) -> ExperimentView:
                   for r in runs},
         probes_by_seed={r["seed"]: [e.get("probes") or {} for e in r["epochs"]] for r in runs},
         run_epoch_seconds=run_seconds, slowed=slowed, unclean_totals=sum(1 for t in totals if t is None),
+        test_predictions={r["seed"]: r["test_predictions"] for r in healthy
+                          if r.get("test_predictions") and final and r["epochs"][-1]["epoch"] == final.epoch},
     )
 
 

@@ -49,6 +49,7 @@ def split_probe_key(stored: str) -> tuple[str, int]:
 
 
 STACK_CHOICES = ("auto", True, False)
+FAMILIES = ("question", "report")
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,11 @@ class ReportConfig:
                                             "comparison against a baseline should detect: `plan` says how many "
                                             "seeds that needs; unset: not asked.",
                                       minimum=Bound(0.0, exclusive=True), maximum=100.0)
+    family: str = key("question", "Which comparisons Holm's correction adjusts together: \"question\" (each group's "
+                                  "comparisons with its baseline, and each sweep's with its best value, are one "
+                                  "family: the assignment asks separate questions) or \"report\" (all of them are "
+                                  "one family). The reproduction's comparisons are always a family of their own.",
+                      choices=FAMILIES)
 
 
 @dataclass(frozen=True, kw_only=True)

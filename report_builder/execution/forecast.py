@@ -1,6 +1,7 @@
 """`plan`: what `run` / `report` would do, judged without training: which experiments would run and why,
 how their runs are grouped and in what order, about how long that takes, and what the planned seeds can
-detect in each comparison against a baseline.
+detect in each comparison against a baseline — by the rules the report states it with (one planning SD per
+family, Holm's strictest level), so that `plan` and the report agree.
 
 It imports torch only when something needs it: when some run would train (the tasks are then built by
 tasks.py, the same code that builds them for `run`), or to ask whether a GPU is there when the machine
@@ -35,8 +36,9 @@ from report_builder.results.identity import (
     timed_experiments,
     trained_alone,
 )
-from report_builder.analysis.power import POWER, detectable_difference, seeds_needed
-from report_builder.analysis.statistics import LEVEL
+from report_builder.analysis.power import MAX_SEEDS, POWER
+from report_builder.analysis.statistics import MIN_SEEDS
+from report_builder.execution.detections import Detection, detections
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results"
 
@@ -64,25 +66,6 @@ class ExperimentForecast:
         if self.epoch_seconds is None:
             return None
         return self.epoch_seconds * len(self.seeds) * self.epochs
-
-
-@dataclass(frozen=True)
-class Detection:
-    """What a group's comparison of an experiment with its baseline can detect with the planned seeds."""
-
-    group: str
-    experiment: str
-    baseline: str
-    seeds: int
-    """Seeds both will have trained (a paired comparison uses those)."""
-    sd: float | None
-    """Sample SD of the earlier per-seed differences in final test accuracy (a fraction); None: none known."""
-    earlier: list[int] = field(default_factory=list)
-    """The earlier seeds that SD is from."""
-    detectable: float | None = None
-    """The smallest true difference (a fraction) detected with probability POWER; None: cannot tell."""
-    needed: int | None = None
-    """Seeds needed for [report] detect_points; None: not asked, or cannot tell."""
 
 
 @dataclass(frozen=True)
@@ -219,25 +202,6 @@ def estimate(cfg: TrainConfig, kind: str, alone: bool, earlier: dict, benchmarks
 
 # ---- what the seeds can detect -------------------------------------------------------------------
 
-def _finals(stored: dict | None) -> dict[int, float]:
-    if not stored or stored.get("status") != "done" or store.edited(stored):
-        return {}
-    return {run["seed"]: run["epochs"][-1]["test_accuracy"] for run in stored["runs"]
-            if run["epochs"] and run.get("diverged_at") is None and run["epochs"][-1]["test_accuracy"] is not None}
-
-
-def detection(group: str, exp: Experiment, baseline: Experiment, results_dir: Path,
-              detect_points: float | None) -> Detection:
-    planned = len(set(declared_seeds(exp.config.identity())) & set(declared_seeds(baseline.config.identity())))
-    a, b = _finals(store.stored_result(results_dir, exp.name)), _finals(store.stored_result(results_dir, baseline.name))
-    shared = sorted(set(a) & set(b))
-    if len(shared) < 2:
-        return Detection(group, exp.name, baseline.name, planned, None, shared)
-    sd = statistics.stdev([a[s] - b[s] for s in shared])
-    needed = seeds_needed(sd, detect_points / 100) if detect_points else None
-    return Detection(group, exp.name, baseline.name, planned, sd, shared, detectable_difference(sd, planned), needed)
-
-
 # ---- the whole plan ------------------------------------------------------------------------------
 
 def forecast(suite: Suite, names: list[str], results_dir: Path, executor: ExecutorConfig, stack: bool = True,
@@ -257,11 +221,8 @@ def forecast(suite: Suite, names: list[str], results_dir: Path, executor: Execut
         plans.append(ExperimentForecast(exp.name, kind, reasons, seeds, seconds, source, epochs=exp.config.epochs))
     tasks = _tasks(suite, plans, results_dir, stack)
     chosen = {exp.name for exp in selected}
-    detections = [detection(g.name, suite.experiments[n], suite.experiments[g.baseline], results_dir,
-                            suite.detect_points)
-                  for g in suite.groups.values() if g.baseline for n in g.experiments
-                  if n != g.baseline and chosen & {n, g.baseline}]
-    return Forecast(plans, tasks, executor, detections, suite.detect_points, missing_datasets(suite, selected))
+    return Forecast(plans, tasks, executor, detections(suite, results_dir, chosen), suite.detect_points,
+                    missing_datasets(suite, selected))
 
 
 def missing_datasets(suite: Suite, selected: list[Experiment]) -> list[str]:
@@ -366,18 +327,23 @@ def describe(plan: Forecast) -> list[str]:
         else:
             lines.append("estimate: none: no earlier run on this device kind")
     if plan.detections:
-        lines.append(f"what the planned seeds can detect (paired t-test, {100 * LEVEL:g}% level, "
-                     f"{100 * POWER:g}% power, from the seed-to-seed SD of earlier results):")
+        lines.append(f"what the planned seeds can detect (paired t-test, {100 * POWER:g}% power, at Holm's strictest "
+                     f"level in each family, from the pooled seed-to-seed SD of earlier results):")
     for d in plan.detections:
-        head = f"  {d.group}: {d.experiment} vs {d.baseline}, {d.seeds} shared seed{'s' if d.seeds != 1 else ''}: "
-        if d.sd is None:
-            lines.append(head + "cannot tell: no earlier results of both with two seeds in common")
+        head = (f"  {d.group}: {d.experiment} vs {d.baseline}, {d.seeds} shared seed{'s' if d.seeds != 1 else ''}"
+                f" ({d.family}, {d.family_size} comparison{'s' if d.family_size != 1 else ''}, level {d.alpha:.3g}): ")
+        if d.planning is None:
+            lines.append(head + (f"no test: {MIN_SEEDS} or more seeds needed" if d.seeds < MIN_SEEDS else
+                                 "cannot tell: no earlier results with two seeds of one experiment in the family"))
             continue
-        basis = f"SD of differences {100 * d.sd:.2f} points over earlier {seed_list(d.earlier)}"
-        found = (f"a difference of {100 * d.detectable:.2f} points" if d.detectable is not None
-                 else "nothing (a paired test needs two seeds)")
-        lines.append(head + f"{found} ({basis})")
+        basis = (f"planning SD of a difference {100 * d.planning.difference:.2f} points: √2 × "
+                 f"{100 * d.planning.pooled:.2f} pooled over {d.planning.experiments} experiments, "
+                 f"{d.planning.df} df")
+        if d.seeds < MIN_SEEDS:
+            lines.append(head + f"no test: {MIN_SEEDS} or more seeds needed ({basis})")
+        else:
+            lines.append(head + f"a difference of {100 * d.detectable:.2f} points ({basis})")
         if plan.detect_points:
-            need = (f"{d.needed} seeds" if d.needed is not None else "more seeds than we would train")
+            need = f"{d.needed} seeds" if d.needed is not None else f"more than {MAX_SEEDS} seeds"
             lines.append(f"    detect_points = {plan.detect_points:g}: needs {need}")
     return lines

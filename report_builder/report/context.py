@@ -15,13 +15,13 @@ from report_builder.results import store
 from report_builder.analysis import gradients
 from report_builder.analysis.views import ExperimentView, experiment_view
 from report_builder.findings.changes import WhatChanged
-from report_builder.findings.claims import Claim, family
+from report_builder.findings.claims import Claim, settle
 from report_builder.findings.comparison import Comparison, compare, speed_unranked, timed_alike
 from report_builder.findings.speed import SpeedClaim, headline, speed_claims, summary
 from report_builder.findings.conclusions import conclusions
 from report_builder.findings.methods import methods
-from report_builder.analysis.reproduction import reproduction
-from report_builder.analysis.statistics import LEVEL
+from report_builder.analysis.reproduction import reproductions as reproductions_of
+from report_builder.analysis.statistics import LEVEL, MIN_SEEDS
 from report_builder.analysis.timing import MIN_SPREAD_VALUES, SLOWDOWN_LIMIT, SPEEDUP_CONFIDENCE
 from report_builder.analysis.sweeps import CONFIDENCE, SweepView, sweep_view
 from report_builder.report.sweep_plots import sweep_figure
@@ -75,10 +75,9 @@ class SweepSection:
     """None when no point has a value to draw."""
 
 
-def _sweep_section(sweep, views: dict[str, ExperimentView], figures: tuple[Path, Path | None, bool]) -> SweepSection:
-    view = sweep_view(sweep, views)
+def _sweep_section(view: SweepView, figures: tuple[Path, Path | None, bool]) -> SweepSection:
     figures_dir, cache_dir, files = figures
-    figure = sweep_figure(f"_sweep-{sweep.name}", view, figures_dir, cache_dir, files) if view.measured else None
+    figure = sweep_figure(f"_sweep-{view.name}", view, figures_dir, cache_dir, files) if view.measured else None
     return SweepSection(view=view, figure=figure)
 
 
@@ -217,27 +216,25 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
     figures = (figures_dir, cache_dir, figure_files)
     declared = [(g, [views[n] for n in g.experiments if n in views], views.get(g.baseline) if g.baseline else None)
                 for g in suite.groups.values() if any(n in views for n in g.experiments)]
-    # The family is fixed by the groups' baselines before any number is looked at; Holm runs over all of it.
-    claims = family((g.name, members, baseline) for g, members, baseline in declared)
+    # The families are fixed by the configuration before any number is looked at ([report] family).
+    swept = [sweep_view(s, views) for s in suite.sweeps.values() if any(p.experiment in views for p in s.points)]
+    claims, swept = settle([(g.name, members, baseline) for g, members, baseline in declared], swept, suite.family)
     by_pair = {(c.experiment, c.baseline): c for c in claims}
-    found = conclusions(suite, views, claims)
+    ordered = list(views.values())
+    reproductions = reproductions_of(ordered, suite.reference) if suite.reference is not None else []
+    found = conclusions(suite, views, claims, reproductions)
     speeds = speed_claims(suite, timing_rounds, names=views)
     speeds_of = {g.name: [c for c in speeds if c.group == g.name] for g in suite.groups.values()}
     groups = [_group_view(g.name, g.title, g.description, members, baseline, styles, figures, timing=g.timing,
                           claims=by_pair, speeds=speeds_of[g.name])
               for g, members, baseline in declared]
-    sweeps = [_sweep_section(s, views, figures) for s in suite.sweeps.values()
-              if any(p.experiment in views for p in s.points)]
+    sweeps = [_sweep_section(s, figures) for s in swept]
     # A sweep's experiments are shown in its own section, not again among "Other experiments".
     grouped = ({n for g in suite.groups.values() for n in g.experiments}
                | {p.experiment for s in suite.sweeps.values() for p in s.points})
     ungrouped = [v for n, v in views.items() if n not in grouped]
     if ungrouped:
         groups.append(_group_view(UNGROUPED, "Other experiments", "", ungrouped, None, styles, figures))
-    ordered = list(views.values())
-    reproductions = []
-    if suite.reference is not None:
-        reproductions = [r for r in (reproduction(v, suite.reference) for v in ordered) if r is not None]
     failed = [v for v in ordered if v.status == "failed"]
     diverged = [v for v in ordered if v.status == "diverged"]
     # "What changed" is left out when nothing did since the results each replaced; asked for with
@@ -264,6 +261,7 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "sweep_tables": {s.view.name: sweep_table(s.view, CONFIDENCE) for s in sweeps},
         "conclusions": found,
         "conclusions_of": {g.name: [c for c in found if c.group == g.name] for g in groups},
+        "min_seeds": MIN_SEEDS,
         "what_changed": what_changed,
         "what_changed_shown": changed_shown,
         "sweeps": sweeps,
@@ -287,5 +285,5 @@ def build_context(suite: Suite, views: dict[str, ExperimentView], figures_dir: P
         "speed_headline": {name: headline(of) for name, of in speeds_of.items()},
         "speed_between": lambda a, b: next((c for c in speeds if set(c.experiments) == {a, b}), None),
         "timing_rounds": summary(timing_rounds, suite),
-        "methods": methods(claims, ordered, suite.reference),
+        "methods": methods(claims, ordered, suite.reference, suite.family, reproductions),
     }

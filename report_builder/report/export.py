@@ -73,9 +73,13 @@ def claim_record(claim, sentence: str) -> dict[str, Any]:
             "experiments": list(claim.experiments), "metric": claim.metric,
             "values": dict(zip(claim.experiments, claim.values)), "difference": claim.difference,
             "seeds": list(claim.seeds), "interval": list(claim.interval) if claim.interval else None,
-            "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "family_size": claim.family_size,
-            "wins": claim.wins, "detectable": claim.detectable, "level": claim.level,
-            "verdict": claim.verdict, "sentence": " ".join(sentence.split())}
+            "test": claim.test, "p": claim.p, "adjusted_p": claim.adjusted_p, "family": claim.family,
+            "family_size": claim.family_size, "wins": claim.wins, "detectable": claim.detectable, "level": claim.level,
+            "verdict": claim.verdict, "decimals": claim.decimals, "value_decimals": claim.value_decimals,
+            "seeds_and_images": list(claim.seeds_and_images) if claim.seeds_and_images else None,
+            "check": claim.check, "equivalence_p": claim.equivalence_p,
+            "equivalence_adjusted_p": claim.equivalence_adjusted_p, "margin_points": claim.margin_points,
+            "sentence": " ".join(sentence.split())}
 
 
 def speed_record(claim, sentence: str) -> dict[str, Any]:

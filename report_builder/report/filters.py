@@ -13,6 +13,8 @@ from typing import Iterable
 from markupsafe import Markup
 
 from report_builder.analysis import gradients
+from report_builder.analysis.precision import spread_decimals
+from report_builder.analysis.statistics import LEVEL
 from report_builder.analysis.views import Stat, falls_every_epoch, seed_range
 from report_builder.findings.claims import against
 from report_builder.findings.comparison import least_accurate, like_for_like, most_accurate
@@ -23,18 +25,6 @@ MINUS = "−"
 
 AUTO_DIGITS_DEFAULT = 3
 """Decimals for a value with no spread to go by (one run)."""
-
-
-def spread_decimals(spread: float) -> int:
-    """The precision rule: an SD (or any spread) shows one significant digit, two when that digit is 1
-    (0.47 → 1 decimal, "0.5"; 0.15 → 2, "0.15"; 103,344 → −4, "100,000"); its mean shows the same decimals.
-    With a handful of seeds the SD itself is uncertain by a factor of two or more, so more digits mean nothing."""
-    exponent = math.floor(math.log10(abs(spread)))
-    # Rounding may carry into the next digit (0.096 → 0.1): take the leading digit after rounding.
-    leading = round(abs(spread), -exponent) / 10 ** exponent
-    if leading >= 10:
-        exponent, leading = exponent + 1, leading / 10
-    return -exponent + (1 if round(leading) == 1 else 0)
 
 
 def _decimals(stat: Stat | None, scale: float = 1.0) -> int | None:
@@ -165,10 +155,13 @@ def seconds(value: float | Stat | None, digits: int | None = None) -> str:
 
 def pvalue(value: float | None, label: bool = True) -> str:
     """A p-value as a reader expects it: "p = 0.62", "p = 0.003", "p < 0.001"; without `label` (a table cell
-    under a "p" heading): "0.62", "< 0.001"."""
+    under a "p" heading): "0.62", "< 0.001". A p that two digits would round onto the level gets a third
+    ("p = 0.0502", "p = 0.0497"): "p = 0.05" beside a verdict could read either way."""
     if value is None:
         return DASH
     text = "p < 0.001" if value < 0.001 else f"p = {value:.2g}" if value < 0.1 else f"p = {value:.2f}"
+    if value != LEVEL and text == f"p = {LEVEL:.2g}":
+        text = f"p = {value:.3g}"
     return text if label else text.removeprefix("p = ").removeprefix("p ")
 
 
@@ -219,13 +212,19 @@ def seeds(values: Iterable[int]) -> str:
 
 
 def spread(stat: Stat | None) -> str:
-    """A sum over runs as the gradient section shows it: large sums as whole numbers with separators
-    ("459,754 ± 13,612"), small ones to 3 significant digits with the SD to 1 ("1.08e-06 ± 2e-08")."""
+    """A sum over runs as the gradient section shows it, by the precision rule where it has a spread: large sums
+    rounded to the SD's digit with separators ("3,690,000 ± 90,000"), very small ones in one power of ten
+    ("9.4e-07 ± 0.2e-07"), others as pm does; one run: whole numbers, or 3 significant digits."""
     if stat is None:
         return DASH
-    if abs(stat.mean) >= 1000:
-        return count(stat.mean) + ("" if stat.std is None else f" ± {count(stat.std)}")
-    return sig(stat.mean, 3) + ("" if stat.std is None else f" ± {sig(stat.std, 1)}")
+    if not stat.std:
+        return (count(stat.mean) if abs(stat.mean) >= 1000 else sig(stat.mean, 3)) + (" ± 0" if stat.std == 0 else "")
+    if stat.mean and abs(stat.mean) < 0.001:
+        exponent = math.floor(math.log10(abs(stat.mean)))
+        digits = max(0, spread_decimals(stat.std / 10 ** exponent))
+        mean, sd = stat.mean / 10 ** exponent, stat.std / 10 ** exponent
+        return f"{mean:.{digits}f}".replace("-", MINUS) + f"e{exponent:03d} ± {sd:.{digits}f}e{exponent:03d}"
+    return pm(stat)
 
 
 FILTERS = {"num": num, "pm": pm, "pm_n": pm_n, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,

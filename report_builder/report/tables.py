@@ -12,10 +12,7 @@ from typing import Any
 
 from report_builder.report.filters import (
     DASH,
-    ci_points,
     digits_for,
-    gap_decimals,
-    gap_points,
     num,
     pct,
     pct_pm,
@@ -23,7 +20,6 @@ from report_builder.report.filters import (
     pm_n,
     pvalue,
     seconds,
-    seeds,
     signed,
     spread,
     times,
@@ -71,22 +67,36 @@ class Table:
         return self.kind in ("comparison", "flow", "reproduction", "sweep", "provenance")
 
 
+CELLS = {"beyond_noise": "beyond", "not_significant_after_correction": "not after Holm", "within_noise": "within",
+         "reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive"}
+"""templates/claims/verdict.txt.j2's cell() words, for the exports' cells (tests/test_exports.py checks that the
+exports' cells are the HTML's); any other code is "no test"."""
+
+
+def _cell(code: str | None) -> str:
+    return CELLS.get(code, "no test")
+
+
 def _verdict(claim) -> str:
     """The verdict cell of macros.html.j2's comparison table: on the claim's Holm-adjusted p."""
-    if claim.verdict == "beyond_noise":
-        return f"beyond ({pvalue(claim.p_adjusted)})"
-    if claim.verdict == "within_noise":
-        detects = f"; detects ≥ {num(100 * claim.detectable, 1)}" if claim.detectable is not None else ""
-        return f"within ({pvalue(claim.p_adjusted)}{detects})"
-    return f"{seeds(claim.difference.seeds)} only: unknown"
+    text = _cell(claim.verdict)
+    if claim.p_adjusted is not None:
+        detects = (f"; detects ≥ {num(100 * claim.detectable, 1)}"
+                   if claim.verdict != "beyond_noise" and claim.detectable is not None else "")
+        text += f" ({pvalue(claim.p_adjusted)}{detects})"
+    return text
 
 
 def _difference(claim, member: ExperimentView, baseline: ExperimentView) -> str:
-    """Δ in points as the difference of the printed accuracies, with its 95% CI (macros.claim_difference)."""
-    a, b = member.final.test_accuracy, baseline.final.test_accuracy
-    text = f"{gap_points(a, b)} points"
-    if claim.difference.low is not None:
-        text += " " + ci_points(claim.difference, gap_decimals(a, b))
+    """Δ in points at the claim's decimals, with its 95% CI (and its interval over seeds and test images where
+    the runs stored predictions), as macros.claim_difference prints it."""
+    places, d = claim.decimals, claim.difference
+    text = f"{signed(claim.shown[2], places)} points"
+    if d.low is not None:
+        text += f" [{signed(100 * d.low, places)}, {signed(100 * d.high, places)}]"
+    if claim.test_set is not None and claim.test_set.interval is not None:
+        i = claim.test_set.interval
+        text += f" ([{signed(100 * i.low, places)}, {signed(100 * i.high, places)}] over seeds and test images)"
     return text
 
 
@@ -204,25 +214,19 @@ def group_tables(group: GroupView) -> list[Table]:
     return tables + [epoch_table(group)]
 
 
-_OUTCOMES = {"reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive"}
-
-
 def reproduction_table(reproductions, reference) -> Table:
     """templates/sections/reproduction.html.j2's table: the reference's final accuracy against ours, the
     prediction interval and TOST p of analysis/reproduction.py, and both seconds per epoch."""
-    header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p", "Outcome",
-              f"{reference.label} s / epoch", "Ours s / epoch")
+    header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p (Holm)",
+              "Outcome", f"{reference.label} s / epoch", "Ours s / epoch")
     rows = []
     for r in reproductions:
-        interval = DASH
-        if r.low is not None:
-            interval = f"[{num(100 * r.low, 1)}, {num(100 * r.high, 1)}]%"
-            interval += " (test sampling)" if r.rule == "test_sampling" else ""
+        interval = DASH if r.low is None else f"[{num(100 * r.low, 1)}, {num(100 * r.high, 1)}]%"
         rows.append(Row((r.experiment.title, str(r.epoch),
-                         pct(r.reference_accuracy) if r.reference_accuracy is not None else DASH,
-                         pct_pm(r.ours) if r.ours else DASH, signed(r.delta_points), interval,
-                         pvalue(r.equivalence_p, False) if r.equivalence_p is not None else DASH,
-                         _OUTCOMES.get(r.outcome, "cannot tell"), seconds(r.reference_seconds),
+                         pct(r.reference_accuracy, r.decimals) if r.reference_accuracy is not None else DASH,
+                         pct_pm(r.ours) if r.ours else DASH, signed(r.delta_points, r.decimals), interval,
+                         pvalue(r.equivalence_adjusted_p, False) if r.equivalence_adjusted_p is not None else DASH,
+                         _cell(r.outcome or "untestable"), seconds(r.reference_seconds),
                          seconds(r.experiment.mean_epoch_seconds))))
     return Table("tab:reproduction", "reproduction", None, header, tuple(rows))
 
@@ -232,12 +236,7 @@ def _against_best(point) -> tuple[str, str]:
     d = point.vs_best
     if d is None:
         return DASH, DASH
-    if d.beyond_noise:
-        verdict = f"beyond ({pvalue(d.p_value)})"
-    elif d.beyond_noise is False:
-        verdict = f"within ({pvalue(d.p_value)})"
-    else:
-        verdict = f"{seeds(d.seeds)} only: unknown"
+    verdict = _cell(point.verdict) + (f" ({pvalue(point.adjusted_p)})" if point.adjusted_p is not None else "")
     return signed(-100 * d.delta), verdict
 
 

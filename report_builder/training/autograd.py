@@ -26,6 +26,7 @@ from report_builder.training.records import (
     EpochScores,
     ProgressFn,
     RunRecord,
+    prediction_bytes,
     run_batches,
     timed_epochs,
 )
@@ -68,19 +69,24 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, zero_gra
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             device: torch.device) -> tuple[float, float]:
-    """(mean test loss per example, accuracy) over the test set's (x, y) batches."""
+             device: torch.device) -> tuple[float, float, bytes]:
+    """(mean test loss per example, accuracy, each image's records.prediction_bytes) over the test set's (x, y)
+    batches, in their order."""
     model.eval()
     loss_total = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
+    marks = []
     for x, y in batches:
         logits = model(x)
         loss_total += nn.functional.cross_entropy(logits, y, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == y).sum()
+        predicted = logits.argmax(dim=1)
+        correct += (predicted == y).sum()
+        marks.append(prediction_bytes(predicted, y))
         count += y.shape[0]
     model.train()
-    return loss_total.item() / max(count, 1), correct.item() / max(count, 1)
+    marked = torch.cat(marks).cpu().numpy().tobytes() if marks else b""
+    return loss_total.item() / max(count, 1), correct.item() / max(count, 1), marked
 
 
 def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device,
@@ -132,7 +138,7 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             run_batches(order.split(cfg.batch_size), prepared.run, progress)
         probes.recording = False  # every hook ran as its step was queued; evaluation must not add to the sums
 
-    def evaluate_epoch() -> tuple[tuple[float, float], tuple[float, float] | None]:
+    def evaluate_epoch() -> tuple[tuple[float, float, bytes], tuple[float, float, bytes] | None]:
         # The held-out images are normalized tensors in both pipelines: the same numbers the notebook's
         # transforms make, without a second set of loader workers.
         held_out = None if data.val_x is None else evaluate(
@@ -141,10 +147,11 @@ def train_run(cfg: TrainConfig, data: Dataset, repeat: int, device: torch.device
             return evaluate(model, on_device(loaders[1], device), device), held_out
         return evaluate(model, zip(data.test_x.split(EVAL_CHUNK), data.test_y.split(EVAL_CHUNK)), device), held_out
 
-    def read_epoch(evaluated: tuple[tuple[float, float], tuple[float, float] | None]) -> EpochScores:
-        (test_loss, test_accuracy), held_out = evaluated
+    def read_epoch(evaluated: tuple[tuple[float, float, bytes], tuple[float, float, bytes] | None]) -> EpochScores:
+        (test_loss, test_accuracy, marks), held_out = evaluated
         return EpochScores([loss_sum.item() / n_batches], [test_loss], [test_accuracy], [probes.read()],
-                           *((None, None) if held_out is None else ([held_out[0]], [held_out[1]])))
+                           *((None, None) if held_out is None else ([held_out[0]], [held_out[1]])),
+                           test_predictions=[marks])
 
     run = RunRecord(repeat=repeat, seed=seed, epochs=[], cuda_graphs=prepared.graphed,
                     cuda_graph_error=prepared.error or not_captured, engine="autograd")

@@ -34,6 +34,7 @@ from report_builder.training.records import (
     EpochScores,
     ProgressFn,
     RunRecord,
+    prediction_bytes,
     run_batches,
     timed_epochs,
 )
@@ -290,19 +291,22 @@ def forward_backward(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, grads:
 
 
 @torch.no_grad()
-def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-model (mean loss per example, accuracy) over all of x (the test set, or the validation split),
-    as [K] tensors."""
+    as [K] tensors, and each image's records.prediction_bytes, [K, N]."""
     loss = torch.zeros(model.k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(model.k, dtype=torch.int64, device=x.device)
+    marks = []
     for start in range(0, x.shape[0], EVAL_CHUNK):
         xs, ys = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
         logits = model.logits(activations.forward(model.activation, model.pre_activation(xs)))
         target = ys.expand(model.k, -1)
         loss += F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(dim=1).double()
-        correct += (logits.argmax(dim=2) == target).sum(dim=1)
+        predicted = logits.argmax(dim=2)
+        correct += (predicted == target).sum(dim=1)
+        marks.append(prediction_bytes(predicted, target))
     count = max(x.shape[0], 1)
-    return loss / count, correct.double() / count
+    return loss / count, correct.double() / count, torch.cat(marks, dim=1) if marks else torch.zeros(model.k, 0, dtype=torch.uint8)
 
 
 def check_stackable(configs: list[TrainConfig]) -> None:
@@ -368,10 +372,11 @@ def train_stack(configs: list[TrainConfig], repeats: list[int], data: Dataset, d
         return evaluate(model, data.test_x, data.test_y), held_out
 
     def read_epoch(evaluated) -> EpochScores:
-        (test_loss, test_accuracy), held_out = evaluated
+        (test_loss, test_accuracy, marks), held_out = evaluated
         return EpochScores((loss_sum / n_batches).tolist(), test_loss.tolist(), test_accuracy.tolist(),
                            probes.read([c.probes for c in configs]),
-                           *((None, None) if held_out is None else (held_out[0].tolist(), held_out[1].tolist())))
+                           *((None, None) if held_out is None else (held_out[0].tolist(), held_out[1].tolist())),
+                           test_predictions=[m.numpy().tobytes() for m in marks.cpu()])
 
     runs = [RunRecord(repeat=r, seed=s, epochs=[], stacked_with=k, cuda_graphs=prepared.graphed,
                       cuda_graph_error=prepared.error or not_captured, fused=choice.use, fused_note=choice.note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ class RunRecord:
     """Why it did not, for an explicit-engine run (e.g. "fused Triton step: CUDA only")."""
     threads: int | None = None
     """torch's CPU threads in its first epoch (each epoch's own: EpochRecord.threads)."""
+    test_predictions: str | None = None
+    """After the last epoch, one byte per test image in test-set order (prediction_bytes), base64: what a
+    test-set-aware interval resamples. None for a run that diverged."""
 
 
 @dataclass
@@ -77,6 +81,14 @@ class EpochScores:
     val_loss: list[float] | None = None
     """On the validation split, as test_loss and test_accuracy; None without one."""
     val_accuracy: list[float] | None = None
+    test_predictions: list[bytes] | None = None
+    """Each model's prediction_bytes over the test set."""
+
+
+def prediction_bytes(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """One byte per image: the predicted class in the low seven bits, plus 128 where it is the right one, so a
+    results file tells which images each run got right without holding the labels."""
+    return predicted.to(torch.uint8) | ((predicted == target).to(torch.uint8) << 7)
 
 
 ProgressFn = Callable[[int], None]
@@ -160,6 +172,8 @@ def timed_epochs(runs: list[RunRecord], setup_started: float, epochs: int, steps
             ))
             if run.threads is None:
                 run.threads = epoch_threads
+            if epoch == epochs and not diverged and scores.test_predictions is not None:
+                run.test_predictions = base64.b64encode(scores.test_predictions[i]).decode("ascii")
             if diverged:
                 run.diverged_at = epoch
                 if progress is not None and k == 1:
