@@ -26,6 +26,8 @@ TABLES = [
     ("[groups.NAME]", (schema.GroupConfig,), "Experiments compared side by side in one report section."),
     ("[sweeps.NAME]", (schema.SweepConfig,), "Experiments declared as variations of a base."),
     ("[executor]", (schema.ExecutorConfig,), "Where runs execute."),
+    ("[timing]", (schema.TimingConfig,), "The timing phase, which measures every speed-up the report states "
+     "(see [Timing rules](timing.md))."),
     ("[reference]", (schema.ReferenceConfig,), "Published results to show beside ours."),
 ]
 

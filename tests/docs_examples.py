@@ -62,8 +62,11 @@ class Project:
                                    config_text("docs_project", defaults={"data_dir": str(data_dir)}))
         shutil.copy(REPO_DIR / "Makefile", folder / "Makefile")
         shutil.copytree(REPO_DIR / "reference", folder / "reference")
+        # `python` in a page means the interpreter the tests run with (the project's), not whichever one PATH
+        # finds first: a system Python may lack torch.
         self.env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_DIR), "NO_COLOR": "1",
-                    "REPORT_BUILDER_NO_DOWNLOAD": "1"}
+                    "REPORT_BUILDER_NO_DOWNLOAD": "1",
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.done: dict[str, subprocess.CompletedProcess] = {}
         self.commands_run = 0
 
@@ -80,6 +83,7 @@ def _commands(source: str) -> list[str]:
 
 
 NOT_RUN = {"make test": "it is this test suite",
+           "make test-fast": "it is (most of) this test suite",
            "make preview": "a server until stopped: tests/test_preview.py runs it",
            "make docs-serve": "a server until stopped; `make docs` builds the same site",
            "make bench": "minutes of benchmarks: benchmarks/ has its own checks"}

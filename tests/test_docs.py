@@ -67,7 +67,7 @@ def test_the_site_builds_with_strict_checks(tmp_path):
     assert done.returncode == 0, done.stderr
     reference = (tmp_path / "site" / "configuration" / "index.html").read_text(encoding="utf-8")
     cli_page = (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
-    assert "<code>poll_seconds</code>" in reference and "<code>--no-stack</code>" in cli_page
+    assert "<code>poll_seconds</code>" in reference and "<code>wait_seconds</code>" in reference and "<code>--no-stack</code>" in cli_page
     assert not (tmp_path / "site" / "notes").exists()  # engineers' notes are drafts
 
 
@@ -83,7 +83,7 @@ def hooks():
 
 
 SCHEMA_CLASSES = (schema.ReportConfig, schema.TrainConfig, schema.ExperimentText, schema.GroupConfig,
-                  schema.SweepConfig, schema.ExecutorConfig, schema.ReferenceConfig)
+                  schema.SweepConfig, schema.ExecutorConfig, schema.TimingConfig, schema.ReferenceConfig)
 
 
 def test_the_reference_page_lists_every_key_of_every_table_with_its_default():
