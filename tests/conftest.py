@@ -74,8 +74,8 @@ def write_dataset(folder: Path, n_train: int = 256, n_test: int = 128, gz: bool 
 SLOW_MODULES = {"test_claims", "test_exports", "test_findings", "test_gradient_report", "test_render",
                 "test_sweep_report", "test_timing_report"}
 """Modules whose tests (nearly) all render a whole report, 1 to 6 CPU s each."""
-SLOW_TESTS = {("test_readme", "test_every_readme_shell_command_runs")}
-"""(module, test): runs every command of the README to its end."""
+SLOW_TESTS = {("test_docs", "test_every_example_of_the_page_runs")}
+"""(module, test): runs every command of the README and the documentation pages to its end."""
 # These are marked slow here, not in their files, only because others are editing those files as this is
 # written: once merged, a module marks its own (pytestmark, or @pytest.mark.slow on each test) and leaves here.
 

@@ -190,6 +190,23 @@ def test_plan_of_current_results_imports_no_torch(tmp_path):
     assert done.stdout.splitlines()[-1] == "False"
 
 
+def test_plan_on_a_python_without_torch_says_so_instead_of_the_order(tmp_path):
+    config = write_config(tmp_path / "experiments.toml", SUITE.format(report=""))
+    # torch hidden from this interpreter (find_spec finds none), and never imported behind its back
+    code = ("import sys, importlib.util as u; real = u.find_spec; "
+            "u.find_spec = lambda name, *a: None if name.split('.')[0] == 'torch' else real(name, *a); "
+            "from report_builder.cli import main; "
+            "status = main(['plan', '--config', sys.argv[1], '--results-dir', sys.argv[2]]); "
+            "print('torch' in sys.modules); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, str(config), str(tmp_path / "results")],
+                          capture_output=True, text=True, cwd=REPO_DIR)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "order: not shown: this Python lacks torch" in done.stdout
+    assert "base" in done.stdout and "trains seeds 0, 1, 2" in done.stdout
+    assert done.stdout.splitlines()[-1] == "False"
+
+
 def test_a_timing_group_member_trained_in_a_stack_is_planned_alone(tmp_path):
     suite = SUITE + '[groups.t]\nexperiments = ["base"]\ntiming = true\n'
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "stacked_with": 3}}, suite=suite)

@@ -117,6 +117,13 @@ def test_the_gate_limits_are_the_ones_the_report_states():
             timing.GATE_OTHERS_SHARE) == (0.25, 10.0, 10.0, 0.05, 0.10)
 
 
+def test_a_process_pinned_to_some_cpus_shares_other_work_over_the_whole_machine():
+    # one core of other work on a 16-CPU machine is quiet for a process pinned to 2 of them; on 2 CPUs it is not
+    pinned = {**QUIET, "cpus": 2, "machine_cpus": 16, "others_cores": 1.0, "load": 3.0, "own_threads": 2}
+    assert gate(pinned).quiet
+    assert set(gate({**pinned, "machine_cpus": 2}).over) == {"load", "others_share"}
+
+
 def test_the_load_gate_counts_only_load_beyond_this_process_trees_own_threads():
     # load 2.5 on 2 CPUs while timing with 2 threads: others' load 0.25 per CPU, at the limit
     assert gate({**QUIET, "load": 2.5, "own_threads": 2}).quiet

@@ -113,8 +113,10 @@ class Gate:
 
 def gate_figures(reading: Mapping[str, Any]) -> dict[str, float | None]:
     """What the gate judges, from one stored reading: its load less `own_threads` (the threads the timing
-    runs with, whose recent work the load average still counts) per CPU, never below 0."""
-    cpus = reading.get("cpus") or 1
+    runs with, whose recent work the load average still counts) per CPU, never below 0. Load and other
+    processes' cores are counted over the whole machine, so they are shared among the machine's CPUs, not
+    the few this process may be pinned to (readings stored before machine_cpus existed use `cpus`)."""
+    cpus = reading.get("machine_cpus") or reading.get("cpus") or 1
     load = reading.get("load")
     others_load = None if load is None else max(0.0, load - (reading.get("own_threads") or 0)) / cpus
     cores = reading.get("others_cores")

@@ -16,6 +16,7 @@ epochs times seeds. Start-up (the interpreter, torch, the data load) is not incl
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -71,8 +72,9 @@ class ExperimentForecast:
 @dataclass(frozen=True)
 class Forecast:
     experiments: list[ExperimentForecast]
-    tasks: list[str]
-    """The tasks `run` would hand its executor, in order: "sgd[0]", "stack of 3 (…)"."""
+    tasks: list[str] | None
+    """The tasks `run` would hand its executor, in order: "sgd[0]", "stack of 3 (…)"; None where this Python has
+    no torch to build them."""
     executor: ExecutorConfig
     detections: list[Detection]
     detect_points: float | None
@@ -251,10 +253,13 @@ def _may_stack(cfg: TrainConfig, kind: str) -> bool:
     return cfg.effective_engine == "explicit" and (cfg.stack is True or (cfg.stack == "auto" and kind == "cuda"))
 
 
-def _tasks(suite: Suite, plans: list[ExperimentForecast], results_dir: Path, stack: bool) -> list[str]:
+def _tasks(suite: Suite, plans: list[ExperimentForecast], results_dir: Path, stack: bool) -> list[str] | None:
+    """The labels of the tasks `run` would build, in order; None where this Python lacks torch to build them."""
     pending = [p for p in plans if p.seeds]
     if not pending:
         return []
+    if importlib.util.find_spec("torch") is None:
+        return None
     # The tasks `run` would build, by the code that builds them (which imports the training layer).
     from report_builder.execution.plan import Plan
     from report_builder.execution.tasks import build_tasks
@@ -301,6 +306,9 @@ def describe(plan: Forecast) -> list[str]:
     pending = [p for p in plan.experiments if not p.cached]
     if not pending:
         lines.append("nothing to train: every selected experiment has current results")
+    elif plan.tasks is None:
+        lines.append("order: not shown: this Python lacks torch, which builds `run`'s tasks and trains them "
+                     "(python -m pip install torch torchvision, or make without PYTHON= for a .venv with everything)")
     else:
         stacks = [t for t in plan.tasks if t.startswith("stack of")]
         if len(plan.tasks) == 1:
