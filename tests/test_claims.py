@@ -302,7 +302,7 @@ def test_a_reference_just_inside_the_t_interval_is_not_rejected(tmp_path):
 
 def test_a_reference_outside_the_t_interval_is_not_reproduced(tmp_path):
     text = judged(tmp_path, 0.8518)  # 1.02 points below ours, outside ± 0.994
-    assert "Not reproduced: Base." in text and "<strong>not reproduced</strong>" in text
+    assert "Not reproduced: Base." in text and "<td class=\"text\">not reproduced</td>" in text
     assert "Base does not reproduce its 85.2% (ours 86.2 ± 0.2%, +1.0 points; outside the 95% interval " \
            "[85.2, 87.2]%)" in text
 

@@ -34,7 +34,7 @@ def epoch_rows(html: str, title: str) -> list[str]:
     table = html[html.index("Per-epoch results"):]
     block = table[table.index(f'scope="colgroup">{title}'):]
     block = block[:block.find('class="member"', 1)] if 'class="member"' in block[1:] else block
-    return re.findall(r"<tr><td>\d+</td>.*?</tr>", block)
+    return re.findall(r"<tr> ?<td>\d+</td>.*?</tr>", block)
 
 
 def test_a_disturbed_epoch_cell_is_marked_and_footnoted(tmp_path):

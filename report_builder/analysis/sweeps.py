@@ -88,6 +88,8 @@ class SweepView:
     """Whether the best value is the smallest or largest swept (one numeric key); None otherwise."""
     bracketed: bool
     """The best point lies inside the range and its neighbours on both sides are below it beyond seed noise."""
+    question: str | None = None
+    """The question the sweep answers ([sweeps.NAME] question); None: not declared."""
 
     @property
     def x_key(self) -> str:
@@ -165,4 +167,4 @@ def sweep_view(sweep: Sweep, views: dict[str, ExperimentView]) -> SweepView:
                      and bool(ordered[index + 1].vs_best and ordered[index + 1].vs_best.beyond_noise))
     return SweepView(name=sweep.name, title=sweep.title, description=sweep.description, keys=sweep.keys,
                      points=points, best=best, shape=shape, log_axis=log_axis, best_at_edge=at_edge,
-                     bracketed=bracketed)
+                     bracketed=bracketed, question=sweep.question)

@@ -74,6 +74,11 @@ class Conclusion:
         return 100 * self.difference
 
     @property
+    def estimate(self) -> float:
+        """The difference as the report prints it (Claim.estimate)."""
+        return self.difference
+
+    @property
     def beyond_noise(self) -> bool:
         return self.adjusted_p is not None and self.adjusted_p < self.level
 

@@ -153,6 +153,41 @@ def ci_points(difference, digits: int = 1) -> str:
     return f"[{low}, {high}]"
 
 
+def estimate_decimals(claim) -> int:
+    """The decimals a difference in points is printed with, as its interval justifies: whole points where the
+    95% interval spans more than ± 10 points, hundredths where less than ± 0.1, else tenths."""
+    if claim.interval is None:
+        return 1
+    half = 100 * (claim.interval[1] - claim.interval[0]) / 2
+    return 0 if half >= 10 else 2 if half < 0.1 else 1
+
+
+def estimate_points(claim, sign: bool = True) -> str:
+    """A claim's estimate (member − baseline, a fraction) in points: "−4.6"; sign=False: its size, "4.6"."""
+    value = 100 * claim.estimate
+    digits = estimate_decimals(claim)
+    return signed(value, digits) if sign else num(abs(value), digits)
+
+
+def interval_points(claim, size: bool = False) -> str:
+    """A claim's 95% interval in points: "[−6.1, −3.1]"; size=True: the interval of its size, "[3.1, 6.1]" (for
+    "4.6 points lower [3.1, 6.1]"); "" without an interval."""
+    if claim.interval is None:
+        return ""
+    digits = estimate_decimals(claim)
+    low, high = (100 * x for x in claim.interval)
+    if size and claim.estimate < 0:
+        low, high = -high, -low
+    if size:
+        return f"[{num(low, digits)}, {num(high, digits)}]"
+    return f"[{signed(low, digits)}, {signed(high, digits)}]"
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """A value already in percent, unsigned: 43.6 → "44%", −43.6 → "44%" (the words say which way)."""
+    return DASH if value is None else f"{abs(value):.{digits}f}%"
+
+
 def seconds(value: float | Stat | None, digits: int | None = None) -> str:
     """2.137 → "2.14 s"; a Stat → "2.14 ± 0.05 s", "0.0123 ± 0.0008 s" (decimals from its spread)."""
     if value is None:
@@ -231,7 +266,8 @@ def spread(stat: Stat | None) -> str:
 
 FILTERS = {"num": num, "pm": pm, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
-           "squash": squash, "ci_points": ci_points, "spread": spread}
+           "squash": squash, "ci_points": ci_points, "spread": spread, "estimate_points": estimate_points,
+           "interval_points": interval_points, "percent": percent}
 
 
 class Numbering:

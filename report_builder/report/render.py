@@ -16,11 +16,13 @@ from report_builder import paths
 from report_builder.config import Suite
 from report_builder.errors import NoPdfWarning, RenderError, ReportBuilderWarning
 from report_builder.report import export, publish
-from report_builder.report.context import build_context, load_views
+from report_builder.report.context import build_context
 from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
+from report_builder.analysis.load import load_views
 from report_builder.findings.changes import what_changed
+from report_builder.findings.report_findings import report_findings
 
 ENTRY_TEMPLATE = "report.html.j2"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -202,8 +204,8 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except OSError as e:
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
-        context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
-                                figure_files, changed)
+        context = build_context(suite, report_findings(suite, views), version / "figures",
+                                paths.inside(build_dir, ".cache", "figures"), missing, figure_files, changed)
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         if figure_files:  # the exports link to the figure files

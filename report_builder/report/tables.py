@@ -1,8 +1,10 @@
-"""The report's tables as data: header cells and rows of cell text, computed once with the same filters and
-digits as the HTML, so that the Markdown and LaTeX exports (templates/exports/) state the same numbers.
+"""The one table builder: each table of the report decided once — its rows, columns, cell text at its
+precision, which columns hold text and which head their row — as data that the HTML (macros.html.j2
+`data_table`, whose tags the PDF's structure tree follows: pdf_tables.py), the Markdown and the LaTeX exports
+(templates/exports/) only write out. Captions are prose: templates/captions.html.j2 words each kind once.
 
-Cell text is final (formatted numbers, "—" for none); templates own only the format around it and the
-captions. tests/test_exports.py parses the Markdown back and compares its cells with the HTML's.
+Cell text is final (formatted numbers, "—" for none). tests/test_exports.py parses the Markdown back and
+compares its cells with the HTML's.
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ from report_builder.report.filters import (
 from report_builder.analysis import gradients
 from report_builder.analysis.views import ExperimentView
 
-# A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
-GroupView = Any
+from report_builder.findings.groups import GroupView
 
 
 @dataclass(frozen=True)
 class Row:
     cells: tuple[str, ...]
     span: bool = False
-    """One cell across the whole table (a member's name over its epochs, or why a member has no numbers)."""
+    """The last cell runs across the rest of the row (a member's name over its epochs, or why a member has no
+    numbers)."""
     baseline: bool = False
+    kind: str = ""
+    """"member" (a heading row over the rows that follow: an experiment over its epochs), "bad" (a failure),
+    or "" (numbers)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class Table:
     """The experiment of a "probes" table."""
     sweep: Any = None
     """The SweepView of a "sweep" table."""
+    text_columns: frozenset[int] = frozenset()
+    """Columns of words (left-aligned, may wrap); the others hold numbers, which never wrap."""
+    row_heads: int = 0
+    """How many leading cells of a row head it (<th scope="row">)."""
 
     @property
     def name(self) -> str:
@@ -66,7 +75,11 @@ class Table:
     @property
     def first_column_heads(self) -> bool:
         """Whether the first column names the row (a setting) rather than holding a number."""
-        return self.kind in ("comparison", "flow", "reproduction", "sweep", "provenance")
+        return self.row_heads > 0 or 0 in self.text_columns
+
+    @property
+    def columns(self) -> int:
+        return len(self.header)
 
 
 def _verdict(claim) -> str:
@@ -117,7 +130,7 @@ def comparison_table(group: GroupView) -> Table:
         v = c.experiment
         is_baseline = baseline is not None and v.name == baseline.name
         if v.status == "failed":
-            rows.append(Row((v.title, f"failed: {v.error}"), span=True, baseline=is_baseline))
+            rows.append(Row((v.title, f"failed: {v.error}"), span=True, baseline=is_baseline, kind="bad"))
             continue
         cells = [v.title, pct_pm(v.final.test_accuracy) if v.final else "diverged"]
         if picked:
@@ -136,7 +149,8 @@ def comparison_table(group: GroupView) -> Table:
                 cells += [_difference(c.claim, v, baseline),
                           DASH if wins is None else f"{wins} of {c.claim.difference.n}", _verdict(c.claim)]
         rows.append(Row(tuple(cells), baseline=is_baseline))
-    return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows))
+    return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows),
+                 text_columns=frozenset({0, len(header) - 1} if baseline else {0}), row_heads=1)
 
 
 EPOCH_METRICS = ("train_loss", "test_loss", "train_seconds", "eval_seconds")
@@ -149,7 +163,7 @@ def epoch_table(group: GroupView) -> Table:
     validated = any(v.best for v in group.members)
     rows = []
     for v in group.members:
-        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True))
+        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
         for e in v.epochs:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
@@ -157,7 +171,7 @@ def epoch_table(group: GroupView) -> Table:
                              pm(e.train_seconds, d["train_seconds"]) + " s" + disturbed,
                              pm(e.eval_seconds, d["eval_seconds"]) + " s")))
         if not v.epochs:
-            rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True))
+            rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
               "Train time", "Eval time")
     return Table(f"tab:{group.name}-epochs", "epochs", group, header, tuple(rows))
@@ -189,7 +203,7 @@ def flow_table(group: GroupView) -> Table:
                  str(r.layer.width), spread(r.derivative), spread(r.gradient),
                  pct_pm(v.final.test_accuracy) if v.final else DASH))
             for v in group.probed for r in gradients.gradient_rows(v)]
-    return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows))
+    return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows), text_columns=frozenset({0, 1}))
 
 
 def group_tables(group: GroupView) -> list[Table]:
@@ -197,7 +211,7 @@ def group_tables(group: GroupView) -> list[Table]:
     probed member's measurements, the gradient flow (two or more probed, as its figure), the epochs."""
     tables = [comparison_table(group)] if len(group.members) > 1 else []
     tables += [probe_table(group, v) for v in group.probed]
-    if "gradient_flow" in group.figures and len(group.probed) > 1:
+    if len(group.probed) > 1:
         tables.append(flow_table(group))
     return tables + [epoch_table(group)]
 
@@ -222,7 +236,8 @@ def reproduction_table(reproductions, reference) -> Table:
                          pvalue(r.equivalence_p, False) if r.equivalence_p is not None else DASH,
                          _OUTCOMES.get(r.outcome, "cannot tell"), seconds(r.reference_seconds),
                          seconds(r.experiment.mean_epoch_seconds))))
-    return Table("tab:reproduction", "reproduction", None, header, tuple(rows))
+    return Table("tab:reproduction", "reproduction", None, header, tuple(rows), text_columns=frozenset({0, 7}),
+                 row_heads=1)
 
 
 def _against_best(point) -> tuple[str, str]:
@@ -258,7 +273,9 @@ def sweep_table(sweep, confidence: float) -> Table:
                  f"{pct(p.interval[0])} to {pct(p.interval[1])}" if p.interval else DASH,
                  *((DASH, "best") if best else _against_best(p)))
         rows.append(Row(cells, baseline=best))
-    return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep)
+    keys = len(sweep.keys)
+    return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep,
+                 text_columns=frozenset({keys, keys + 1, keys + 5}), row_heads=keys)
 
 
 def _settings(config: dict[str, Any]) -> str:
@@ -283,4 +300,5 @@ def provenance_table(views) -> Table:
                          trained, ", ".join(str(s) for s in v.seeds), seconds(v.setup_seconds),
                          (v.provenance.get("started_at") or DASH)[:16].replace("T", " "),
                          DASH if wall is None else seconds(wall, 1))))
-    return Table("tab:provenance", "provenance", None, header, tuple(rows))
+    return Table("tab:provenance", "provenance", None, header, tuple(rows), text_columns=frozenset({0, 1, 2, 3, 6}),
+                 row_heads=1)
