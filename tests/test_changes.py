@@ -152,18 +152,17 @@ def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
     rerun_other(project, [0.80, 0.84, 0.8603], spread=0.02)              # now within noise of it
     text = section(html_of(project))
     assert "Conclusions that flipped:" in text
-    assert ("Before: Other reached a final test accuracy of 80.3%, −5.9 points [−6.1, −5.7] against Baseline "
-            "(86.2%) over seeds 0, 1, 2, above it on 0 of 3: more than the seed-to-seed spread") in text
-    assert "Now: Other reached a final test accuracy of 88.0%, +1.8 points [" in text
-    assert "against Baseline (86.2%) over seeds 0, 1, 2, above it on 3 of 3: within seed noise" in text
+    assert ("Before: Other against Baseline: −5.9 points [−6.1, −5.7], above on 0 of 3 seeds; beyond seed noise "
+            "(paired t-test, p < 0.001).") in text
+    assert "Now: Other against Baseline: +1.8 points [−2.6, +6.3], above on 3 of 3 seeds; within seed noise" in text
 
 
 def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
     project = project_with(tmp_path, [0.80, 0.84, 0.84], spread=0.003)  # −2.0, −1.9, −1.8 points by seed
     rerun_other(project, [0.80, 0.84, 0.88], spread=0.003)              # +2.0, +2.1, +2.2
     text = section(html_of(project))
-    assert "Conclusions that flipped:" in text and "−1.9 points [−2.1, −1.7] against Baseline" in text
-    assert "+2.1 points [+1.9, +2.3] against Baseline" in text
+    assert "Conclusions that flipped:" in text and "Other against Baseline: −1.9 points [−2.1, −1.7]" in text
+    assert "Other against Baseline: +2.1 points [+1.9, +2.3]" in text
 
 
 def test_a_move_with_the_same_verdict_flips_nothing(tmp_path):
@@ -254,8 +253,8 @@ def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
     assert c["test"] == "paired t-test" and c["family_size"] == 1 and c["adjusted_p"] == c["p"]
     assert c["values"] == {"other": pytest.approx(0.802), "baseline": pytest.approx(0.862)}
     assert c["difference"] == pytest.approx(-0.06) and c["p"] < 0.05 and c["seeds"] == [0, 1, 2]
-    assert c["sentence"].startswith("Other reached a final test accuracy of 80.2%, −6.0 points [−6.0, −6.0] "
-                                    "against Baseline (86.2%)")
+    assert c["sentence"] == ("Other against Baseline: −6.0 points [−6.0, −6.0], above on 0 of 3 seeds; beyond seed "
+                             "noise (paired t-test, p < 0.001).")
 
 
 def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):
@@ -273,4 +272,5 @@ def test_a_claim_over_one_seed_is_unknown_in_claims_json(tmp_path):
     html_of(tmp_path)
     c = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"][0]
     assert c["verdict"] == "untested" and c["p"] is None and c["test"] is None
-    assert "with seed 0 alone there is no estimate of seed noise" in c["sentence"]
+    assert c["sentence"] == ("Other against Baseline: −6.0 points, above on 0 of 1 seed; untestable: seed 0 alone "
+                             "gives no estimate of seed noise.")

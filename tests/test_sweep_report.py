@@ -68,7 +68,8 @@ def test_a_peak_whose_neighbours_are_below_it_beyond_noise_is_bracketed(tmp_path
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78]))
     assert "highest at lr = 0.001" in text
     assert "the values on both sides of it are below it by more than seed noise: the sweep brackets" in text
-    assert "Below it by more than seed noise: lr = 0.0001 (6.0 points lower;" in text
+    assert "Below it beyond seed noise: lr = 0.0001, lr = 0.01, lr = 0.1." in text
+    assert "<td>−6.0</td> <td class=\"text\">beyond noise (p" in text  # each one's difference, in the table
 
 
 def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):
@@ -90,9 +91,9 @@ def test_one_seed_gives_no_estimate_of_noise_and_no_interval(tmp_path):
     suite = SUITE.replace("repeats = 3", "repeats = 1")
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78], suite=suite, repeats=1))
     assert "on average over seed 0." in text and "confidence interval 8" not in text
-    assert "No estimate of seed noise (fewer than two seeds shared with the best) for: lr = 0.0001, lr = 0.01, " \
-           "lr = 0.1; their differences from the best may be noise." in text
-    assert "brackets" not in text and "Below it by more than seed noise" not in text
+    assert "No estimate of seed noise (fewer than two seeds shared with the best) for lr = 0.0001, lr = 0.01, " \
+           "lr = 0.1: their differences from the best may be noise." in text
+    assert "brackets" not in text and "Below it beyond seed noise" not in text
 
 
 def test_the_figure_uses_a_log_axis_and_its_text_alternative_gives_every_mean(tmp_path):
@@ -160,7 +161,7 @@ def test_a_sweep_rendered_from_small_real_runs(tmp_path, tiny_data_dir):
     render_report(suite, tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
     text = section(re.sub(r"\s+", " ", (tmp_path / "build" / "report.html").read_text(encoding="utf-8")))
     assert "Final test accuracy is highest at lr = " in text
-    assert text.count('<td class="text">lr-lr-0p') == 2
+    assert text.count('<th scope="row">0.') == 2  # one row per swept value
     assert (tmp_path / "build" / "figures" / "_sweep-lr.svg").exists()
 
 

@@ -21,6 +21,8 @@ MARGIN = 0.01
 """The difference (a fraction: 1 point of accuracy) for which the report says how many seeds would detect it."""
 
 BEYOND, WITHIN, UNTESTED = "beyond_noise", "within_noise", "untested"
+NOT_SIGNIFICANT = "not_significant_after_correction"
+"""The interval (unadjusted) excludes 0, but the Holm-adjusted p is not below LEVEL."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,13 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """BEYOND (adjusted p < LEVEL), WITHIN, or UNTESTED (too few runs for a test)."""
+        """BEYOND (adjusted p < LEVEL); NOT_SIGNIFICANT (adjusted p ≥ LEVEL, but the unadjusted interval excludes
+        0); WITHIN (adjusted p ≥ LEVEL, the interval includes 0); UNTESTED (too few runs for a test)."""
         if self.p_adjusted is None:
             return UNTESTED
-        return BEYOND if self.p_adjusted < LEVEL else WITHIN
+        if self.p_adjusted < LEVEL:
+            return BEYOND
+        return NOT_SIGNIFICANT if self.difference.beyond_noise else WITHIN
 
     @property
     def beyond_noise(self) -> bool | None:

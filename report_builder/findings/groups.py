@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from report_builder.analysis import gradients
 from report_builder.analysis.views import ExperimentView, falls_every_epoch
-from report_builder.findings.claims import BEYOND, Claim
+from report_builder.findings.claims import BEYOND, WITHIN, Claim
 from report_builder.findings.comparison import (
     Comparison,
     compare,
@@ -127,8 +127,8 @@ class GroupView:
 
     @property
     def detectable(self) -> float | None:
-        """The smallest difference (a fraction) that the design detects for the claims not beyond noise."""
-        values = [c.detectable for c in self.claims if c.verdict != BEYOND and c.detectable is not None]
+        """The smallest difference (a fraction) that the design detects, over the claims within seed noise."""
+        values = [c.detectable for c in self.claims if c.verdict == WITHIN and c.detectable is not None]
         return min(values) if values else None
 
     @property

@@ -33,21 +33,25 @@ class GlanceRow:
     group: str
     experiment: ExperimentView
     baseline: ExperimentView
-    claim: Claim
-    """Final accuracy: member − baseline, with its interval and verdict."""
+    claim: Claim | None
+    """Final accuracy: member − baseline, with its interval and verdict; None where not like for like."""
     time_ratio: float | None
     """Member's training seconds per epoch ÷ the baseline's (< 1: faster); None where speed is not compared."""
     time_interval: tuple[float, float] | None
 
 
 def glance_rows(groups: list[GroupView]) -> list[GlanceRow]:
-    """Every claim of the family, once, with its time ratio where its group compares speed."""
+    """Every claim of the family, once, with its time ratio where its group compares speed; and each timed
+    comparison without a claim (finals not like for like)."""
     rows, seen = [], set()
     for g in groups:
         for c in g.comparisons:
-            if c.claim is None or (c.claim.experiment, c.claim.baseline) in seen:
+            if g.baseline is None or c.experiment.name == g.baseline.name:
                 continue
-            seen.add((c.claim.experiment, c.claim.baseline))
+            pair = (c.experiment.name, g.baseline.name)
+            if pair in seen or (c.claim is None and c.speed is None):
+                continue
+            seen.add(pair)
             s = c.speed
             ratio = None if s is None else 1 / s.estimate
             interval = None if s is None or s.low is None else (1 / s.high, 1 / s.low)

@@ -159,7 +159,7 @@ def estimate_decimals(claim) -> int:
     if claim.interval is None:
         return 1
     half = 100 * (claim.interval[1] - claim.interval[0]) / 2
-    return 0 if half >= 10 else 2 if half < 0.1 else 1
+    return 0 if half >= 10 else 2 if 0 < half < 0.1 else 1
 
 
 def estimate_points(claim, sign: bool = True) -> str:

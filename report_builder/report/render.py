@@ -97,6 +97,18 @@ def template_errors(templates_dir: Path):
         raise RenderError(f"{_template_location(e, templates_dir)}: template error: {e}") from e
 
 
+VERDICT_TEMPLATE = "claims/sentence.txt.j2"
+"""The one place verdicts are worded; its `verdict_label` words the tables' verdict cells."""
+
+
+def verdict_words(templates_dir: Path):
+    """A verdict code → its table cell's words, from the templates (so that a user's templates word them too)."""
+    env = make_environment(templates_dir)
+    with template_errors(templates_dir):
+        label = env.get_template(VERDICT_TEMPLATE).make_module({}).verdict_label
+    return lambda code: str(label(code)).strip()
+
+
 def render_html(context: dict[str, Any], templates_dir: Path) -> str:
     """Render twice: the first pass numbers figures and tables, the second can refer to any of them."""
     env = make_environment(templates_dir)
@@ -205,7 +217,8 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
         context = build_context(suite, report_findings(suite, views), version / "figures",
-                                paths.inside(build_dir, ".cache", "figures"), missing, figure_files, changed)
+                                paths.inside(build_dir, ".cache", "figures"), missing, figure_files, changed,
+                                verdict_words(templates_dir))
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         if figure_files:  # the exports link to the figure files

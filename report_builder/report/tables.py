@@ -10,14 +10,13 @@ compares its cells with the HTML's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from report_builder.report.filters import (
     DASH,
-    ci_points,
     digits_for,
-    gap_decimals,
-    gap_points,
+    estimate_points,
+    interval_points,
     num,
     pct,
     pct_pm,
@@ -25,6 +24,7 @@ from report_builder.report.filters import (
     pvalue,
     seconds,
     seeds,
+    shown,
     signed,
     spread,
     times,
@@ -82,49 +82,44 @@ class Table:
         return len(self.header)
 
 
-def _verdict(claim) -> str:
-    """The verdict cell of macros.html.j2's comparison table: on the claim's Holm-adjusted p."""
-    if claim.verdict == "beyond_noise":
-        return f"beyond ({pvalue(claim.p_adjusted)})"
-    if claim.verdict == "within_noise":
-        detects = f"; detects ≥ {num(100 * claim.detectable, 1)}" if claim.detectable is not None else ""
-        return f"within ({pvalue(claim.p_adjusted)}{detects})"
-    return f"{seeds(claim.difference.seeds)} only: unknown"
+Words = Callable[[str], str]
+"""A verdict code → the words of its table cell (templates/claims/sentence.txt.j2's verdict_label)."""
 
 
-def _difference(claim, member: ExperimentView, baseline: ExperimentView) -> str:
-    """Δ in points as the difference of the printed accuracies, with its 95% CI (macros.claim_difference)."""
-    a, b = member.final.test_accuracy, baseline.final.test_accuracy
-    text = f"{gap_points(a, b)} points"
-    if claim.difference.low is not None:
-        text += " " + ci_points(claim.difference, gap_decimals(a, b))
-    return text
+def _verdict(claim, words: Words) -> str:
+    """The verdict cell: the verdict's words, with the Holm-adjusted p behind it."""
+    if claim.adjusted_p is None:
+        return f"{words(claim.verdict)} ({seeds(claim.seeds)})"
+    return f"{words(claim.verdict)} ({pvalue(claim.adjusted_p)})"
 
 
-def _speedup(comparison, is_baseline: bool) -> str:
-    speed = comparison.speed
-    text = times(comparison.speedup, 2)
-    if speed is not None and speed.low is not None and not is_baseline:
-        text += f" [{num(speed.low, 2)}, {num(speed.high, 2)}]"
-    return text
+def _difference(claim) -> str:
+    """The claim's estimate in points with its 95% interval, at the precision the interval justifies."""
+    interval = interval_points(claim)
+    return estimate_points(claim) + (f" {interval}" if interval else "")
 
 
-def comparison_table(group: GroupView) -> Table:
-    """Each member's finals, bests (with a validation split) and seconds, and against the baseline its Δ with
-    its CI, the seeds it was ahead on and the verdict on seed noise."""
+def _speedup(speed) -> str:
+    """A speed-up (timing.SpeedUp) with its interval: "3.0× [2.3, 3.8]"."""
+    if speed is None:
+        return DASH
+    return times(speed.estimate) + ("" if speed.low is None else f" [{num(speed.low, 1)}, {num(speed.high, 1)}]")
+
+
+def comparison_table(group: GroupView, words: Words) -> Table:
+    """Each member's final accuracy (or its best-validation accuracy, with a validation split) and, against the
+    baseline, its difference with the interval, the seeds it was above on and the verdict; then its seconds per
+    training epoch and, where the group ranks speed, its speed-up with the interval: at most 7 columns. Losses
+    and totals are in the appendix's per-epoch table."""
     trained = group.trained
-    finals = [v.final for v in trained if v.final]
     picked = any(v.best for v in trained)
-    d = {"train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
-         "sec": digits_for(v.mean_epoch_seconds for v in trained),
-         "total": digits_for(v.total_seconds for v in trained)}
     ranked = group.timing and group.speed_compared
     baseline = group.baseline
-    header = (["Setting", "Final accuracy"] + (["Test accuracy at best validation epoch (epoch)"] if picked else [])
-              + ["Final train loss", "Final test loss", "Train s / epoch" + ("" if group.timing else " (per model)"),
-                 "Total s"])
+    header = ["Setting", "Final accuracy"] + (["Best-validation accuracy (epoch)"] if picked else [])
     if baseline:
-        header += (["Speed-up"] if ranked else []) + ["Δ accuracy (points) [95% CI]", "Above (seeds)", "vs seed noise"]
+        header += ["Δ (points) [95% CI]"] + ([] if picked else ["Seeds above"]) + ["Verdict"]
+    header += ["Seconds / epoch"] + (["Speed-up [95% CI]"] if ranked else [])
+    sec = digits_for(v.mean_epoch_seconds for v in trained)
     rows = []
     for c in group.comparisons:
         v = c.experiment
@@ -135,46 +130,49 @@ def comparison_table(group: GroupView) -> Table:
         cells = [v.title, pct_pm(v.final.test_accuracy) if v.final else "diverged"]
         if picked:
             cells.append(f"{pct_pm(v.best.test_accuracy)} ({v.best.epoch})" if v.best else DASH)
-        cells += [pm(v.final.train_loss, d["train"]) if v.final else DASH,
-                  pm(v.final.test_loss, d["test"]) if v.final else DASH,
-                  pm(v.mean_epoch_seconds, d["sec"]), pm(v.total_seconds, d["total"])]
         if baseline:
-            cells += [_speedup(c, is_baseline)] if ranked else []
-            if is_baseline:
-                cells += [DASH, DASH, "baseline"]
-            elif c.claim is None:
-                cells += [DASH, DASH, DASH]
+            if is_baseline or c.claim is None:
+                cells += [DASH] + ([] if picked else [DASH]) + ["baseline" if is_baseline else DASH]
             else:
-                wins = c.claim.difference.wins
-                cells += [_difference(c.claim, v, baseline),
-                          DASH if wins is None else f"{wins} of {c.claim.difference.n}", _verdict(c.claim)]
+                wins = c.claim.wins
+                cells += ([_difference(c.claim)] + ([] if picked else [DASH if wins is None else f"{wins} of {len(c.claim.seeds)}"])
+                          + [_verdict(c.claim, words)])
+        cells.append(pm(v.mean_epoch_seconds, sec) + ("" if v.mean_epoch_seconds is None else " s"))
+        if ranked:
+            cells.append("baseline" if is_baseline else _speedup(c.speed))
         rows.append(Row(tuple(cells), baseline=is_baseline))
+    verdict = header.index("Verdict") if "Verdict" in header else None
     return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows),
-                 text_columns=frozenset({0, len(header) - 1} if baseline else {0}), row_heads=1)
+                 text_columns=frozenset({0} | ({verdict} if verdict else set())), row_heads=1)
 
 
+GRADIENT_PARAGRAPHS = 2
+"""Up to this many probed layers are described a paragraph each; more get one table of their changes."""
 EPOCH_METRICS = ("train_loss", "test_loss", "train_seconds", "eval_seconds")
 
 
-def epoch_table(group: GroupView) -> Table:
-    """Every member's epochs: losses, accuracy and seconds, mean ± SD over seeds, one digits rule per column."""
-    all_epochs = [e for v in group.members for e in v.epochs]
+def epochs_table(views: Iterable[ExperimentView]) -> Table:
+    """Every experiment's epochs, each experiment once (the appendix): losses, accuracy and seconds, mean ± SD
+    over seeds, one digits rule per column; † marks an epoch whose time some run had disturbed."""
+    views = list(views)
+    all_epochs = [e for v in views for e in v.epochs]
     d = {metric: digits_for(getattr(e, metric) for e in all_epochs) for metric in EPOCH_METRICS}
-    validated = any(v.best for v in group.members)
+    validated = any(v.best for v in views)
     rows = []
-    for v in group.members:
+    for v in views:
         rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
         for e in v.epochs:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
                              pct_pm(e.test_accuracy), *((pct_pm(e.val_accuracy),) if validated else ()),
-                             pm(e.train_seconds, d["train_seconds"]) + " s" + disturbed,
+                             (DASH if e.train_seconds is None else pm(e.train_seconds, d["train_seconds"]) + " s")
+                             + disturbed,
                              pm(e.eval_seconds, d["eval_seconds"]) + " s")))
         if not v.epochs:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
               "Train time", "Eval time")
-    return Table(f"tab:{group.name}-epochs", "epochs", group, header, tuple(rows))
+    return Table("tab:epochs", "epochs", None, header, tuple(rows))
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
@@ -185,13 +183,13 @@ def probe_table(group: GroupView, view: ExperimentView) -> Table:
     # Plain words, which every export's fonts have (pdflatex has no Σ or ∂).
     header = ("Epoch", *(("Layer",) if len(layers) > 1 else ()),
               "Approach 1 (active inputs)" if relu else "Approach 1 (squared derivatives)",
-              "Approach 2 (squared gradient)", "per active input" if relu else "per unit", "Test accuracy")
+              "Approach 2 (squared gradient)", "per active input" if relu else "per unit")
     rows = []
     for e in view.epochs:
         for layer in layers:
             rows.append(Row((str(e.epoch), *((str(layer.layer),) if len(layers) > 1 else ()),
                              spread(e.probes.get(layer.derivative)), spread(e.probes.get(layer.gradient)),
-                             spread(gradients.per_unit(view, e.epoch, layer)), pct_pm(e.test_accuracy))))
+                             spread(gradients.per_unit(view, e.epoch, layer)))))
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 
@@ -206,60 +204,101 @@ def flow_table(group: GroupView) -> Table:
     return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows), text_columns=frozenset({0, 1}))
 
 
-def group_tables(group: GroupView) -> list[Table]:
-    """A group's tables in the order its section shows them: the comparison (two or more members), each
-    probed member's measurements, the gradient flow (two or more probed, as its figure), the epochs."""
-    tables = [comparison_table(group)] if len(group.members) > 1 else []
+def _percent(value: float) -> str:
+    return signed(value, 0) + "%"
+
+
+def gradient_changes_table(group: GroupView) -> Table:
+    """Each probed layer from its first epoch to its last (findings/groups.py: GradientChange), in percent: the
+    squared gradient, approach 1 and the gradient per unit of approach 1, and which approach fell at every epoch."""
+    header = ("Experiment", "Layer", "Squared gradient", "Approach 1", "Per unit", "Falls at every epoch")
+    rows = []
+    for g in group.gradients:
+        falls = {(True, True): "both", (True, False): "approach 1", (False, True): "approach 2",
+                 (False, False): "neither"}[g.derivative_falls, g.gradient_falls]
+        rows.append(Row((g.view.title, f"{g.layer.layer} ({g.layer.activation})", _percent(g.percent("total")),
+                         _percent(g.percent("derivative")), _percent(g.percent("per_unit")), falls)))
+    return Table(f"tab:{group.name}-gradient-changes", "gradient_changes", group, header, tuple(rows),
+                 text_columns=frozenset({0, 1, 5}), row_heads=1)
+
+
+def group_tables(group: GroupView, words: Words) -> list[Table]:
+    """A group's tables in the order its section shows them: each probed member's measurements, the gradient
+    flow (two or more probed, as its figure), the comparison (two or more members)."""
+    tables = [gradient_changes_table(group)] if len(group.gradients) > GRADIENT_PARAGRAPHS else []
     tables += [probe_table(group, v) for v in group.probed]
     if len(group.probed) > 1:
         tables.append(flow_table(group))
-    return tables + [epoch_table(group)]
+    return tables + ([comparison_table(group, words)] if len(group.members) > 1 else [])
 
 
 _OUTCOMES = {"reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive"}
 
 
 def reproduction_table(reproductions, reference) -> Table:
-    """templates/sections/reproduction.html.j2's table: the reference's final accuracy against ours, the
-    prediction interval and TOST p of analysis/reproduction.py, and both seconds per epoch."""
-    header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p", "Outcome",
-              f"{reference.label} s / epoch", "Ours s / epoch")
+    """The reference's final accuracy against ours (sections/reproduction.html.j2): Δ as ours minus theirs from
+    the values as printed, our 95% prediction interval, the TOST p and the outcome. The epoch is named in the
+    experiment's cell where it is not the last of ours."""
+    header = ("Experiment", reference.label, "Ours", "Δ (points)", "95% prediction interval", "TOST p", "Outcome")
     rows = []
     for r in reproductions:
         interval = DASH
         if r.low is not None:
             interval = f"[{num(100 * r.low, 1)}, {num(100 * r.high, 1)}]%"
             interval += " (test sampling)" if r.rule == "test_sampling" else ""
-        rows.append(Row((r.experiment.title, str(r.epoch),
-                         pct(r.reference_accuracy) if r.reference_accuracy is not None else DASH,
-                         pct_pm(r.ours) if r.ours else DASH, signed(r.delta_points), interval,
+        final = r.experiment.final is not None and r.experiment.final.epoch == r.epoch
+        ours = pct_pm(r.ours) if r.ours else DASH
+        theirs = pct(r.reference_accuracy) if r.reference_accuracy is not None else DASH
+        rows.append(Row((r.experiment.title + ("" if final else f" (epoch {r.epoch})"), theirs, ours,
+                         _printed_gap(r), interval,
                          pvalue(r.equivalence_p, False) if r.equivalence_p is not None else DASH,
-                         _OUTCOMES.get(r.outcome, "cannot tell"), seconds(r.reference_seconds),
-                         seconds(r.experiment.mean_epoch_seconds))))
-    return Table("tab:reproduction", "reproduction", None, header, tuple(rows), text_columns=frozenset({0, 7}),
+                         _OUTCOMES.get(r.outcome, "cannot tell"))))
+    return Table("tab:reproduction", "reproduction", None, header, tuple(rows), text_columns=frozenset({0, 6}),
                  row_heads=1)
 
 
-def _against_best(point) -> tuple[str, str]:
+def _printed_gap(r) -> str:
+    """Ours − the reference's in points, from the two values as printed beside it, at the coarser of their
+    decimals (so the three agree)."""
+    if r.ours is None or r.reference_accuracy is None:
+        return DASH
+    ours, places = shown(r.ours, 100)
+    places = max(0, min(places, 1))
+    return signed(round(ours, places) - round(100 * r.reference_accuracy, places), places)
+
+
+def reference_seconds_table(reproductions, reference) -> Table | None:
+    """The reference's training seconds per epoch (mean over its epochs, on its own hardware) beside ours:
+    shown, never compared. None when the reference records no seconds."""
+    rows = []
+    for r in reproductions:
+        epochs = reference.values.get(r.experiment.name, {})
+        theirs = [v["train_seconds"] for v in epochs.values() if v.get("train_seconds") is not None]
+        if theirs:
+            rows.append(Row((r.experiment.title, seconds(sum(theirs) / len(theirs)),
+                             seconds(r.experiment.mean_epoch_seconds))))
+    if not rows:
+        return None
+    return Table("tab:reference-seconds", "reference_seconds", None,
+                 ("Experiment", f"{reference.label} s / epoch", "Ours s / epoch"), tuple(rows),
+                 text_columns=frozenset({0}), row_heads=1)
+
+
+def _against_best(point, words: Words) -> tuple[str, str]:
     """The sweep table's last two cells for a point other than the best (sections/sweep.html.j2)."""
     d = point.vs_best
     if d is None:
         return DASH, DASH
-    if d.beyond_noise:
-        verdict = f"beyond ({pvalue(d.p_value)})"
-    elif d.beyond_noise is False:
-        verdict = f"within ({pvalue(d.p_value)})"
-    else:
-        verdict = f"{seeds(d.seeds)} only: unknown"
+    code = {True: "beyond_noise", False: "within_noise", None: "untestable"}[d.beyond_noise]
+    verdict = words(code) + (f" ({pvalue(d.p_value)})" if d.p_value is not None else f" ({seeds(d.seeds)})")
     return signed(-100 * d.delta), verdict
 
 
-def sweep_table(sweep, confidence: float) -> Table:
+def sweep_table(sweep, confidence: float, words: Words) -> Table:
     """A sweep's per-value table (templates/sections/sweep.html.j2): each seed's final accuracy, the mean with
     its confidence interval, and the difference from the best value judged against seed noise."""
     level = round(100 * confidence)
-    header = (*sweep.keys, "Experiment", "Seeds (final accuracy)", "Mean", f"{level}% CI", "Δ from best (points)",
-              "vs seed noise")
+    header = (*sweep.keys, "Final accuracy by seed", "Mean", f"{level}% CI", "Δ from best (points)", "Verdict")
     rows = []
     for p in sweep.points:
         runs = ", ".join(f"{seed}: {pct(p.by_seed[seed])}" for seed in p.seeds)
@@ -268,14 +307,14 @@ def sweep_table(sweep, confidence: float) -> Table:
         if not p.experiment:
             runs += "no current results"
         best = p is sweep.best
-        cells = (*(str(p.values[k]) for k in sweep.keys), p.experiment.name if p.experiment else DASH, runs,
+        cells = (*(str(p.values[k]) for k in sweep.keys), runs,
                  pct(p.mean) if p.mean is not None else DASH,
                  f"{pct(p.interval[0])} to {pct(p.interval[1])}" if p.interval else DASH,
-                 *((DASH, "best") if best else _against_best(p)))
+                 *((DASH, "best") if best else _against_best(p, words)))
         rows.append(Row(cells, baseline=best))
     keys = len(sweep.keys)
     return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep,
-                 text_columns=frozenset({keys, keys + 1, keys + 5}), row_heads=keys)
+                 text_columns=frozenset({keys, keys + 4}), row_heads=keys)
 
 
 def _settings(config: dict[str, Any]) -> str:
@@ -287,18 +326,22 @@ def _settings(config: dict[str, Any]) -> str:
 
 
 def provenance_table(views) -> Table:
-    """templates/sections/provenance.html.j2's table: where, when and how each experiment ran."""
-    header = ("Experiment", "Settings", "Device", "Trained", "Seeds", "Start-up / run", "Started (UTC)", "Wall time")
+    """The appendix's provenance: where, when and how each experiment ran (at most 7 columns)."""
+    views = list(views)
+    header = ("Experiment", "Settings", "Device, how", "Seeds", "Start-up / run", "Total / run",
+              "Started (UTC), wall time")
+    total = digits_for(v.total_seconds for v in views)
     rows = []
     for v in views:
         device = v.provenance.get("device_name", DASH) + (f" on {', '.join(v.hosts)}" if v.hosts else "")
-        trained = f"stacked ×{v.stacked_with}" if v.stacked_with > 1 else "alone"
-        trained += ", CUDA graphs" if v.cuda_graphs else ""
-        trained += f", eager: CUDA graph capture failed ({v.cuda_graph_error})" if v.cuda_graph_error else ""
+        device += " (Slurm)" if v.slurm else ""
+        device += f", stacked ×{v.stacked_with}" if v.stacked_with > 1 else ", alone"
+        device += ", CUDA graphs" if v.cuda_graphs else ""
+        device += f", eager: CUDA graph capture failed ({v.cuda_graph_error})" if v.cuda_graph_error else ""
         wall = v.provenance.get("wall_seconds")
-        rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device + (" (Slurm)" if v.slurm else ""),
-                         trained, ", ".join(str(s) for s in v.seeds), seconds(v.setup_seconds),
-                         (v.provenance.get("started_at") or DASH)[:16].replace("T", " "),
-                         DASH if wall is None else seconds(wall, 1))))
-    return Table("tab:provenance", "provenance", None, header, tuple(rows), text_columns=frozenset({0, 1, 2, 3, 6}),
+        started = (v.provenance.get("started_at") or DASH)[:16].replace("T", " ")
+        rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device, ", ".join(str(s) for s in v.seeds),
+                         seconds(v.setup_seconds), DASH if v.total_seconds is None else pm(v.total_seconds, total) + " s",
+                         started + ("" if wall is None else f", {seconds(wall, 1)}"))))
+    return Table("tab:provenance", "provenance", None, header, tuple(rows), text_columns=frozenset({0, 1, 2, 6}),
                  row_heads=1)
