@@ -70,7 +70,7 @@ def test_a_gap_within_seed_noise_is_no_difference_detected_with_what_the_design_
     group, _ = findings(tmp_path, [0.80, 0.84, 0.8603], spread=0.02)
     # per seed: +0.03, +1.83, +3.63 points: mean 1.8, SD 1.8 → p ≈ 0.22
     assert answer(group) == "No difference detected: Other +1.8 [−2.6, +6.3] points against Baseline (3 seeds " \
-                            "detect ≥ 6.6 points)."
+                            "detect ≥ 6.6)."
     assert "lower" not in group[1] and "higher" not in group[1]
 
 
@@ -103,7 +103,7 @@ def test_an_interval_excluding_zero_but_not_significant_after_holm_is_called_so(
     page = render(tmp_path, config_text("claims", report={"family": "report"}),
                   {"base": base, "other": against_base(0.03), "third": against_base(0.03)})
     speed, accuracy = rows(page)
-    assert answer(accuracy).startswith("Not significant after Holm's correction: Third +0.33 [+0.08, +0.57] points "
+    assert answer(accuracy).startswith("Not significant after correction: Third +0.33 [+0.08, +0.57] points "
                                        "against Base")
     assert "No difference detected" not in accuracy[1]
     # per question, each group is a family of one: the same difference is decided
@@ -172,7 +172,7 @@ def test_a_timing_group_states_its_speed_from_the_timing_rounds(tmp_path):
 
 def test_a_timing_group_timed_on_a_busy_machine_says_its_speed_is_withheld_and_why(tmp_path):
     group, _ = timed_rows(tmp_path, readings=[(BUSY, BUSY)] * 5)
-    assert answer(group).endswith(" Speed withheld: the machine was busy in 5 of 5 timing rounds.")
+    assert answer(group).endswith(" Speed withheld: the machine was busy in 5 of 5 rounds.")
     assert "2.02×" not in group[1] and "4.0" not in group[1]
 
 

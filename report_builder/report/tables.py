@@ -263,7 +263,7 @@ def reference_seconds_table(reproductions, reference) -> Table | None:
         theirs = [v["train_seconds"] for v in epochs.values() if v.get("train_seconds") is not None]
         if theirs:
             rows.append(Row((r.experiment.title, seconds(sum(theirs) / len(theirs)),
-                             seconds(r.experiment.mean_epoch_seconds))))
+                             pm_n(r.experiment.mean_epoch_seconds, unit=" s"))))
     if not rows:
         return None
     return Table("tab:reference-seconds", "reference_seconds", None,
@@ -328,7 +328,7 @@ def provenance_table(views) -> Table:
         wall = v.provenance.get("wall_seconds")
         started = (v.provenance.get("started_at") or DASH)[:16].replace("T", " ")
         rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device, ", ".join(str(s) for s in v.seeds),
-                         seconds(v.setup_seconds), DASH if v.total_seconds is None else pm(v.total_seconds, total) + " s",
+                         pm_n(v.setup_seconds, unit=" s"), pm_n(v.total_seconds, total, " s"),
                          started + ("" if wall is None else f", {seconds(wall, 1)}"))))
     return Table("tab:provenance", "provenance", None, header, tuple(rows), text_columns=frozenset({0, 1, 2, 6}),
                  row_heads=1)
