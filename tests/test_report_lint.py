@@ -73,11 +73,13 @@ REPORTS = ["default_report", "study_report"]
 
 # ---- the limits, on real reports -----------------------------------------------------------------------
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 @pytest.mark.parametrize("report", REPORTS)
 def test_no_sentence_of_eight_words_is_printed_twice(report, request):
     assert lint.measure(request.getfixturevalue(report)).repeated == []
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 @pytest.mark.parametrize("report", REPORTS)
 def test_captions_and_sentences_are_short(report, request):
     m = lint.measure(request.getfixturevalue(report))
@@ -85,12 +87,14 @@ def test_captions_and_sentences_are_short(report, request):
     assert m.longest_sentence[0] <= lint.MAX_SENTENCE_WORDS, m.longest_sentence
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 @pytest.mark.parametrize("report", REPORTS)
 def test_tables_fit_the_page(report, request):
     m = lint.measure(request.getfixturevalue(report))
     assert m.widest_table[0] <= lint.MAX_COLUMNS, m.widest_table
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 @pytest.mark.parametrize("report", REPORTS)
 def test_the_findings_answer_each_question_in_one_short_line(report, request):
     m = lint.measure(request.getfixturevalue(report))
@@ -98,6 +102,7 @@ def test_the_findings_answer_each_question_in_one_short_line(report, request):
     assert max(lint.words(line) for line in m.findings_lines) <= lint.MAX_FINDING_WORDS
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 @pytest.mark.parametrize("report, sections", [
     ("default_report", ["group-baseline", "group-batch_size", "group-learning_rate", "group-optimizer",
                         "group-relu_gradient", "group-zero_grad", "reproduction", "group-pipeline"]),
@@ -108,12 +113,14 @@ def test_every_group_sweep_reproduction_and_timing_section_has_one_findings_line
     assert lint.findings_links(html) == sections
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 def test_the_default_report_is_at_most_4000_words_and_12_pages_with_no_number_wrapped(default_report):
     m = lint.measure(default_report)
     assert m.words <= 4000 and m.pages <= 12
     assert m.wrapped == []
 
 
+@pytest.mark.slow  # renders whole reports (the default one with its PDF)
 def test_the_findings_answers_stand_beside_the_declared_questions(default_report):
     m = lint.measure(default_report)
     assert m.findings_questions[:3] == ["The script as given?", "Batch size 16 / 32 / 64?",
