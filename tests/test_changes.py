@@ -157,10 +157,10 @@ def test_a_flipped_verdict_is_listed_before_and_now(tmp_path):
     rerun_other(project, [0.80, 0.84, 0.8603], spread=0.02)              # now within noise of it
     text = section(html_of(project))
     assert "Conclusions that flipped:" in text
-    assert ("Before: Other reached a final test accuracy of 80.30%, −5.90 points [−6.15, −5.65] against Baseline "
-            "(86.20%) over seeds 0, 1, 2, above it on 0 of 3: beyond seed noise") in text
-    assert "Now: Other reached a final test accuracy of 88.0%, +1.8 points [" in text
-    assert "against Baseline (86.2%) over seeds 0, 1, 2, above it on 3 of 3: within seed noise" in text
+    assert ("Before: Other against Baseline: −5.90 points [−6.15, −5.65] (80.30% against 86.20%), above on 0 of 3 "
+            "seeds; beyond seed noise (paired t-test, Holm-adjusted p < 0.001 over this group's 1 comparison).") in text
+    assert ("Now: Other against Baseline: +1.8 points [−2.6, +6.3] (88.0% against 86.2%), above on 3 of 3 seeds; "
+            "within seed noise (paired t-test, Holm-adjusted p = 0.2") in text
 
 
 @pytest.mark.slow  # renders a whole report
@@ -168,8 +168,8 @@ def test_a_reversed_difference_beyond_noise_is_a_flip(tmp_path):
     project = project_with(tmp_path, [0.80, 0.84, 0.84], spread=0.003)  # −2.0, −1.9, −1.8 points by seed
     rerun_other(project, [0.80, 0.84, 0.88], spread=0.003)              # +2.0, +2.1, +2.2
     text = section(html_of(project))
-    assert "Conclusions that flipped:" in text and "−1.90 points [−2.15, −1.65] against Baseline" in text
-    assert "+2.10 points [+1.85, +2.35] against Baseline" in text
+    assert "Conclusions that flipped:" in text and "Other against Baseline: −1.90 points [−2.15, −1.65]" in text
+    assert "Other against Baseline: +2.10 points [+1.85, +2.35]" in text
 
 
 @pytest.mark.slow  # renders a whole report
@@ -263,8 +263,9 @@ def test_claims_json_holds_every_claim_with_the_documented_fields(tmp_path):
     assert c["values"] == {"other": pytest.approx(0.802), "baseline": pytest.approx(0.862)}
     assert c["difference"] == pytest.approx(-0.06) and c["p"] < 0.05 and c["seeds"] == [0, 1, 2]
     assert c["family"] == "group:g" and c["decimals"] == 2  # every seed −6.00 points: no error
-    assert c["sentence"].startswith("Other reached a final test accuracy of 80.20%, −6.00 points [−6.00, −6.00] "
-                                    "against Baseline (86.20%)")
+    assert c["sentence"] == ("Other against Baseline: −6.00 points [−6.00, −6.00] (80.20% against 86.20%), above on "
+                             "0 of 3 seeds; beyond seed noise (paired t-test, Holm-adjusted p < 0.001 over this "
+                             "group's 1 comparison).")
 
 
 @pytest.mark.slow  # renders a whole report
@@ -284,4 +285,5 @@ def test_a_claim_over_one_seed_is_untestable_in_claims_json(tmp_path):
     html_of(tmp_path)
     c = json.loads((tmp_path / "build" / "claims.json").read_text())["claims"][0]
     assert c["verdict"] == "untestable" and c["p"] is None and c["test"] is None
-    assert "no test with 1 seed: 3 or more are needed" in c["sentence"]
+    assert c["sentence"] == ("Other against Baseline: −6.0 points (80.0% against 86.0%), above on 0 of 1 seed; no "
+                             "test with 1 seed: 3 or more are needed.")

@@ -155,7 +155,7 @@ def test_markdown_tables_state_the_html_tables_cell_for_cell(project_build):
     build = project_build
     ours = html_tables(build)
     theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
-    assert len(theirs) == len(ours) == 5
+    assert len(ours) == 4 and len(theirs) == len(ours) + 1  # and the Findings
     for key, rows in ours.items():
         assert rows in theirs, key
 
@@ -165,7 +165,7 @@ def test_markdown_states_reproduction_sweep_gradient_flow_and_provenance_tables_
     ours = html_tables(build)
     theirs = [strip_empty(t) for t in markdown_tables((build / "report.md").read_text(encoding="utf-8"))]
     assert {"tab-reproduction", "tab-_sweep-lr", "tab-relu_gradient-gradient-flow", "tab-provenance"} <= set(ours)
-    assert len(theirs) == len(ours)
+    assert len(theirs) == len(ours) + 1  # and the Findings
     for key, rows in ours.items():
         assert rows in theirs, key
 
@@ -206,22 +206,27 @@ def test_markdown_states_a_sections_sentences_as_the_html_does(whole_project_bui
     build = whole_project_build
     text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
     assert "The mean falls with every step up in lr, so the best value is the smallest swept" in text
-    assert "Not reproduced: Baseline, Big batches." in text
-    assert "Sources of variation. Each experiment trains once per seed" in text
+    assert "Not reproduced: Baseline and Big batches." in text
+    assert "Seeds. Each experiment trains once per seed" in text
     assert "In Probed B, the first layer's mean squared gradient is" in text
+    # what the HTML says before any result: the network and the device
+    assert "An MLP, Linear(784, 128) → ReLU → Linear(128, 10), trained on Fashion-MNIST" in text
+    assert "Run on a CPU (Test CPU), so times are CPU times." in text
+    assert "- Code: git abc1234def; training code " in text
 
 
 def test_markdown_prose_leaves_out_the_html_figure_captions_and_text_alternatives(whole_project_build):
     build = whole_project_build
     html = " ".join((build / "report.html").read_text(encoding="utf-8").split())
     text = " ".join((build / "report.md").read_text(encoding="utf-8").split())
-    assert "Hollow markers, drawn just right of their value" in html and "Chart of final test accuracy" in html
-    assert "Hollow markers" not in text and "Chart of final test accuracy" not in text
+    assert "hollow markers are single seeds" in html and "Chart of final test accuracy" in html
+    assert "hollow markers are single seeds" not in text.split("](figures/")[0].lower()
+    assert "Chart of final test accuracy" not in text
 
 
 def test_markdown_keeps_a_title_with_table_and_emphasis_characters_as_written(project_build):
     build = project_build
-    comparison = markdown_tables((build / "report.md").read_text(encoding="utf-8"))[0]
+    comparison = markdown_tables((build / "report.md").read_text(encoding="utf-8"))[1]  # after the Findings
     assert [row[0] for row in comparison[1:]] == ["Baseline | R&D_1 50% $x$", "Big *batches*", "Broken"]
 
 
@@ -239,19 +244,18 @@ def test_latex_tables_carry_the_html_cells_with_booktabs_caption_and_label(proje
     build = project_build
     tex = (build / "tables" / "batch_size-comparison.tex").read_text(encoding="utf-8")
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
-    assert "\\caption{Batch size study compared." in tex and "\\label{tab:batch_size-comparison}" in tex
+    assert "\\caption{Batch size study against Baseline" in tex and "\\label{tab:batch_size-comparison}" in tex
     big = html_tables(build)["tab-batch_size-comparison"][2]
     assert big[1] == "85.5 ± 0.2%"
-    assert "Big *batches* & 85.5 $\\pm$ 0.2\\% & " in tex
-    assert "& $-$0.78 points [$-$0.78, $-$0.78] & 0 of 3 & " in tex  # every seed −0.78: no error, two decimals
-    assert "\\multicolumn{9}{l}{failed: RuntimeError: boom}" in tex
+    assert "Big *batches* & 85.5 $\\pm$ 0.2\\% & $-$0.78 [$-$0.78, $-$0.78] & 0 of 3 & " in tex  # no error: two decimals
+    assert "\\multicolumn{6}{l}{failed: RuntimeError: boom}" in tex
 
 
 def test_every_table_has_a_tex_file_and_the_readme_says_how_to_include_them(project_build):
     build = project_build
     names = sorted(p.name for p in (build / "tables").iterdir())
-    assert names == ["README", "batch_size-comparison.tex", "batch_size-epochs.tex", "provenance.tex",
-                     "relu_gradient-epochs.tex", "relu_gradient-probed-probes.tex"]
+    assert names == ["README", "batch_size-comparison.tex", "epochs.tex", "provenance.tex",
+                     "relu_gradient-probed-probes.tex"]
     readme = (build / "tables" / "README").read_text(encoding="utf-8")
     assert len(readme.splitlines()) == 1 and "\\usepackage{booktabs" in readme and "\\input{tables/NAME}" in readme
 
@@ -261,10 +265,10 @@ def test_reproduction_sweep_gradient_flow_and_provenance_tables_have_tex_files(w
     names = {p.name for p in (build / "tables").iterdir()}
     assert {"reproduction.tex", "_sweep-lr.tex", "relu_gradient-gradient-flow.tex", "provenance.tex"} <= names
     sweep = (build / "tables" / "_sweep-lr.tex").read_text(encoding="utf-8")
-    assert "\\label{tab:_sweep-lr}" in sweep and "\\caption{Learning rate sweep, per value:" in sweep
-    assert "0.1 & lr-lr-0p1 & 0: 75.0\\%, 1: 76.0\\% & 75.5\\% & " in sweep
+    assert "\\label{tab:_sweep-lr}" in sweep and "\\caption{Learning rate sweep: each value's final test accuracy" in sweep
+    assert "0.1 & 0: 75.0\\%, 1: 76.0\\% & 75.5\\% & " in sweep
     reproduction = (build / "tables" / "reproduction.tex").read_text(encoding="utf-8")
-    assert "Big batches & 3 & 95.0\\% & 85.5 $\\pm$ 0.2\\% & $-$9.5 & " in reproduction
+    assert "Big batches & 95.0\\% & 85.5 $\\pm$ 0.2\\% & $-$9.5 & " in reproduction
 
 
 def _pdflatex_or_skip() -> str:
@@ -281,7 +285,7 @@ def test_latex_tables_and_figures_compile_with_pdflatex(suite, request):
     pdflatex = _pdflatex_or_skip()
     build = render(request.getfixturevalue(suite))
     inputs = "\n".join(f"\\input{{tables/{p.stem}}}" for p in sorted((build / "tables").glob("*.tex")))
-    figure = "\\noindent\\includegraphics[width=\\linewidth]{figures/batch_size-accuracy.pdf}"
+    figure = "\\noindent\\includegraphics[width=\\linewidth]{figures/batch_size-curves.pdf}"
     doc = build / "current" / "paper.tex"
     doc.write_text("\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n"
                    f"{inputs}\n{figure}\nSee Table~\\ref{{tab:batch_size-comparison}}.\n\\end{{document}}\n")
@@ -319,5 +323,5 @@ def test_a_table_file_name_never_leaves_the_tables_folder(project, tmp_path):
         name = "../../outside"
 
     with pytest.raises(OutputError):
-        export.write_latex_tables(env, {"tables": {"g": [Escaping()]}}, tmp_path / "version")
+        export.write_latex_tables(env, {"report_tables": [Escaping()]}, tmp_path / "version")
     assert not (tmp_path / "outside.tex").exists()

@@ -18,6 +18,6 @@ def test_a_sweeps_figure_has_the_formats_of_every_other_figure(tmp_path):
     render_report(suite, tmp_path / "results", tmp_path / "build", None, pdf=False)
     figures = tmp_path / "build" / "figures"
     formats = lambda stem: sorted(p.suffix for p in figures.glob(f"{stem}.*"))  # noqa: E731
-    assert formats("g-accuracy") == [".pdf", ".png", ".svg"]
-    assert formats("_sweep-lr") == formats("g-accuracy")
+    assert formats("g-curves") == [".pdf", ".png", ".svg"]
+    assert formats("_sweep-lr") == formats("g-curves")
     assert (figures / "_sweep-lr.pdf").read_bytes().startswith(b"%PDF")

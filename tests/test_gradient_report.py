@@ -85,7 +85,7 @@ def test_a_difference_inside_the_seed_spread_shows_seeds_pointing_both_ways(tmp_
 
 def test_layers_and_activations_stand_side_by_side_in_one_table_and_figure(tmp_path):
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-7, 1e-5)})
-    table = text[text.index("Each probed experiment's activation layers at the last epoch"):]
+    table = text[text.index("Each probed layer at the last epoch, per input value"):]
     assert re.search(r"ReLU relu 1 of 2 16 .*? ReLU relu 2 of 2 8 .*? Sigmoid sigmoid 1 of 2 16 .*? "
                      r"Sigmoid sigmoid 2 of 2 8", table)
     assert ("Activation layer ReLU: mean (∂loss/∂x)² per input value, final epoch Sigmoid: mean (∂loss/∂x)² per "
@@ -95,13 +95,12 @@ def test_layers_and_activations_stand_side_by_side_in_one_table_and_figure(tmp_p
 def test_a_network_of_other_activations_is_not_described_as_counting_active_inputs(tmp_path):
     suite = FLOW_SUITE.replace('[experiments.relu]\ntitle = "ReLU"', '[experiments.relu]\ntitle = "ReLU"\nactivation = "tanh"')
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-7, 1e-5)}, suite)
-    assert "Σ f′(x)² over the layer's inputs" in text and "The ReLU passes a gradient only" not in text
+    assert "sums f′(x)² over a layer's inputs" in text and "A ReLU passes gradient only" not in text
 
 
 @pytest.mark.parametrize("engine, words, not_words", [
-    ("explicit", "taken from the explicit engine's own written-out backward pass, which has no hooks",
-     "backward hook registered"),
-    ("autograd", "as a backward hook registered on the activation module received it", "explicit engine's")])
+    ("explicit", "taken from the explicit engine's written-out backward pass, which has no hooks", "backward hook"),
+    ("autograd", "read by a backward hook on the activation module (the autograd engine)", "explicit engine's")])
 def test_the_section_names_what_measured_the_gradient(tmp_path, engine, words, not_words):
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-7, 1e-5)}, engine=engine)
     assert words in text and not_words not in text

@@ -137,7 +137,7 @@ def test_plan_and_report_state_the_same_detectable_difference(tmp_path):
                "wide": {"accuracies": [0.79] * 3, "repeats": 3, "spread": 0.001}}
     plan = plan_of(tmp_path, results, report='family = "report"', suite=suite)
     from report_builder.findings.conclusions import suite_claims
-    from report_builder.report.context import load_views
+    from report_builder.analysis.load import load_views
 
     views, _ = load_views(load_suite(tmp_path / "experiments.toml"), tmp_path / "results")
     reported = {c.experiments[0]: c.detectable for c in suite_claims(load_suite(tmp_path / "experiments.toml"), views)}

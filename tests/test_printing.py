@@ -181,12 +181,13 @@ def rendered_markdown(tmp_path: Path, epochs: int, validation: int = 0, other: l
 def test_one_epoch_and_one_comparison_are_written_in_the_singular(tmp_path):
     text = rendered_markdown(tmp_path, epochs=1)
     assert "1 epochs" not in text and "1 comparisons" not in text
-    assert "lr 0.01, 1 epoch |" in text and "the report's 1 comparison," in text
+    assert "lr 0.01, 1 epoch |" in text and "this group's 1 comparison)" in text
+    assert "for 1 epoch;" in text  # what was run, before the Findings
 
 
 def test_sentences_of_the_epoch_tables_caption_do_not_run_together(tmp_path):
     text = rendered_markdown(tmp_path, epochs=3, validation=20)
-    assert "the best epoch's pick." in text
+    assert "Best-validation accuracy (epoch)" in text
     assert re.findall(r"[a-z]\.[A-Z]", text) == []  # "pick.Values"
 
 

@@ -80,11 +80,14 @@ def test_html_is_self_contained(rendered):
 
 def test_figures_are_also_files(rendered):
     names = {p.name for p in (rendered / "build" / "figures").iterdir()}
-    assert {"batch_size-accuracy.svg", "batch_size-accuracy.png", "relu_gradient-probed-probes.png"} <= names
+    assert {"batch_size-curves.svg", "batch_size-curves.png", "relu_gradient-probed-probes.png", "glance.svg",
+            "glance.png", "glance.pdf"} <= names
 
 
-def test_cpu_runs_get_a_banner(rendered):
-    assert "These experiments ran on the CPU" in (rendered / "build" / "report.html").read_text(encoding="utf-8")
+def test_cpu_runs_say_so_before_any_result(rendered):
+    html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
+    assert html.index("Run on a CPU (Test CPU), so times are CPU times.") < html.index('id="findings"')
+    assert 'class="banner"' not in html  # nothing to warn about
 
 
 def test_mixed_devices_get_a_banner(project):
@@ -100,15 +103,15 @@ def test_repeats_show_mean_and_spread(project):
                           {"baseline": {"accuracies": [0.80, 0.85, 0.86], "repeats": 3}})
     html = html_of(project)
     assert "86.2 ± 0.2%" in html
-    assert "the mean ± the sample standard deviation over seeds (Baseline run: seeds 0, 1, 2" in html
+    assert "A value ± a spread is the mean ± the sample standard deviation over seeds" in html
 
 
 def test_cross_references_match_numbering(rendered):
     html = (rendered / "build" / "report.html").read_text(encoding="utf-8")
-    # "See Figure N for accuracy" in the batch-size section points at that section's accuracy figure
-    assert 'href="#fig-batch_size-accuracy">Figure 1</a>' in html
-    assert '<figure id="fig-batch_size-accuracy">' in html
-    assert "Figure 1.</span> Test accuracy after each epoch: Batch size study" in html
+    # "See Figure N" in the batch-size section points at that section's figure (Figure 1 is at a glance)
+    assert 'href="#fig-batch_size-curves">Figure 2</a>' in html
+    assert '<figure id="fig-batch_size-curves">' in html
+    assert "Figure 2.</span> Batch size study, per epoch: test accuracy, training loss and test loss" in html
 
 
 def test_pdf_has_every_section_and_numbers(project):
@@ -116,17 +119,18 @@ def test_pdf_has_every_section_and_numbers(project):
     reader = PdfReader(project / "build" / "report.pdf")
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert len(reader.pages) >= 2
-    for heading in ("Contents", "1. Environment", "2. Methods", "3. Batch size study", "4. ReLU gradient",
-                    "Provenance of each experiment"):
+    for heading in ("Findings", "1. Batch size study", "2. ReLU gradient", "3. Methods", "4. Environment",
+                    "5. Appendix: per-epoch results and provenance"):
         assert heading in text
     assert "86.1%" in text and "Page 1 of" in text
 
 
 def test_editing_a_template_changes_the_report_without_training(project):
-    generic = project / "templates" / "groups" / "_generic.html.j2"
-    generic.write_text(generic.read_text().replace("for accuracy per epoch", "for how accuracy grew"))
+    speed = project / "templates" / "claims" / "speed.txt.j2"
+    speed.write_text(speed.read_text().replace("trained {{ c.ratio|times(2) }} faster",
+                                               "was quicker by {{ c.ratio|times(2) }}"))
     html = html_of(project)
-    assert "for how accuracy grew" in html and "for accuracy per epoch" not in html
+    assert "Big batches was quicker by 2.00×" in html
     assert not (project / "results" / "summary.csv").exists()  # nothing ran
 
 
@@ -135,7 +139,7 @@ def test_new_group_appears_without_python_change(project):
     write_config(config, config_text(config, groups={"extra": {"title": "A brand new comparison",
                                                                "experiments": ["fast", "probed"]}}))
     html = html_of(project)
-    assert "A brand new comparison" in html and 'id="fig-extra-accuracy"' in html
+    assert "A brand new comparison" in html and 'id="fig-extra-curves"' in html
 
 
 def test_template_typo_names_file_and_line(project):
@@ -250,7 +254,7 @@ def test_unchanged_figures_are_not_drawn_again(project, monkeypatch):
     config.write_text(config.read_text().replace('title = "Big batches"', 'title = "Huge batches"'))
     render(project)
     assert drawn and all(label in ("Baseline run", "Huge batches") for label in drawn)
-    assert len(drawn) == 3  # the batch-size group's accuracy, loss and time figures; not the probe figures
+    assert len(drawn) == 1  # the batch-size group's curves, with the new legend; not the probe figures
 
 
 def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(project):
@@ -261,14 +265,14 @@ def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(proj
     write_config(config, config_text(config, experiments={"loner": {"title": "Loner", "lr": 0.01}}))
     write_fixture_results(config, project / "results", {"loner": {"accuracies": [0.7, 0.75, 0.77], "seconds": 3.0}})
     html = html_of(project)
-    assert html.count('id="group-other"') == 1 and html.count('id="fig-other-accuracy"') == 1
+    assert html.count('id="group-other"') == 1 and html.count('id="fig-other-probed-probes"') == 1
     declared = html.split('id="group-other"')[1].split("</section>")[0]
     assert "Declared other" in declared and "Probed run" in declared and "Loner" not in declared
     ungrouped = html.split("Other experiments</h2>")[1].split("</section>")[0]
     assert "Loner" in ungrouped and "Probed run" not in ungrouped
     assert len(set(re.findall(r'<figure id="([^"]+)"', html))) == len(re.findall(r'<figure id="', html))
     figures = {p.name for p in (project / "build" / "figures").iterdir()}
-    assert "other-accuracy.svg" in figures and len([n for n in figures if n.endswith("-accuracy.svg")]) == 3
+    assert "other-probed-probes.svg" in figures and "_ungrouped-curves.svg" in figures
 
 
 

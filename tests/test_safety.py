@@ -203,12 +203,12 @@ def test_no_pdf_leaves_no_older_pdf_beside_the_new_html(killable):
 def test_figures_of_removed_groups_do_not_linger(killable):
     render_report(load_suite(killable / "experiments.toml"), killable / "results", killable / "build",
                   killable / "templates", pdf=False)
-    assert (killable / "build" / "figures" / "g-accuracy.svg").exists()
+    assert (killable / "build" / "figures" / "g-curves.svg").exists()
     config = killable / "experiments.toml"
     config.write_text(config.read_text().replace("[groups.g]", "[groups.h]"))
     render_report(load_suite(config), killable / "results", killable / "build", killable / "templates", pdf=False)
     names = {p.name for p in (killable / "build" / "figures").iterdir()}
-    assert "h-accuracy.svg" in names and not any(n.startswith("g-") for n in names)
+    assert "h-curves.svg" in names and not any(n.startswith("g-") for n in names)
 
 
 # ---- titles in other scripts ------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def test_a_peak_whose_neighbours_are_below_it_beyond_noise_is_bracketed(tmp_path
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78]))
     assert "highest at lr = 0.001" in text
     assert "the values on both sides of it are below it by more than seed noise: the sweep brackets" in text
-    assert "Below it by more than seed noise: lr = 0.0001 (6.0 points lower;" in text
+    assert "Below it beyond seed noise: lr = 0.0001, lr = 0.01, lr = 0.1." in text
+    assert "<td>−6.0</td> <td class=\"text\">beyond (p" in text  # each one's difference, in the table
 
 
 def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):
@@ -80,7 +81,7 @@ def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):
     assert "not both of its neighbours are below it by more than seed noise" in text
     assert "Not shown below it, so other seeds could rank it first: lr = 0.01 (0.1 points lower; within seed " \
            "noise: paired t-test over seeds 0, 1, 2" in text
-    assert "p = 0.93, 95% CI [−4.4, 4.6] points, at the 5% level, Holm-adjusted p = 0.93 over this sweep's 3 " \
+    assert "p = 0.93, 95% CI [−4.4, 4.6] points, Holm-adjusted p = 0.93 over this sweep's 3 " \
            "comparisons)" in text  # the other two are p = 0: the largest p is multiplied by one
 
 
@@ -94,9 +95,9 @@ def test_one_seed_gives_no_estimate_of_noise_and_no_interval(tmp_path):
     suite = SUITE.replace("repeats = 3", "repeats = 1")
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78], suite=suite, repeats=1))
     assert "on average over seed 0." in text and "confidence interval 8" not in text
-    assert "No test (fewer than 3 seeds shared with the best) for: lr = 0.0001, lr = 0.01, " \
-           "lr = 0.1; their differences from the best may be noise." in text
-    assert "brackets" not in text and "Below it by more than seed noise" not in text
+    assert "No test (fewer than 3 seeds shared with the best) for lr = 0.0001, lr = 0.01, " \
+           "lr = 0.1: their differences from the best may be noise." in text
+    assert "brackets" not in text and "Below it beyond seed noise" not in text
 
 
 def test_the_figure_uses_a_log_axis_and_its_text_alternative_gives_every_mean(tmp_path):
@@ -164,7 +165,7 @@ def test_a_sweep_rendered_from_small_real_runs(tmp_path, tiny_data_dir):
     render_report(suite, tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
     text = section(re.sub(r"\s+", " ", (tmp_path / "build" / "report.html").read_text(encoding="utf-8")))
     assert "Final test accuracy is highest at lr = " in text
-    assert text.count('<td class="text">lr-lr-0p') == 2
+    assert text.count('<th scope="row">0.') == 2  # one row per swept value
     assert (tmp_path / "build" / "figures" / "_sweep-lr.svg").exists()
 
 

@@ -12,7 +12,7 @@ from conftest import REPO_DIR, config_text, fixture_result, write_config
 from report_builder.analysis.views import experiment_view
 from report_builder.config import load_suite
 from report_builder.findings.comparison import speed_unranked
-from report_builder.report.context import environment
+from report_builder.analysis.environment import environment
 from report_builder.report.render import render_report
 from report_builder.results import store
 

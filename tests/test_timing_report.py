@@ -32,17 +32,17 @@ def spec(seconds, factors=(1.0, 1.1, 0.9), **more) -> dict:
 
 def epoch_rows(html: str, title: str) -> list[str]:
     """The per-epoch table's rows of one experiment."""
-    table = html[html.index("Per-epoch results"):]
+    table = html[html.index("Every experiment per epoch"):]
     block = table[table.index(f'scope="colgroup">{title}'):]
     block = block[:block.find('class="member"', 1)] if 'class="member"' in block[1:] else block
-    return re.findall(r"<tr><td>\d+</td>.*?</tr>", block)
+    return re.findall(r"<tr> ?<td>\d+</td>.*?</tr>", block)
 
 
 def test_a_disturbed_epoch_cell_is_marked_and_footnoted(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec([1.0, 10.0, 1.0], disturbed=(2,))})
     rows = epoch_rows(html, "Other")
     assert "†" in rows[1] and "†" not in rows[0] + rows[2]
-    assert "† The training time of this epoch was disturbed by other work in some runs" in html
+    assert "(†: some runs' epoch was disturbed and left out)" in html
 
 
 def test_no_dagger_where_no_epoch_was_disturbed(tmp_path):
@@ -52,22 +52,24 @@ def test_no_dagger_where_no_epoch_was_disturbed(tmp_path):
 
 def test_totals_leave_out_runs_with_a_disturbed_epoch_and_say_so(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec([1.0, 10.0, 1.0], disturbed=(2,))})
-    assert "totals cover only runs with no such epoch (Other: 3 runs left out)" in html
-    header = re.search(r"<thead><tr><th scope=\"col\">Setting</th>(.*?)</tr>", html).group(1)
-    total = re.findall(r'<th scope="col">(.*?)</th>', header).index("Total s")
-    row = re.search(r'<th scope="row" class="text">Other</th>(.*?)</tr>', html).group(1)
-    assert re.findall(r"<td>(.*?)</td>", row)[total] == "—"  # no run of Other is clean
+    assert "a total per run leaves out runs with a disturbed epoch (Other: 3)" in html
+    provenance = html[html.index('<table id="tab-provenance">'):]
+    header = re.search(r"<thead><tr>(.*?)</tr>", provenance).group(1)
+    total = re.findall(r'<th scope="col"[^>]*>(.*?)</th>', header).index("Total / run") - 1
+    row = re.search(r'<th scope="row" class="text">Other \(other\)</th>(.*?)</tr>', provenance).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row)[total] == "—"  # no run of Other is clean
 
 
 def test_an_unexplained_slowdown_is_named_and_left_out(tmp_path):
     # seed 2 of Base ran 1.5× its experiment's median run with nothing seen loading the machine
     html = render(tmp_path, {"base": spec(2.0, factors=(1.0, 1.0, 1.5)), "other": spec(1.0)})
-    assert "Some runs were slow with nothing visible loading the machine" in html
-    assert "Base, seed 2: an unexplained slowdown (its median epoch took 1.50× the experiment's median run, " \
-           "more than 1.25×)" in html
+    assert "A run whose median epoch exceeds 1.25× its experiment's median run is an unexplained slowdown, left out " \
+           "of its mean time (the appendix's per-epoch times keep it): Base, seed 2 (1.50×)." in html
+    assert "Base, seed 2, is left out of the mean time per epoch: its median epoch took 1.50× the experiment's " \
+           "median run." in html
     # the mean of Base is its two other runs alone, and its cell says so: no ± from two values
     row = re.search(r'<th scope="row" class="text">Base</th>(.*?)</tr>', html).group(1)
-    assert "2.00 (n = 2)" in row
+    assert "2.00 s (n = 2)" in row
 
 
 def test_a_run_within_the_limit_is_not_called_a_slowdown(tmp_path):
@@ -77,8 +79,8 @@ def test_a_run_within_the_limit_is_not_called_a_slowdown(tmp_path):
 
 def test_times_are_spread_over_runs_not_seeds(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec(1.0)})
-    assert "for seconds, over runs (a seed decides what a run computes, not how long it takes)" in html
-    assert "standard deviation over seeds" not in html.split("Training seconds per epoch (mean over epochs")[1][:120]
+    assert "A value ± a spread is the mean ± the sample standard deviation over seeds (for seconds, over runs, with n " \
+           "the runs behind a time and no ± from fewer than 3)." in html
 
 
 def test_every_time_cell_says_how_many_runs_it_summarises(tmp_path):

@@ -109,6 +109,8 @@ class SweepView:
     log_axis: bool
     best_at_edge: bool | None
     """Whether the best value is the smallest or largest swept (one numeric key); None otherwise."""
+    question: str | None = None
+    """The question the sweep answers ([sweeps.NAME] question); None: not declared."""
 
     @property
     def x_key(self) -> str:
@@ -199,7 +201,8 @@ def sweep_view(sweep: Sweep, views: dict[str, ExperimentView]) -> SweepView:
         if len(ordered) >= 2:
             shape = shape_of([p.mean for p in ordered], index)
     return SweepView(name=sweep.name, title=sweep.title, description=sweep.description, keys=sweep.keys,
-                     points=points, best=best, shape=shape, log_axis=log_axis, best_at_edge=at_edge)
+                     points=points, best=best, shape=shape, log_axis=log_axis, best_at_edge=at_edge,
+                     question=sweep.question)
 
 
 def adjusted(points: list[SweepPointView], family: str) -> list[SweepPointView]:

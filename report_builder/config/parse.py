@@ -197,7 +197,7 @@ def _reference(doc: dict, path: Path, experiments: dict[str, Experiment], proble
         return None
     values = read_reference_csv(path.parent / config.file, "[reference]", problems, experiments)
     return Reference(label=config.label, hardware=config.hardware, tolerance_points=config.tolerance_points,
-                     source=config.file, values=values)
+                     source=config.file, values=values, question=config.question)
 
 
 def load_suite(path: Path | str) -> Suite:

@@ -42,6 +42,8 @@ class Reference:
     tolerance_points: float
     source: str
     values: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    question: str | None = None
+    """The question the reproduction answers ([reference] question); None: not declared."""
 
     def final(self, name: str) -> tuple[int, dict[str, float]] | None:
         """(last epoch, its values) for an experiment, or None when the reference has none."""

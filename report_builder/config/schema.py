@@ -177,6 +177,8 @@ class ReferenceConfig:
     tolerance_points: float = key(1.0, "The equivalence margin: the reference's final test accuracy counts as "
                                   "reproduced when shown within ± this many points of our recipe (two one-sided "
                                   "tests).", minimum=0.0)
+    question: str | None = key(None, "The question the reproduction answers, printed beside its answer at the top of the "
+                                     "report (the Findings); unset: its title.")
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class GroupConfig:
                                      "differences are measured against; unset: none.", refers_to="experiment")
     timing: bool = key(False, "A comparison of speed: its experiments always train alone, never stacked, so "
                               "their times compare; only such groups rank settings by speed.")
+    question: str | None = key(None, "The question the group answers, printed beside its answer at the top of the "
+                                     "report (the Findings); unset: its title.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +238,8 @@ class SweepConfig:
     allow_large: bool = key(False, f"Allow a sweep of more than {MAX_SWEEP} experiments.")
     title: str | None = key(None, "The report section's heading; unset: the sweep's name.")
     description: str = key("", "A paragraph the section opens with.")
+    question: str | None = key(None, "The question the sweep answers, printed beside its answer at the top of the "
+                                     "report (the Findings); unset: its title.")
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,7 @@ class Sweep:
     base: str | None
     keys: tuple[str, ...]
     points: tuple[SweepPoint, ...]
+    question: str | None = None
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ def expand_sweep(name: str, where: str, table: dict, defaults: dict[str, Any], e
             same = generated
         points.append(SweepPoint(values=combination, experiment=same, label=label))
     sweep = Sweep(name=name, title=config.title or name, description=config.description, base=config.base,
+                  question=config.question,
                   keys=tuple(values), points=tuple(points))
     return sweep, added
 

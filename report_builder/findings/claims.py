@@ -129,6 +129,33 @@ class Claim:
         a, b = (round(100 * m, self.value_decimals) for m in self.means)
         return a, b, round(100 * self.difference.delta, self.decimals)
 
+    # The names claims.json (conclusions.Conclusion) uses, so that one set of templates words either.
+    @property
+    def estimate(self) -> float:
+        """experiment − baseline (a fraction): the difference the report prints."""
+        return self.difference.delta
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        d = self.difference
+        return None if d.low is None else (d.low, d.high)
+
+    @property
+    def adjusted_p(self) -> float | None:
+        return self.p_adjusted
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(self.difference.seeds)
+
+    @property
+    def wins(self) -> int | None:
+        return self.difference.wins
+
+    @property
+    def test(self) -> str | None:
+        return self.difference.test
+
 
 def pair_claim(group: str, member: ExperimentView, baseline: ExperimentView,
                metric: str = "test_accuracy") -> Claim | None:

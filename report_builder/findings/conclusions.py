@@ -98,6 +98,11 @@ class Conclusion:
         return self.shown[2] if self.shown[2] is not None else round(100 * self.difference, self.decimals)
 
     @property
+    def estimate(self) -> float:
+        """The difference as the report prints it (Claim.estimate)."""
+        return self.difference
+
+    @property
     def beyond_noise(self) -> bool:
         return self.kind == BASELINE and self.adjusted_p is not None and self.adjusted_p < self.level
 

@@ -56,18 +56,23 @@ class _Prose(HTMLParser):
             self.paragraphs.append(Paragraph(" ".join("".join(self._text).split()), self._item))
         self._text = None
 
+    # A definition list's term and its definition are one item ("Device: CPU"); a banner is a paragraph.
+    BLOCKS = ("p", "li", "ul", "div", "dt")
+
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIPPED:
             self._skipping += 1
-        elif tag in ("p", "li", "ul") and not self._skipping:
+        elif tag in self.BLOCKS and not self._skipping:
             self._close()
             if tag != "ul":
-                self._text, self._item = [], tag == "li"
+                self._text, self._item = [], tag in ("li", "dt")
+        elif tag == "dd" and self._text is not None and not self._skipping:
+            self._text.append(": ")
 
     def handle_endtag(self, tag):
         if tag in self.SKIPPED:
             self._skipping -= 1
-        elif tag in ("p", "li", "ul") and not self._skipping:
+        elif tag in ("p", "li", "ul", "div", "dd") and not self._skipping:
             self._close()
 
     def handle_data(self, data):

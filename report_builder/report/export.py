@@ -42,11 +42,8 @@ def write_markdown(env: jinja2.Environment, context: dict[str, Any], version_dir
 
 
 def report_tables(context: dict[str, Any]) -> list:
-    """Every table of the report in its order: the reproduction's, each group's, each sweep's, the provenance."""
-    reproduction = [context["reproduction_table"]] if context.get("reproduction_table") else []
-    provenance = [context["provenance_table"]] if context.get("provenance_table") else []
-    return ([*reproduction, *(t for tables in context["tables"].values() for t in tables)]
-            + list(context.get("sweep_tables", {}).values()) + provenance)
+    """Every table of the report (report/tables.py, built once by context.build_context)."""
+    return list(context["report_tables"])
 
 
 def write_latex_tables(env: jinja2.Environment, context: dict[str, Any], version_dir: Path) -> list[Path]:

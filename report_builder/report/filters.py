@@ -8,9 +8,10 @@ templates/README.md.
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterable
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from report_builder.analysis import gradients
 from report_builder.analysis.precision import spread_decimals
@@ -142,6 +143,32 @@ def ci_points(difference, digits: int = 1) -> str:
     return f"[{low}, {high}]"
 
 
+def estimate_points(claim, sign: bool = True) -> str:
+    """A claim's estimate (member − baseline, a fraction; a Claim or a claims.json Conclusion) in points at its
+    `decimals` (the precision rule on its standard error): "−0.43"; sign=False: its size, "0.43"."""
+    value = 100 * claim.estimate
+    return signed(value, claim.decimals) if sign else num(abs(value), claim.decimals)
+
+
+def interval_points(claim, size: bool = False) -> str:
+    """A claim's 95% interval in points at its `decimals`: "[−6.1, −3.1]"; size=True: the interval of its size,
+    "[3.1, 6.1]" (for "4.6 points lower [3.1, 6.1]"); "" without an interval."""
+    if claim.interval is None:
+        return ""
+    digits = claim.decimals
+    low, high = (100 * x for x in claim.interval)
+    if size and claim.estimate < 0:
+        low, high = -high, -low
+    if size:
+        return f"[{num(low, digits)}, {num(high, digits)}]"
+    return f"[{signed(low, digits)}, {signed(high, digits)}]"
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """A value already in percent, unsigned: 43.6 → "44%", −43.6 → "44%" (the words say which way)."""
+    return DASH if value is None else f"{abs(value):.{digits}f}%"
+
+
 def seconds(value: float | Stat | None, digits: int | None = None) -> str:
     """2.137 → "2.14 s"; a Stat → "2.14 ± 0.05 s", "0.0123 ± 0.0008 s" (decimals from its spread)."""
     if value is None:
@@ -200,6 +227,16 @@ def squash(text: str) -> str:
     return " ".join(str(text).split())
 
 
+_BRACKETS = re.compile(r"\[[^\[\]<>]*\]")
+
+
+def unbroken(text: str) -> Markup:
+    """Text for HTML (escaped, as `{{ text }}` would be) with each bracketed interval kept on one line
+    ("[12.90, 13.16]" in a span that never wraps): a Findings line wraps, the numbers in it do not."""
+    html = str(escape(str(text)))
+    return Markup(_BRACKETS.sub(lambda m: f'<span class="num">{m.group(0)}</span>', html))
+
+
 def anchor(key: str) -> str:
     """A figure or table key ("fig:batch_size-accuracy") as an HTML id: letters, digits, - and _ only."""
     return key.replace(":", "-")
@@ -229,7 +266,8 @@ def spread(stat: Stat | None) -> str:
 
 FILTERS = {"num": num, "pm": pm, "pm_n": pm_n, "pct": pct, "pct_pm": pct_pm, "seconds": seconds, "pvalue": pvalue,
            "times": times, "signed": signed, "count": count, "sig": sig, "seeds": seeds, "anchor": anchor,
-           "squash": squash, "ci_points": ci_points, "spread": spread}
+           "squash": squash, "unbroken": unbroken, "ci_points": ci_points, "spread": spread,
+           "estimate_points": estimate_points, "interval_points": interval_points, "percent": percent}
 
 
 class Numbering:

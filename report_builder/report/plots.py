@@ -297,6 +297,17 @@ def loss_figure(key: str, views: list[ExperimentView], styles: dict[str, Style],
                    files)
 
 
+def curves_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
+                  cache_dir: Path | None = None, files: bool = True) -> Figure:
+    """A group's curves in one figure: test accuracy, training loss and test loss per epoch, one panel each."""
+    series = [s for panel, metric in (("test accuracy", "test_accuracy"), ("training loss", "train_loss"),
+                                      ("test loss", "test_loss")) for v in views
+              if (s := epoch_series(v, metric, panel, styles[v.name]))]
+    return _figure(key, "line", series, figures_dir, cache_dir,
+                   lambda legend: _draw_lines(series, titles=True, ylabel=None, width=WIDTH * 1.15, legend=legend),
+                   files)
+
+
 def epoch_time_figure(key: str, views: list[ExperimentView], styles: dict[str, Style], figures_dir: Path,
                       cache_dir: Path | None = None, files: bool = True) -> Figure:
     panel = "training seconds per epoch"

@@ -16,12 +16,15 @@ from report_builder import paths
 from report_builder.config import Suite
 from report_builder.errors import NoPdfWarning, RenderError, ReportBuilderWarning
 from report_builder.report import export, publish
-from report_builder.report.context import build_context, load_views
+from report_builder.report.context import build_context
 from report_builder.report.escape import ESCAPES
 from report_builder.report.filters import FILTERS, HELPERS, Numbering
 from report_builder.results import store
 from report_builder.results.timing_file import read_rounds
+from report_builder.analysis.load import load_views
+from report_builder.analysis.statistics import MIN_SEEDS
 from report_builder.findings.changes import what_changed
+from report_builder.findings.report_findings import report_findings
 
 ENTRY_TEMPLATE = "report.html.j2"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -94,6 +97,18 @@ def template_errors(templates_dir: Path):
         raise RenderError(f"{_template_location(e, templates_dir)}: undefined in template: {e.message}") from e
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise RenderError(f"{_template_location(e, templates_dir)}: template error: {e}") from e
+
+
+VERDICT_TEMPLATE = "claims/verdict.txt.j2"
+"""The one place verdicts are worded; its `cell` words the tables' verdict cells."""
+
+
+def verdict_words(templates_dir: Path):
+    """A verdict code → its table cell's words, from the templates (so that a user's templates word them too)."""
+    env = make_environment(templates_dir)
+    with template_errors(templates_dir):
+        cell = env.get_template(VERDICT_TEMPLATE).make_module({"min_seeds": MIN_SEEDS}).cell
+    return lambda code: str(cell(code)).strip()
 
 
 def render_html(context: dict[str, Any], templates_dir: Path) -> str:
@@ -204,8 +219,9 @@ def render_report(suite: Suite, results_dir: Path, build_dir: Path, templates_di
     except OSError as e:
         raise RenderError(f"cannot write the report to {build_dir}: {e.strerror or e}") from e
     try:
-        context = build_context(suite, views, version / "figures", paths.inside(build_dir, ".cache", "figures"), missing,
-                                figure_files, changed, timing_rounds)
+        context = build_context(suite, report_findings(suite, views, timing_rounds), version / "figures",
+                                paths.inside(build_dir, ".cache", "figures"), missing, figure_files, changed,
+                                verdict_words(templates_dir))
         html = render_html(context, templates_dir)
         store.write_atomic(paths.build_file(version, "report.html"), html)
         if figure_files:  # the exports link to the figure files

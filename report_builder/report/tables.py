@@ -1,18 +1,22 @@
-"""The report's tables as data: header cells and rows of cell text, computed once with the same filters and
-digits as the HTML, so that the Markdown and LaTeX exports (templates/exports/) state the same numbers.
+"""The one table builder: each table of the report decided once — its rows, columns, cell text at its
+precision, which columns hold text and which head their row — as data that the HTML (macros.html.j2
+`data_table`, whose tags the PDF's structure tree follows: pdf_tables.py), the Markdown and the LaTeX exports
+(templates/exports/) only write out. Captions are prose: templates/captions.html.j2 words each kind once.
 
-Cell text is final (formatted numbers, "—" for none); templates own only the format around it and the
-captions. tests/test_exports.py parses the Markdown back and compares its cells with the HTML's.
+Cell text is final (formatted numbers, "—" for none). tests/test_exports.py parses the Markdown back and
+compares its cells with the HTML's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from report_builder.report.filters import (
     DASH,
     digits_for,
+    estimate_points,
+    interval_points,
     num,
     pct,
     pct_pm,
@@ -20,6 +24,7 @@ from report_builder.report.filters import (
     pm_n,
     pvalue,
     seconds,
+    seeds,
     signed,
     spread,
     times,
@@ -28,16 +33,19 @@ from report_builder.config.sweeps import value_label
 from report_builder.analysis import gradients
 from report_builder.analysis.views import ExperimentView
 
-# A group is a context.GroupView; context imports this module, so it is not imported here (no cycle).
-GroupView = Any
+from report_builder.findings.groups import GroupView
 
 
 @dataclass(frozen=True)
 class Row:
     cells: tuple[str, ...]
     span: bool = False
-    """One cell across the whole table (a member's name over its epochs, or why a member has no numbers)."""
+    """The last cell runs across the rest of the row (a member's name over its epochs, or why a member has no
+    numbers)."""
     baseline: bool = False
+    kind: str = ""
+    """"member" (a heading row over the rows that follow: an experiment over its epochs), "bad" (a failure),
+    or "" (numbers)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,10 @@ class Table:
     """The experiment of a "probes" table."""
     sweep: Any = None
     """The SweepView of a "sweep" table."""
+    text_columns: frozenset[int] = frozenset()
+    """Columns of words (left-aligned, may wrap); the others hold numbers, which never wrap."""
+    row_heads: int = 0
+    """How many leading cells of a row head it (<th scope="row">)."""
 
     @property
     def name(self) -> str:
@@ -64,104 +76,93 @@ class Table:
     @property
     def first_column_heads(self) -> bool:
         """Whether the first column names the row (a setting) rather than holding a number."""
-        return self.kind in ("comparison", "flow", "reproduction", "sweep", "provenance")
+        return self.row_heads > 0 or 0 in self.text_columns
+
+    @property
+    def columns(self) -> int:
+        return len(self.header)
 
 
-CELLS = {"beyond_noise": "beyond", "not_significant_after_correction": "not after Holm", "within_noise": "within",
-         "reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive"}
-"""templates/claims/verdict.txt.j2's cell() words, for the exports' cells (tests/test_exports.py checks that the
-exports' cells are the HTML's); any other code is "no test"."""
+Words = Callable[[str], str]
+"""A verdict code → the words of its table cell (templates/claims/verdict.txt.j2's cell)."""
 
 
-def _cell(code: str | None) -> str:
-    return CELLS.get(code, "no test")
+def _verdict(claim, words: Words) -> str:
+    """The verdict cell: the verdict's words, with the Holm-adjusted p behind it (the seeds where untested)."""
+    if claim.adjusted_p is None:
+        return f"{words(claim.verdict)} ({seeds(claim.seeds)})"
+    return f"{words(claim.verdict)} ({pvalue(claim.adjusted_p)})"
 
 
-def _verdict(claim) -> str:
-    """The verdict cell of macros.html.j2's comparison table: on the claim's Holm-adjusted p."""
-    text = _cell(claim.verdict)
-    if claim.p_adjusted is not None:
-        detects = (f"; detects ≥ {num(100 * claim.detectable, 1)}"
-                   if claim.verdict != "beyond_noise" and claim.detectable is not None else "")
-        text += f" ({pvalue(claim.p_adjusted)}{detects})"
-    return text
+def _difference(claim) -> str:
+    """The claim's estimate in points with its 95% interval, at the claim's decimals (Claim.decimals)."""
+    interval = interval_points(claim)
+    return estimate_points(claim) + (f" {interval}" if interval else "")
 
 
-def _difference(claim, member: ExperimentView, baseline: ExperimentView) -> str:
-    """Δ in points at the claim's decimals, with its 95% CI (and its interval over seeds and test images where
-    the runs stored predictions), as macros.claim_difference prints it."""
-    places, d = claim.decimals, claim.difference
-    text = f"{signed(claim.shown[2], places)} points"
-    if d.low is not None:
-        text += f" [{signed(100 * d.low, places)}, {signed(100 * d.high, places)}]"
-    if claim.test_set is not None and claim.test_set.interval is not None:
-        i = claim.test_set.interval
-        text += f" ([{signed(100 * i.low, places)}, {signed(100 * i.high, places)}] over seeds and test images)"
-    return text
+def _speedup(speed) -> str:
+    """A speed-up from the timing rounds (timing.RoundRatio) with its interval: "2.87× [2.70, 3.05]"; "—" where
+    its claim is withheld."""
+    if speed is None:
+        return DASH
+    return times(speed.estimate, 2) + ("" if speed.low is None else f" [{num(speed.low, 2)}, {num(speed.high, 2)}]")
 
 
-def _speedup(comparison, is_baseline: bool) -> str:
-    speed = comparison.speed
-    text = times(comparison.speedup, 2)
-    if speed is not None and speed.low is not None and not is_baseline:
-        text += f" [{num(speed.low, 2)}, {num(speed.high, 2)}]"
-    return text
-
-
-def comparison_table(group: GroupView) -> Table:
-    """Each member's finals, bests (with a validation split) and seconds, and against the baseline its Δ with
-    its CI, the seeds it was ahead on and the verdict on seed noise."""
+def comparison_table(group: GroupView, words: Words) -> Table:
+    """Each member's final accuracy (or its best-validation accuracy, with a validation split) and, against the
+    baseline, its difference with the interval, the seeds it was above on and the verdict; then its seconds per
+    training epoch (with n, the runs behind it) and, in a timing group, its speed-up from the timing rounds with
+    the interval: at most 7 columns. Losses and totals are in the appendix's per-epoch table."""
     trained = group.trained
-    finals = [v.final for v in trained if v.final]
     picked = any(v.best for v in trained)
-    d = {"train": digits_for(f.train_loss for f in finals), "test": digits_for(f.test_loss for f in finals),
-         "sec": digits_for(v.mean_epoch_seconds for v in trained),
-         "total": digits_for(v.total_seconds for v in trained)}
     ranked = group.timing
     baseline = group.baseline
-    header = (["Setting", "Final accuracy"] + (["Test accuracy at best validation epoch (epoch)"] if picked else [])
-              + ["Final train loss", "Final test loss", "Train s / epoch" + ("" if group.timing else " (per model)"),
-                 "Total s"])
+    header = ["Setting", "Final accuracy"] + (["Best-validation accuracy (epoch)"] if picked else [])
     if baseline:
-        header += (["Speed-up"] if ranked else []) + ["Δ accuracy (points) [95% CI]", "Above (seeds)", "vs seed noise"]
+        header += ["Δ (points) [95% CI]"] + ([] if picked else ["Seeds above"]) + ["Verdict"]
+    header += ["Seconds / epoch"] + (["Speed-up [95% CI]"] if ranked else [])
+    sec = digits_for(v.mean_epoch_seconds for v in trained)
     rows = []
     for c in group.comparisons:
         v = c.experiment
         is_baseline = baseline is not None and v.name == baseline.name
         if v.status == "failed":
-            rows.append(Row((v.title, f"failed: {v.error}"), span=True, baseline=is_baseline))
+            rows.append(Row((v.title, f"failed: {v.error}"), span=True, baseline=is_baseline, kind="bad"))
             continue
         cells = [v.title, pct_pm(v.final.test_accuracy) if v.final else "diverged"]
         if picked:
             cells.append(f"{pct_pm(v.best.test_accuracy)} ({v.best.epoch})" if v.best else DASH)
-        cells += [pm(v.final.train_loss, d["train"]) if v.final else DASH,
-                  pm(v.final.test_loss, d["test"]) if v.final else DASH,
-                  pm_n(v.mean_epoch_seconds, d["sec"]), pm_n(v.total_seconds, d["total"])]
         if baseline:
-            cells += [_speedup(c, is_baseline)] if ranked else []
-            if is_baseline:
-                cells += [DASH, DASH, "baseline"]
-            elif c.claim is None:
-                cells += [DASH, DASH, DASH]
+            if is_baseline or c.claim is None:
+                cells += [DASH] + ([] if picked else [DASH]) + ["baseline" if is_baseline else DASH]
             else:
-                wins = c.claim.difference.wins
-                cells += [_difference(c.claim, v, baseline),
-                          DASH if wins is None else f"{wins} of {c.claim.difference.n}", _verdict(c.claim)]
+                wins = c.claim.wins
+                cells += ([_difference(c.claim)] + ([] if picked else [DASH if wins is None else f"{wins} of {len(c.claim.seeds)}"])
+                          + [_verdict(c.claim, words)])
+        cells.append(pm_n(v.mean_epoch_seconds, sec, " s"))
+        if ranked:
+            cells.append("baseline" if is_baseline else _speedup(c.speed))
         rows.append(Row(tuple(cells), baseline=is_baseline))
-    return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows))
+    verdict = header.index("Verdict") if "Verdict" in header else None
+    return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows),
+                 text_columns=frozenset({0} | ({verdict} if verdict else set())), row_heads=1)
 
 
+GRADIENT_PARAGRAPHS = 2
+"""Up to this many probed layers are described a paragraph each; more get one table of their changes."""
 EPOCH_METRICS = ("train_loss", "test_loss", "train_seconds", "eval_seconds")
 
 
-def epoch_table(group: GroupView) -> Table:
-    """Every member's epochs: losses, accuracy and seconds, mean ± SD over seeds, one digits rule per column."""
-    all_epochs = [e for v in group.members for e in v.epochs]
+def epochs_table(views: Iterable[ExperimentView]) -> Table:
+    """Every experiment's epochs, each experiment once (the appendix): losses, accuracy and seconds, mean ± SD
+    over seeds, one digits rule per column; † marks an epoch whose time some run had disturbed."""
+    views = list(views)
+    all_epochs = [e for v in views for e in v.epochs]
     d = {metric: digits_for(getattr(e, metric) for e in all_epochs) for metric in EPOCH_METRICS}
-    validated = any(v.best for v in group.members)
+    validated = any(v.best for v in views)
     rows = []
-    for v in group.members:
-        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True))
+    for v in views:
+        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
         for e in v.epochs:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
@@ -169,10 +170,10 @@ def epoch_table(group: GroupView) -> Table:
                              pm_n(e.train_seconds, d["train_seconds"], " s") + disturbed,
                              pm_n(e.eval_seconds, d["eval_seconds"], " s"))))
         if not v.epochs:
-            rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True))
+            rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
               "Train time", "Eval time")
-    return Table(f"tab:{group.name}-epochs", "epochs", group, header, tuple(rows))
+    return Table("tab:epochs", "epochs", None, header, tuple(rows))
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
@@ -183,13 +184,13 @@ def probe_table(group: GroupView, view: ExperimentView) -> Table:
     # Plain words, which every export's fonts have (pdflatex has no Σ or ∂).
     header = ("Epoch", *(("Layer",) if len(layers) > 1 else ()),
               "Approach 1 (active inputs)" if relu else "Approach 1 (squared derivatives)",
-              "Approach 2 (squared gradient)", "per active input" if relu else "per unit", "Test accuracy")
+              "Approach 2 (squared gradient)", "per active input" if relu else "per unit")
     rows = []
     for e in view.epochs:
         for layer in layers:
             rows.append(Row((str(e.epoch), *((str(layer.layer),) if len(layers) > 1 else ()),
                              spread(e.probes.get(layer.derivative)), spread(e.probes.get(layer.gradient)),
-                             spread(gradients.per_unit(view, e.epoch, layer)), pct_pm(e.test_accuracy))))
+                             spread(gradients.per_unit(view, e.epoch, layer)))))
     return Table(f"tab:{group.name}-{view.name}-probes", "probes", group, header, tuple(rows), member=view)
 
 
@@ -201,51 +202,90 @@ def flow_table(group: GroupView) -> Table:
                  str(r.layer.width), spread(r.derivative), spread(r.gradient),
                  pct_pm(v.final.test_accuracy) if v.final else DASH))
             for v in group.probed for r in gradients.gradient_rows(v)]
-    return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows))
+    return Table(f"tab:{group.name}-gradient-flow", "flow", group, header, tuple(rows), text_columns=frozenset({0, 1}))
 
 
-def group_tables(group: GroupView) -> list[Table]:
-    """A group's tables in the order its section shows them: the comparison (two or more members), each
-    probed member's measurements, the gradient flow (two or more probed, as its figure), the epochs."""
-    tables = [comparison_table(group)] if len(group.members) > 1 else []
+def _percent(value: float) -> str:
+    return signed(value, 0) + "%"
+
+
+def gradient_changes_table(group: GroupView) -> Table:
+    """Each probed layer from its first epoch to its last (findings/groups.py: GradientChange), in percent: the
+    squared gradient, approach 1 and the gradient per unit of approach 1, and which approach fell at every epoch."""
+    header = ("Experiment", "Layer", "Squared gradient", "Approach 1", "Per unit", "Falls at every epoch")
+    rows = []
+    for g in group.gradients:
+        falls = {(True, True): "both", (True, False): "approach 1", (False, True): "approach 2",
+                 (False, False): "neither"}[g.derivative_falls, g.gradient_falls]
+        rows.append(Row((g.view.title, f"{g.layer.layer} ({g.layer.activation})", _percent(g.percent("total")),
+                         _percent(g.percent("derivative")), _percent(g.percent("per_unit")), falls)))
+    return Table(f"tab:{group.name}-gradient-changes", "gradient_changes", group, header, tuple(rows),
+                 text_columns=frozenset({0, 1, 5}), row_heads=1)
+
+
+def group_tables(group: GroupView, words: Words) -> list[Table]:
+    """A group's tables in the order its section shows them: each probed member's measurements, the gradient
+    flow (two or more probed, as its figure), the comparison (two or more members)."""
+    tables = [gradient_changes_table(group)] if len(group.gradients) > GRADIENT_PARAGRAPHS else []
     tables += [probe_table(group, v) for v in group.probed]
-    if "gradient_flow" in group.figures and len(group.probed) > 1:
+    if len(group.probed) > 1:
         tables.append(flow_table(group))
-    return tables + [epoch_table(group)]
+    return tables + ([comparison_table(group, words)] if len(group.members) > 1 else [])
 
 
-def reproduction_table(reproductions, reference) -> Table:
-    """templates/sections/reproduction.html.j2's table: the reference's final accuracy against ours, the
-    prediction interval and TOST p of analysis/reproduction.py, and both seconds per epoch."""
-    header = ("Experiment", "Epoch", reference.label, "Ours", "Δ (points)", "95% interval", "TOST p (Holm)",
-              "Outcome", f"{reference.label} s / epoch", "Ours s / epoch")
+def reproduction_table(reproductions, reference, words: Words) -> Table:
+    """The reference's final accuracy against ours (sections/reproduction.html.j2): Δ as ours minus theirs from
+    the values as printed (Reproduction.decimals), our 95% prediction interval, the TOST p Holm-adjusted over the
+    reproduction family, and the outcome. The epoch is named in the experiment's cell where it is not the last
+    of ours."""
+    header = ("Experiment", reference.label, "Ours", "Δ (points)", "95% prediction interval", "TOST p (Holm)",
+              "Outcome")
     rows = []
     for r in reproductions:
         interval = DASH if r.low is None else f"[{num(100 * r.low, 1)}, {num(100 * r.high, 1)}]%"
-        rows.append(Row((r.experiment.title, str(r.epoch),
-                         pct(r.reference_accuracy, r.decimals) if r.reference_accuracy is not None else DASH,
-                         pct_pm(r.ours) if r.ours else DASH, signed(r.delta_points, r.decimals), interval,
+        final = r.experiment.final is not None and r.experiment.final.epoch == r.epoch
+        ours = pct_pm(r.ours) if r.ours else DASH
+        theirs = pct(r.reference_accuracy, r.decimals) if r.reference_accuracy is not None else DASH
+        rows.append(Row((r.experiment.title + ("" if final else f" (epoch {r.epoch})"), theirs, ours,
+                         signed(r.delta_points, r.decimals), interval,
                          pvalue(r.equivalence_adjusted_p, False) if r.equivalence_adjusted_p is not None else DASH,
-                         _cell(r.outcome or "untestable"), seconds(r.reference_seconds),
-                         seconds(r.experiment.mean_epoch_seconds))))
-    return Table("tab:reproduction", "reproduction", None, header, tuple(rows))
+                         words(r.outcome or "untestable"))))
+    return Table("tab:reproduction", "reproduction", None, header, tuple(rows), text_columns=frozenset({0, 6}),
+                 row_heads=1)
 
 
-def _against_best(point) -> tuple[str, str]:
+def reference_seconds_table(reproductions, reference) -> Table | None:
+    """The reference's training seconds per epoch (mean over its epochs, on its own hardware) beside ours:
+    shown, never compared. None when the reference records no seconds."""
+    rows = []
+    for r in reproductions:
+        epochs = reference.values.get(r.experiment.name, {})
+        theirs = [v["train_seconds"] for v in epochs.values() if v.get("train_seconds") is not None]
+        if theirs:
+            rows.append(Row((r.experiment.title, seconds(sum(theirs) / len(theirs)),
+                             pm_n(r.experiment.mean_epoch_seconds, unit=" s"))))
+    if not rows:
+        return None
+    return Table("tab:reference-seconds", "reference_seconds", None,
+                 ("Experiment", f"{reference.label} s / epoch", "Ours s / epoch"), tuple(rows),
+                 text_columns=frozenset({0}), row_heads=1)
+
+
+def _against_best(point, words: Words) -> tuple[str, str]:
     """The sweep table's last two cells for a point other than the best (sections/sweep.html.j2)."""
     d = point.vs_best
     if d is None:
         return DASH, DASH
-    verdict = _cell(point.verdict) + (f" ({pvalue(point.adjusted_p)})" if point.adjusted_p is not None else "")
+    verdict = words(point.verdict) + (f" ({pvalue(point.adjusted_p)})" if point.adjusted_p is not None
+                                      else f" ({seeds(d.seeds)})")
     return signed(-100 * d.delta), verdict
 
 
-def sweep_table(sweep, confidence: float) -> Table:
+def sweep_table(sweep, confidence: float, words: Words) -> Table:
     """A sweep's per-value table (templates/sections/sweep.html.j2): each seed's final accuracy, the mean with
     its confidence interval, and the difference from the best value judged against seed noise."""
     level = round(100 * confidence)
-    header = (*sweep.keys, "Experiment", "Seeds (final accuracy)", "Mean", f"{level}% CI", "Δ from best (points)",
-              "vs seed noise")
+    header = (*sweep.keys, "Final accuracy by seed", "Mean", f"{level}% CI", "Δ from best (points)", "Verdict")
     rows = []
     for p in sweep.points:
         runs = ", ".join(f"{seed}: {pct(p.by_seed[seed])}" for seed in p.seeds)
@@ -254,12 +294,14 @@ def sweep_table(sweep, confidence: float) -> Table:
         if not p.experiment:
             runs += "no current results"
         best = p is sweep.best
-        cells = (*(value_label(p.values[k]) for k in sweep.keys), p.experiment.name if p.experiment else DASH, runs,
+        cells = (*(value_label(p.values[k]) for k in sweep.keys), runs,
                  pct(p.mean) if p.mean is not None else DASH,
                  f"{pct(p.interval[0])} to {pct(p.interval[1])}" if p.interval else DASH,
-                 *((DASH, "best") if best else _against_best(p)))
+                 *((DASH, "best") if best else _against_best(p, words)))
         rows.append(Row(cells, baseline=best))
-    return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep)
+    keys = len(sweep.keys)
+    return Table(f"tab:_sweep-{sweep.name}", "sweep", None, header, tuple(rows), sweep=sweep,
+                 text_columns=frozenset({keys, keys + 4}), row_heads=keys)
 
 
 def _settings(config: dict[str, Any]) -> str:
@@ -271,17 +313,22 @@ def _settings(config: dict[str, Any]) -> str:
 
 
 def provenance_table(views) -> Table:
-    """templates/sections/provenance.html.j2's table: where, when and how each experiment ran."""
-    header = ("Experiment", "Settings", "Device", "Trained", "Seeds", "Start-up / run", "Started (UTC)", "Wall time")
+    """The appendix's provenance: where, when and how each experiment ran (at most 7 columns)."""
+    views = list(views)
+    header = ("Experiment", "Settings", "Device, how", "Seeds", "Start-up / run", "Total / run",
+              "Started (UTC), wall time")
+    total = digits_for(v.total_seconds for v in views)
     rows = []
     for v in views:
         device = v.provenance.get("device_name", DASH) + (f" on {', '.join(v.hosts)}" if v.hosts else "")
-        trained = f"stacked ×{v.stacked_with}" if v.stacked_with > 1 else "alone"
-        trained += ", CUDA graphs" if v.cuda_graphs else ""
-        trained += f", eager: CUDA graph capture failed ({v.cuda_graph_error})" if v.cuda_graph_error else ""
+        device += " (Slurm)" if v.slurm else ""
+        device += f", stacked ×{v.stacked_with}" if v.stacked_with > 1 else ", alone"
+        device += ", CUDA graphs" if v.cuda_graphs else ""
+        device += f", eager: CUDA graph capture failed ({v.cuda_graph_error})" if v.cuda_graph_error else ""
         wall = v.provenance.get("wall_seconds")
-        rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device + (" (Slurm)" if v.slurm else ""),
-                         trained, ", ".join(str(s) for s in v.seeds), seconds(v.setup_seconds),
-                         (v.provenance.get("started_at") or DASH)[:16].replace("T", " "),
-                         DASH if wall is None else seconds(wall, 1))))
-    return Table("tab:provenance", "provenance", None, header, tuple(rows))
+        started = (v.provenance.get("started_at") or DASH)[:16].replace("T", " ")
+        rows.append(Row((f"{v.title} ({v.name})", _settings(v.config), device, ", ".join(str(s) for s in v.seeds),
+                         pm_n(v.setup_seconds, unit=" s"), pm_n(v.total_seconds, total, " s"),
+                         started + ("" if wall is None else f", {seconds(wall, 1)}"))))
+    return Table("tab:provenance", "provenance", None, header, tuple(rows), text_columns=frozenset({0, 1, 2, 6}),
+                 row_heads=1)
