@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from report_builder.training import machine_load
 from report_builder.training.contention import CpuSample
-from report_builder.training.machine_load import Sources, parse_pressure, parse_runnable, parse_steal, read_machine
+from report_builder.training.machine_load import (Sources, parse_pressure, parse_pressure_total, parse_runnable,
+                                                  parse_steal, read_machine, window_pressure)
 
 PRESSURE = "some avg10=12.50 avg60=4.16 avg300=3.32 total=16675746\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
 
@@ -34,7 +37,8 @@ def test_runnable_tasks_come_from_loadavg():
 def _sources(samples, steals, pressure=None, machine_cpus=2):
     samples, steals = iter(samples), iter(steals)
     return Sources(cpu=lambda: next(samples), steal=lambda: next(steals),
-                   pressure=lambda resource: (pressure or {}).get(resource), runnable_others=lambda: 1,
+                   pressure=lambda resource: (pressure or {}).get(resource), pressure_total=lambda resource: None,
+                   runnable_others=lambda: 1,
                    cpus=lambda: 2, machine_cpus=lambda: machine_cpus, sleep=lambda s: None)
 
 
@@ -65,3 +69,28 @@ def test_a_window_too_short_to_judge_reads_unknown():
 def test_a_real_reading_is_complete_on_linux():
     reading = read_machine(0.3)
     assert reading.cpus >= 1 and reading.load is not None and reading.others_cores is not None
+
+
+def test_pressure_totals_give_the_share_of_the_window_some_task_stalled():
+    assert parse_pressure_total(PRESSURE) == 16675746
+    assert window_pressure(1_000_000, 1_100_000, 0.5) == pytest.approx(20.0)
+    assert window_pressure(None, 1_100_000, 0.5) is None
+
+
+def test_pressure_is_read_over_the_window_not_the_last_ten_seconds():
+    # avg10 still holds this process's own stalls from before the window; the totals over the window do not
+    start = CpuSample(busy=1000, total=5000, own=300.0, load=1.0)
+    end = CpuSample(busy=1100, total=5200, own=400.0, load=1.0)
+    totals = iter([5_000_000, 7_000, 5_000_000, 7_000])  # cpu, io at the start; cpu, io at the end
+    clock = iter([10.0, 10.5])
+    sources = dataclasses.replace(_sources([start, end], [None, None], {"cpu": 14.0, "io": 3.0}),
+                                  pressure_total=lambda resource: next(totals), clock=lambda: next(clock))
+    reading = read_machine(0.5, sources)
+    assert (reading.cpu_pressure, reading.io_pressure) == (0.0, 0.0)
+
+
+def test_without_totals_pressure_falls_back_to_avg10():
+    start = CpuSample(busy=1000, total=5000, own=300.0, load=1.0)
+    end = CpuSample(busy=1100, total=5200, own=400.0, load=1.0)
+    reading = read_machine(0.5, _sources([start, end], [None, None], {"cpu": 14.0, "io": 3.0}))
+    assert (reading.cpu_pressure, reading.io_pressure) == (14.0, 3.0)

@@ -40,9 +40,10 @@ GATE_OTHERS_LOAD_PER_CPU = 0.25
 """Quiet: the 1-minute load average less this process tree's own threads, per CPU, at most this (a quarter
 of each core busy with other work on average)."""
 GATE_CPU_PRESSURE = 10.0
-"""Quiet: PSI cpu "some avg10" at most this percentage (a task waited for a CPU in ≤ 10% of the last 10 s)."""
+"""Quiet: PSI cpu "some" at most this percentage over the reading's window, while the phase sleeps (a task
+waited for a CPU in ≤ 10% of it; machine_load says why not avg10, which holds the phase's own stalls)."""
 GATE_IO_PRESSURE = 10.0
-"""Quiet: PSI io "some avg10" at most this percentage."""
+"""Quiet: PSI io "some" at most this percentage over the reading's window."""
 GATE_STEAL = 0.05
 """Quiet: the hypervisor stole at most this share of the CPUs over the reading's window."""
 GATE_OTHERS_SHARE = 0.10
