@@ -94,3 +94,14 @@ def test_without_totals_pressure_falls_back_to_avg10():
     end = CpuSample(busy=1100, total=5200, own=400.0, load=1.0)
     reading = read_machine(0.5, _sources([start, end], [None, None], {"cpu": 14.0, "io": 3.0}))
     assert (reading.cpu_pressure, reading.io_pressure) == (14.0, 3.0)
+
+
+def test_a_reading_lasts_long_enough_to_judge_other_work_on_few_cpus(monkeypatch):
+    from report_builder.training import contention
+
+    monkeypatch.setattr(machine_load.os, "cpu_count", lambda: 1)
+    one = machine_load.default_window()
+    monkeypatch.setattr(machine_load.os, "cpu_count", lambda: 2)
+    two = machine_load.default_window()
+    assert one * contention._CLOCK_TICKS >= contention.MIN_WINDOW_TICKS
+    assert two == machine_load.WINDOW_SECONDS and 2 * two * contention._CLOCK_TICKS >= contention.MIN_WINDOW_TICKS

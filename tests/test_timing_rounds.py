@@ -156,3 +156,19 @@ def test_a_damaged_timing_file_is_timed_again_and_named_when_rendering(tmp_path)
     write_rounds(tmp_path / "results", {k: v for k, v in timing_document(path, {"base": [1.0], "other": [1.0]}).items()
                                         if k != "format"})
     assert read_rounds(tmp_path / "results")["rounds"][0]["round"] == 1
+
+
+def test_calibration_reads_the_fastest_undisturbed_epoch_of_runs_trained_alone_on_this_device():
+    from report_builder.execution.timing_rounds import stored_step_seconds
+
+    def run(seconds, stacked_with=1, disturbed=()):
+        return {"stacked_with": stacked_with,
+                "epochs": [{"train_seconds": t, "timing_disturbed": i in disturbed} for i, t in enumerate(seconds)]}
+
+    result = {"identity": {"device_kind": "cpu"},
+              "runs": [run([2.0, 1.8]), run([1.0, 3.0], disturbed=(0,)), run([0.5], stacked_with=3)]}
+    assert stored_step_seconds(result, "cpu", 100) == pytest.approx(0.018)  # 1.8 s over 100 steps
+    assert stored_step_seconds(result, "cuda", 100) is None
+    assert stored_step_seconds({"identity": {"device_kind": "cpu"}, "runs": [run([0.5], stacked_with=3)]}, "cpu",
+                               100) is None
+    assert stored_step_seconds(None, "cpu", 100) is None

@@ -1,9 +1,11 @@
 """The timing phase: every speed-up the report states is measured here, in interleaved rounds.
 
 For the experiments of the `timing = true` groups, on the real data:
-1. calibrate (as pyperf does): one sample of PROGRESS_EVERY steps per experiment gives its seconds per step,
-   from which the steps per sample are chosen to last at least [timing] sample_seconds (never used in a
-   ratio);
+1. calibrate (as pyperf does): an experiment's seconds per step, from which the steps per sample are chosen
+   to last at least [timing] sample_seconds: from its own stored runs where it trained alone (the fastest
+   undisturbed epoch's, so that a sample is at least as long as planned on a machine as fast), else from one
+   sample of PROGRESS_EVERY steps (never used in a ratio). `report` times just after training, so the runs are
+   there: a DataLoader calibration sample cost more than a second of a 25 s phase;
 2. time the reference step (the first timing group's baseline) DRIFT_SAMPLES times;
 3. [timing] rounds rounds, each timing every experiment once in a seeded random order, so that whatever
    changes over minutes lands on every experiment alike and a per-round ratio cancels it;
@@ -22,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from report_builder.analysis.timing import gate
+from report_builder.analysis.timing import clean_epoch_seconds, gate
 from report_builder.config import Suite, TimingConfig
 from report_builder.execution import provenance
 from report_builder.execution.step_timer import StepTimer
 from report_builder.progress import Progress
+from report_builder.results import store
 from report_builder.results.identity import identity_of, timed_experiments
 from report_builder.errors import ResultsError
 from report_builder.execution.lock import results_lock
@@ -54,7 +57,7 @@ class Waiter:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     say: Callable[[str], None] = lambda line: None
-    window: float = machine_load.WINDOW_SECONDS
+    window: float = field(default_factory=machine_load.default_window)
     """How long one reading takes."""
     waited: float = 0.0
     started: float = field(default=0.0)
@@ -107,6 +110,16 @@ def _timers(suite: Suite, names: list[str]) -> dict[str, tuple[StepTimer, dict]]
     return timers
 
 
+def stored_step_seconds(result: dict | None, device_kind: str, steps_per_epoch: int) -> float | None:
+    """Seconds per training step of an experiment's fastest undisturbed epoch among its stored runs that trained
+    alone on this kind of device; None without one."""
+    if not result or result.get("identity", {}).get("device_kind") not in (None, device_kind):
+        return None
+    seconds = [t for run in result.get("runs", []) if run.get("stacked_with", 1) == 1
+               for t in clean_epoch_seconds(run) if t]
+    return min(seconds) / steps_per_epoch if seconds and steps_per_epoch else None
+
+
 def _sample(timer: StepTimer, steps: int, name: str, failed: dict[str, str],
             say: Callable[[str], None] = lambda line: None) -> dict | None:
     try:
@@ -148,11 +161,17 @@ def time_rounds(suite: Suite, results_dir: Path, progress: Progress | None = Non
     before, _ = waiter.quiet()
 
     calibration, steps = {}, {}
-    for name, (timer, _) in timers.items():
-        calibration[name] = _sample(timer, PROGRESS_EVERY, name, failed, progress.say)
-        if calibration[name] is not None:
+    for name, (timer, meta) in timers.items():
+        per_step = stored_step_seconds(store.stored_result(results_dir, name), meta["identity"]["device_kind"],
+                                       timer.steps_per_epoch)
+        if per_step is not None:
+            calibration[name] = {"source": "results", "seconds_per_step": per_step}
+        else:
+            calibration[name] = _sample(timer, PROGRESS_EVERY, name, failed, progress.say)
+            if calibration[name] is None:
+                continue
             per_step = calibration[name]["wall_seconds"] / PROGRESS_EVERY
-            steps[name] = timer.steps_for(settings.sample_seconds, per_step)
+        steps[name] = timer.steps_for(settings.sample_seconds, per_step)
     live = [n for n in names if n not in failed]
     drift = {"start": [], "end": []}
     if reference in live:

@@ -6,7 +6,8 @@
      "experiments": {NAME: {"identity": {... as a results file's, identity.py ...}, "batch_size": 32,
                             "steps": 1000, "steps_per_epoch": 1875, "warmup_steps": 100}},
      "reference": NAME,                 # the step timed at the start and at the end (the drift check)
-     "calibration": {NAME: SAMPLE},     # how `steps` was chosen: one sample, never used in a ratio
+     "calibration": {NAME: SAMPLE or {"source": "results", "seconds_per_step": 0.0003}},
+                                        # how `steps` was chosen: one sample, or the stored runs; never in a ratio
      "drift": {"start": [SAMPLE, …], "end": [SAMPLE, …]},
      "rounds": [{"round": 1, "order": [NAME, …], "waited_seconds": 2.1, "before": READING, "after": READING,
                  "samples": {NAME: SAMPLE}}],

@@ -26,9 +26,17 @@ from typing import Callable
 
 from report_builder.training import contention
 
-WINDOW_SECONDS = 0.5
-"""How long the CPU counters are watched for one reading: long enough for 100 ticks of capacity on 2 CPUs
-(contention.MIN_WINDOW_TICKS asks for 50), short enough to repeat between epochs."""
+WINDOW_SECONDS = 0.3
+"""How long the CPU counters are watched for one reading, at the least: short, since the timing phase reads
+before and after each of its rounds (6 readings of 0.5 s were an eighth of its time), yet 60 ticks of capacity
+on 2 CPUs, above contention.MIN_WINDOW_TICKS (default_window lengthens it where the CPUs are fewer)."""
+
+
+def default_window() -> float:
+    """WINDOW_SECONDS, lengthened on a machine of few CPUs to 1.2 × contention.MIN_WINDOW_TICKS of capacity, the
+    least whose share of other work is judged (a 1-CPU machine: 0.6 s)."""
+    cpus = os.cpu_count() or 1
+    return max(WINDOW_SECONDS, 1.2 * contention.MIN_WINDOW_TICKS / (cpus * contention._CLOCK_TICKS))
 
 
 @dataclass(frozen=True)
@@ -180,8 +188,10 @@ class Sources:
     sleep: Callable[[float], None] = time.sleep
 
 
-def read_machine(window: float = WINDOW_SECONDS, sources: Sources = Sources()) -> MachineReading:
-    """Watch the machine for `window` seconds (this process idle meanwhile) and say what others did."""
+def read_machine(window: float | None = None, sources: Sources = Sources()) -> MachineReading:
+    """Watch the machine for `window` seconds (default_window() unless given; this process idle meanwhile) and
+    say what others did."""
+    window = default_window() if window is None else window
     cpu0, steal0 = sources.cpu(), sources.steal()
     stalls0, began = {r: sources.pressure_total(r) for r in ("cpu", "io")}, sources.clock()
     sources.sleep(window)
