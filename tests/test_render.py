@@ -127,8 +127,8 @@ def test_pdf_has_every_section_and_numbers(project):
 
 def test_editing_a_template_changes_the_report_without_training(project):
     speed = project / "templates" / "claims" / "speed.txt.j2"
-    speed.write_text(speed.read_text().replace("trained {{ c.ratio|times(2) }} faster",
-                                               "was quicker by {{ c.ratio|times(2) }}"))
+    speed.write_text(speed.read_text().replace("trained {{ c.ratio|times(c.decimals) }} faster",
+                                               "was quicker by {{ c.ratio|times(c.decimals) }}"))
     html = html_of(project)
     assert "Big batches was quicker by 2.00×" in html
     assert not (project / "results" / "summary.csv").exists()  # nothing ran

@@ -95,9 +95,10 @@ def test_the_report_names_each_experiments_threads_where_they_differ(tmp_path):
 
 def test_the_environment_says_how_many_threads_and_why(tmp_path):
     html = render(tmp_path, TWO, ONE)
-    assert "(2/1 torch threads: 2 of 2 cores free; 1 of 2 cores free); each run takes no more threads than the " \
-           "cores other work leaves free, decided as it starts and again after every epoch" in html
-    assert "subnormal floats are flushed to zero, so that a processor's slow path" in html
+    assert "(2/1 torch threads: 2 of 2 cores free; 1 of 2 cores free)" in html
+    assert ("Threads</dt><dd>Each run takes no more threads than the cores other work leaves free, decided as it "
+            "starts and again after every epoch.") in html
+    assert "Subnormal floats</dt><dd>Flushed to zero, so that a processor's slow path" in html
 
 
 def test_a_pinned_count_is_not_said_to_fit_the_free_cores(tmp_path):
@@ -109,8 +110,8 @@ def test_a_pinned_count_is_not_said_to_fit_the_free_cores(tmp_path):
 
 def test_a_processor_that_could_not_flush_is_named_as_such(tmp_path):
     html = render(tmp_path, TWO, {**ONE, "flush": False})
-    assert "subnormal floats could not be flushed to zero on every processor" in html
-    assert "subnormal floats are flushed to zero" not in html
+    assert "Subnormal floats</dt><dd>Not flushed to zero on every processor." in html
+    assert "Flushed to zero" not in html
 
 
 def test_results_without_thread_records_say_neither(tmp_path):

@@ -218,3 +218,12 @@ def test_fewer_than_three_kept_rounds_withhold_as_busy_before_drift_is_looked_at
     assert withheld_reason(3, 0.0) is None
     assert withheld_reason(2, 0.0) == timing.BUSY
     assert withheld_reason(2, 0.5) == timing.BUSY
+
+
+def test_a_speed_up_prints_the_digits_its_interval_tells_apart():
+    from report_builder.analysis.precision import interval_decimals
+
+    assert interval_decimals(15.35, 19.31) == 1      # "17.2× [15.4, 19.3]", not "17.22× [15.35, 19.31]"
+    assert interval_decimals(2.52, 2.78) == 2        # "2.64× [2.52, 2.78]"
+    assert interval_decimals(10.0, 40.0) == 0        # "20× [10, 40]"
+    assert interval_decimals(None, None) == 2 and interval_decimals(2.0, 2.0) == 2  # no interval to go by

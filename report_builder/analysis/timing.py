@@ -29,6 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from scipy import stats
 
+from report_builder.analysis.precision import interval_decimals
+
 SLOWDOWN_LIMIT = 1.25
 """A run whose median epoch exceeds this multiple of its experiment's median run is an unexplained slowdown."""
 SPEEDUP_CONFIDENCE = 0.95
@@ -171,6 +173,11 @@ class RoundRatio:
     @property
     def confidence(self) -> float:
         return SPEEDUP_CONFIDENCE
+
+    @property
+    def decimals(self) -> int:
+        """Decimals it is printed with: as many as its interval tells apart (precision.interval_decimals)."""
+        return interval_decimals(self.low, self.high)
 
 
 def round_ratio(fast: Sequence[float | None], slow: Sequence[float | None]) -> RoundRatio | None:

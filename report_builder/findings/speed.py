@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from report_builder.analysis.precision import interval_decimals
 from report_builder.analysis.timing import (
     DRIFT_LIMIT,
     GATE_LIMITS,
@@ -97,6 +98,12 @@ class SpeedClaim:
     cpu_ratio: float | None = None
     """The same over CPU seconds (this process tree's), kept rounds: how much of a gap is work, not waiting."""
     confidence: float = SPEEDUP_CONFIDENCE
+
+    @property
+    def decimals(self) -> int:
+        """Decimals its ratio and interval are printed with, wherever they are: as many as the interval tells
+        apart (precision.interval_decimals)."""
+        return interval_decimals(*(self.interval or (None, None)))
 
     @property
     def equal_speed_possible(self) -> bool:

@@ -105,7 +105,8 @@ def _speedup(speed) -> str:
     its claim is withheld."""
     if speed is None:
         return DASH
-    return times(speed.estimate, 2) + ("" if speed.low is None else f" [{num(speed.low, 2)}, {num(speed.high, 2)}]")
+    d = speed.decimals
+    return times(speed.estimate, d) + ("" if speed.low is None else f" [{num(speed.low, d)}, {num(speed.high, d)}]")
 
 
 def comparison_table(group: GroupView, words: Words) -> Table:
