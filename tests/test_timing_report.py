@@ -83,10 +83,25 @@ def test_times_are_spread_over_runs_not_seeds(tmp_path):
            "the runs behind a time and no ± from fewer than 3)." in html
 
 
-def test_every_time_cell_says_how_many_runs_it_summarises(tmp_path):
+def test_every_time_says_how_many_runs_it_summarises_once_per_experiment(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec([1.0, 10.0, 1.0], disturbed=(2,))})
+    assert 'scope="colgroup">Other (times over 3 runs)' in html
     rows = epoch_rows(html, "Other")
-    assert "(n = 3)" in rows[0] and "(n = 3)" in rows[2]
+    assert "(n = " not in rows[0] and "1.0" in rows[0]
     # epoch 2 was disturbed in every run: no clean value, a dash, and the dagger says why
     assert "—†" in rows[1]
     assert "no ± from fewer than 3" in html
+
+
+def test_times_over_different_numbers_of_runs_say_so_in_each_cell(tmp_path):
+    from conftest import fixture_result
+
+    from report_builder.analysis.views import experiment_view
+    from report_builder.report.tables import epochs_table
+
+    config = write_config(tmp_path / "experiments.toml", SUITE)
+    result = fixture_result(config, "base", **spec(2.0))
+    result["runs"][2]["epochs"] = result["runs"][2]["epochs"][:2]  # seed 2 stopped after epoch 2
+    table = epochs_table([experiment_view(result)])
+    assert table.rows[0].cells == ("Base",)
+    assert "(n = 3)" in table.rows[1].cells[-2] and "(n = 2)" in table.rows[3].cells[-2]

@@ -163,13 +163,25 @@ def epochs_table(views: Iterable[ExperimentView]) -> Table:
     validated = any(v.best for v in views)
     rows = []
     for v in views:
-        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
+        # How many runs each time summarises, said once in the experiment's row where it is the same for all of
+        # its times (the usual case), else in each time's own cell.
+        counts = {s.n for e in v.epochs for s in (e.train_seconds, e.eval_seconds) if s is not None}
+        n = counts.pop() if len(counts) == 1 else None
+        times = "" if n is None else f" (times over {n} run{'s' if n != 1 else ''})"
+        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else "") + times,), span=True,
+                        kind="member"))
+
+        def timed(stat, digits: int, n=n) -> str:
+            if n is None:
+                return pm_n(stat, digits, " s")
+            return DASH if stat is None else pm(stat, digits) + " s"
+
         for e in v.epochs:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
                              pct_pm(e.test_accuracy), *((pct_pm(e.val_accuracy),) if validated else ()),
-                             pm_n(e.train_seconds, d["train_seconds"], " s") + disturbed,
-                             pm_n(e.eval_seconds, d["eval_seconds"], " s"))))
+                             timed(e.train_seconds, d["train_seconds"]) + disturbed,
+                             timed(e.eval_seconds, d["eval_seconds"]))))
         if not v.epochs:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
