@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,16 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_NAMES = ("batch16", "baseline", "batch64")
 
 
-def busy_loops(count: int) -> list[subprocess.Popen]:
-    """`count` processes that each keep one core busy until ended."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+def busy_loops(count: int) -> list[int]:
+    """The pids of `count` processes that each keep one core busy until killed. They are started through a shell
+    that exits at once, so they are no descendants of this process: the phase counts its own process tree's CPU
+    time as its own, and children of ours would read as a quiet machine (they did, before this)."""
+    pids = []
+    for _ in range(count):
+        done = subprocess.run(["sh", "-c", f"'{sys.executable}' -c 'while True: pass' >/dev/null 2>&1 & echo $!"],
+                              capture_output=True, text=True, check=True)
+        pids.append(int(done.stdout.strip()))
+    return pids
 
 
 def measure(config: Path, names: list[str], results_dir: Path, busy: int = 0) -> dict:
@@ -47,9 +56,11 @@ def measure(config: Path, names: list[str], results_dir: Path, busy: int = 0) ->
         time.sleep(2.0 if busy else 0.0)  # let the loops show in the pressure figures before the first reading
         time_rounds(suite, results_dir, Progress(bars=False), names=names)
     finally:
-        for loop in loops:  # each by its own pid
-            loop.kill()
-            loop.wait()
+        for pid in loops:  # each by its own pid
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     document = read_rounds(results_dir)
     machine = summary(document, suite)
     claims = [{"id": c.id, "experiments": list(c.experiments), "ratio": c.ratio, "interval": c.interval,
