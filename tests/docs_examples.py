@@ -63,8 +63,10 @@ class Project:
         shutil.copy(REPO_DIR / "Makefile", folder / "Makefile")
         shutil.copytree(REPO_DIR / "reference", folder / "reference")
         # `python` in a page means the interpreter the tests run with (the project's), not whichever one PATH
-        # finds first: a system Python may lack torch.
-        self.env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_DIR), "NO_COLOR": "1",
+        # finds first: a system Python may lack torch. A make that runs these tests (make test PYTHON=…) passes its command-line variables down in MAKEFLAGS,
+        # which would override the project's own: the examples run as a reader's shell runs them.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        self.env = {**inherited, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_DIR), "NO_COLOR": "1",
                     "REPORT_BUILDER_NO_DOWNLOAD": "1",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.done: dict[str, subprocess.CompletedProcess] = {}

@@ -83,9 +83,9 @@ def test_times_are_spread_over_runs_not_seeds(tmp_path):
            "the runs behind a time and no ± from fewer than 3)." in html
 
 
-def test_every_time_says_how_many_runs_it_summarises_once_per_experiment(tmp_path):
+def test_every_time_says_how_many_runs_it_summarises_once_in_the_caption(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": spec([1.0, 10.0, 1.0], disturbed=(2,))})
-    assert 'scope="colgroup">Other (times over 3 runs)' in html
+    assert "seconds of training and evaluation over 3 runs each" in html
     rows = epoch_rows(html, "Other")
     assert "(n = " not in rows[0] and "1.0" in rows[0]
     # epoch 2 was disturbed in every run: no clean value, a dash, and the dagger says why
@@ -103,5 +103,10 @@ def test_times_over_different_numbers_of_runs_say_so_in_each_cell(tmp_path):
     result = fixture_result(config, "base", **spec(2.0))
     result["runs"][2]["epochs"] = result["runs"][2]["epochs"][:2]  # seed 2 stopped after epoch 2
     table = epochs_table([experiment_view(result)])
-    assert table.rows[0].cells == ("Base",)
+    assert table.rows[0].cells == ("Base",) and table.time_runs == (None, ())  # nothing said once for all
     assert "(n = 3)" in table.rows[1].cells[-2] and "(n = 2)" in table.rows[3].cells[-2]
+
+
+def test_experiments_timed_over_other_numbers_of_runs_are_named_in_the_caption(tmp_path):
+    html = render(tmp_path, {"base": spec(2.0), "other": {"accuracies": ACC, "repeats": 1, "seconds": 1.0}})
+    assert "seconds of training and evaluation over 3 runs each (Other: 1)" in html

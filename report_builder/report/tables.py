@@ -9,6 +9,7 @@ compares its cells with the HTML's.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -67,6 +68,9 @@ class Table:
     """Columns of words (left-aligned, may wrap); the others hold numbers, which never wrap."""
     row_heads: int = 0
     """How many leading cells of a row head it (<th scope="row">)."""
+    time_runs: tuple[int | None, tuple[tuple[str, int], ...]] = (None, ())
+    """An "epochs" table's (the runs most experiments' times summarise, (title, runs) of the others) for its
+    caption to say once; an experiment whose times summarise different numbers of runs says so in each cell."""
 
     @property
     def name(self) -> str:
@@ -161,15 +165,15 @@ def epochs_table(views: Iterable[ExperimentView]) -> Table:
     all_epochs = [e for v in views for e in v.epochs]
     d = {metric: digits_for(getattr(e, metric) for e in all_epochs) for metric in EPOCH_METRICS}
     validated = any(v.best for v in views)
-    rows = []
+    rows, runs = [], {}
     for v in views:
-        # How many runs each time summarises, said once in the experiment's row where it is the same for all of
-        # its times (the usual case), else in each time's own cell.
+        # How many runs each time summarises: said once, in the caption, where it is the same for all of an
+        # experiment's times (the usual case), else in each time's own cell.
         counts = {s.n for e in v.epochs for s in (e.train_seconds, e.eval_seconds) if s is not None}
         n = counts.pop() if len(counts) == 1 else None
-        times = "" if n is None else f" (times over {n} run{'s' if n != 1 else ''})"
-        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else "") + times,), span=True,
-                        kind="member"))
+        if n is not None:
+            runs[v.title] = n
+        rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
 
         def timed(stat, digits: int, n=n) -> str:
             if n is None:
@@ -186,7 +190,9 @@ def epochs_table(views: Iterable[ExperimentView]) -> Table:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
               "Train time", "Eval time")
-    return Table("tab:epochs", "epochs", None, header, tuple(rows))
+    common = Counter(runs.values()).most_common(1)[0][0] if runs else None
+    others = tuple((title, n) for title, n in runs.items() if n != common)
+    return Table("tab:epochs", "epochs", None, header, tuple(rows), time_runs=(common, others))
 
 
 def probe_table(group: GroupView, view: ExperimentView) -> Table:
