@@ -22,11 +22,12 @@ def sample(seconds: float, cpu: float | None = None, others_share: float | None 
 
 def timing_document(suite_path: Path, seconds: dict[str, list[float]], readings: list[tuple[dict, dict]] | None = None,
                     drift: tuple[float, float] = (1.0, 1.0), reference: str | None = None,
-                    devices: dict[str, str] | None = None, shares: dict[int, float] | None = None) -> dict:
+                    devices: dict[str, str] | None = None, shares: dict[int, float] | None = None,
+                    retried: list[float] = ()) -> dict:
     """A timing document for experiments `seconds` of the suite at suite_path: round r gives experiment n
     seconds[n][r - 1] per epoch; readings[r - 1] is round r's (before, after) (quiet where not given); the
     reference step took drift[0] per epoch at the start and drift[1] at the end; shares[r] is other work's share
-    of the CPUs during round r's samples."""
+    of the CPUs during round r's samples; retried holds the drift of each earlier attempt timed again."""
     from report_builder.config import load_suite
     from report_builder.results.identity import code_version, run_settings
 
@@ -46,6 +47,8 @@ def timing_document(suite_path: Path, seconds: dict[str, list[float]], readings:
             "experiments": experiments, "reference": reference or names[0],
             "calibration": {n: sample(seconds[n][0]) for n in names},
             "drift": {"start": [sample(drift[0])] * 2, "end": [sample(drift[1])] * 2}, "rounds": rounds, "failed": {},
+            "retried": [{"started_seconds": 30.0 * i, "seconds": 30.0, "drift": d, "drift_samples": {}}
+                        for i, d in enumerate(retried)],
             "waited_seconds": 0.0, "phase_seconds": 30.0,
             "provenance": {"threads": 2, "started_at": "2026-11-26T10:02:00+00:00", "device_name": "CPU"}}
 

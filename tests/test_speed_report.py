@@ -109,6 +109,15 @@ def test_a_reference_step_that_moved_more_than_five_percent_withholds_and_says_b
     assert "is withheld" not in section(kept, "Speed study") and "withheld" not in section(kept, "Environment")
 
 
+def test_rounds_timed_again_after_a_drift_say_how_often_and_why(tmp_path):
+    once = section(render(tmp_path, retried=[0.086]), "Environment")
+    assert "They were timed 2 times: the reference step moved by 8.6% in the first attempt (more than 5%), and " \
+           "the last attempt counts." in once
+    twice = section(render(tmp_path, retried=[0.086, 0.07]), "Environment")
+    assert "timed 3 times: the reference step moved by 8.6%, 7.0% in the first 2 attempts" in twice
+    assert "timed" not in section(render(tmp_path), "Environment").split("interleaved timing rounds")[1]
+
+
 def test_without_timing_rounds_no_speed_up_is_stated(tmp_path):
     html = render(tmp_path, seconds=None)
     assert "No timing rounds were run, so the report states no speed-up." in section(html, "Environment")

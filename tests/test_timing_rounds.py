@@ -172,3 +172,54 @@ def test_calibration_reads_the_fastest_undisturbed_epoch_of_runs_trained_alone_o
     assert stored_step_seconds({"identity": {"device_kind": "cpu"}, "runs": [run([0.5], stacked_with=3)]}, "cpu",
                                100) is None
     assert stored_step_seconds(None, "cpu", 100) is None
+
+
+# ---- timed again when the reference step drifts -------------------------------------------------------
+
+class Drifting:
+    """Stands in for one sample: every step 1 ms, except the reference's last DRIFT_SAMPLES samples of an
+    attempt, slower by that attempt's drift. The first call is the reference's calibration (no stored runs)."""
+
+    def __init__(self, drifts: list[float], rounds: int = 5):
+        self.drifts, self.calls, self.per_attempt = list(drifts), -1, 2 + rounds + 2
+
+    def __call__(self, timer, steps, name, failed, say=None):
+        wall = 0.001 * steps
+        if name == "baseline":
+            attempt, index = divmod(self.calls, self.per_attempt)
+            self.calls += 1
+            if self.calls > 0 and index >= self.per_attempt - 2:
+                wall *= 1 + self.drifts[min(attempt, len(self.drifts) - 1)]
+        return {"wall_seconds": wall, "cpu_seconds": wall, "steps": steps, "threads": 1, "others_share": 0.0}
+
+
+def drifting_phase(monkeypatch, timed_config, tmp_path, drifts, budget=60.0):
+    from report_builder.execution import timing_rounds
+
+    monkeypatch.setattr(timing_rounds, "_sample", Drifting(drifts))
+    suite = load_suite(timed_config)
+    time_rounds(suite, tmp_path / "results", waiter=Recorded([QUIET]).waiter(budget))
+    document = read_rounds(tmp_path / "results")
+    return document, speed_claims(suite, document)[0]
+
+
+def test_rounds_whose_reference_step_drifted_over_5_percent_are_timed_again(monkeypatch, timed_config, tmp_path):
+    document, claim = drifting_phase(monkeypatch, timed_config, tmp_path, [0.055, 0.01])
+    assert [r["drift"] for r in document["retried"]] == [0.055]
+    assert not claim.withheld and len(document["rounds"]) == 5
+    assert document["waited_seconds"] == 0.0  # a retry is not waiting for a quiet machine
+
+
+def test_a_drift_within_5_percent_is_timed_once(monkeypatch, timed_config, tmp_path):
+    document, claim = drifting_phase(monkeypatch, timed_config, tmp_path, [0.045])
+    assert document["retried"] == [] and not claim.withheld
+
+
+def test_a_step_that_keeps_drifting_is_timed_three_times_then_withheld(monkeypatch, timed_config, tmp_path):
+    document, claim = drifting_phase(monkeypatch, timed_config, tmp_path, [0.08])
+    assert len(document["retried"]) == 2 and claim.withheld and claim.reason == "drift"
+
+
+def test_no_wait_budget_means_no_second_attempt(monkeypatch, timed_config, tmp_path):
+    document, claim = drifting_phase(monkeypatch, timed_config, tmp_path, [0.08, 0.0], budget=0.0)
+    assert document["retried"] == [] and claim.withheld and claim.reason == "drift"

@@ -56,6 +56,8 @@ class TimingRounds:
     phase_seconds: float | None
     failed: dict[str, str]
     """Experiments whose step could not be timed, with the error."""
+    retried_drifts: tuple[float, ...] = ()
+    """The drift of each earlier attempt, timed again because its reference step moved more than drift_limit."""
     min_kept: int = MIN_KEPT_ROUNDS
 
     @property
@@ -138,7 +140,8 @@ def summary(document: dict[str, Any] | None, suite: Suite) -> TimingRounds | Non
                         drift_limit=DRIFT_LIMIT, reference=exp.title if exp else reference,
                         threads=document["provenance"].get("threads"),
                         started_at=document["provenance"].get("started_at"),
-                        phase_seconds=document.get("phase_seconds"), failed=dict(document.get("failed", {})))
+                        phase_seconds=document.get("phase_seconds"), failed=dict(document.get("failed", {})),
+                        retried_drifts=tuple(r["drift"] for r in document.get("retried", [])))
 
 
 def _claim(group, a: str, b: str, suite: Suite, document: dict[str, Any] | None,

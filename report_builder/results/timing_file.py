@@ -12,7 +12,9 @@
      "rounds": [{"round": 1, "order": [NAME, …], "waited_seconds": 2.1, "before": READING, "after": READING,
                  "samples": {NAME: SAMPLE}}],
      "failed": {NAME: "error text"},    # experiments whose step could not be timed
-     "waited_seconds": 12.0, "phase_seconds": 31.4,
+     "retried": [{"started_seconds": 3.2, "seconds": 25.1, "drift": 0.086, "drift_samples": {...}}],
+                                        # earlier attempts whose reference step drifted (absent before it existed)
+     "waited_seconds": 12.0, "phase_seconds": 31.4,   # waited: for a quiet machine, retries not included
      "provenance": {... provenance.collect ..., "started_at": ..., "finished_at": ...}}
 
 SAMPLE: {"wall_seconds", "cpu_seconds" (this process tree's, DataLoader workers included), "steps",
