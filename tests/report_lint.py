@@ -155,15 +155,17 @@ def findings_links(html: str) -> list[str]:
 
 
 def wrapped_numbers(pdf_path: Path) -> list[str]:
-    """Printed lines of the PDF that end inside a number: "86.7 ±" (its "0.3%" on the next line) or an interval's
-    "[−1.7," — no line ends so unless a number wrapped (pdftotext's word boxes, line by line)."""
+    """Printed lines of the PDF that end inside a number: "86.7 ±" (its "0.3%" on the next line), an interval's
+    "[−1.7," or a p-value's "(p =" — no line ends so unless a number wrapped (pdftotext's word boxes, line by
+    line)."""
     out = subprocess.run(["pdftotext", "-bbox-layout", str(pdf_path), "-"], capture_output=True, text=True,
                          check=True).stdout
     tree = lxml.html.fromstring(re.sub(r"^<\?xml[^>]*>", "", out.lstrip()))
     found = []
     for line in tree.iter("line"):
         text = " ".join(w.text_content() for w in line.iter("word"))
-        if re.search(r"(^|\s)±$", text) or re.search(r"\[[^\]\s]*,$", text) or text.startswith("± "):
+        if (re.search(r"(^|\s)±$", text) or re.search(r"\[[^\]\s]*,$", text) or text.startswith("± ")
+                or re.search(r"(^|[\s(])[pn]( [=<>])?$", text)):
             found.append(text)
     return found
 

@@ -125,7 +125,7 @@ def test_a_difference_is_printed_with_its_interval_and_the_seeds_it_won(tmp_path
            "this group's 1 comparison)." in accuracy
     # the estimate at the precision of its standard error (0.058 points: two decimals)
     assert "<td>86.8 ± 0.3%</td> <td>+0.57 [+0.32, +0.82]</td> <td>3 of 3</td> " \
-           "<td class=\"text\">beyond (p = 0.01)</td>" in accuracy
+           "<td class=\"text\">beyond (<span class=\"num\">p = 0.01</span>)</td>" in accuracy
 
 
 def test_a_difference_within_noise_says_what_the_design_could_detect(tmp_path):
@@ -136,7 +136,7 @@ def test_a_difference_within_noise_says_what_the_design_could_detect(tmp_path):
            "group's 1 comparison)." in accuracy
     assert "With 3 paired seeds this design detects 2.1 points or more with 80% power; 1 point would take 6 " \
            "seeds." in accuracy
-    assert "<td class=\"text\">within (p = 0.50)</td>" in accuracy
+    assert "<td class=\"text\">within (<span class=\"num\">p = 0.50</span>)</td>" in accuracy
     assert "beyond seed noise" not in accuracy and "not significant" not in accuracy
 
 
@@ -146,7 +146,7 @@ def test_per_question_two_groups_at_p_003_are_each_beyond_noise(tmp_path):
         text = section(html, title)
         assert f"Against Base, {member} differs beyond seed noise (paired t-test over seeds 0, 1, 2, Holm-adjusted " \
                "over this group's 1 comparison)." in text
-        assert "<td class=\"text\">beyond (p = 0.03)</td>" in text
+        assert "<td class=\"text\">beyond (<span class=\"num\">p = 0.03</span>)</td>" in text
 
 
 def test_over_the_whole_report_holm_leaves_them_not_significant_after_correction(tmp_path):
@@ -157,7 +157,7 @@ def test_over_the_whole_report_holm_leaves_them_not_significant_after_correction
         assert f"Against Base, {member} is not significant after Holm's correction (paired t-test over seeds 0, 1, 2, " \
                "Holm-adjusted over the report's 2 comparisons)." in text
         assert "within seed noise" not in text  # its interval excludes 0
-        assert "<td class=\"text\">not after Holm (p = 0.06)</td>" in text
+        assert "<td class=\"text\">not after Holm (<span class=\"num\">p = 0.06</span>)</td>" in text
     assert "<em>Not significant after Holm's correction</em>: the p is below 0.05 (the 95% interval excludes 0), " \
            "the adjusted p is not." in section(html, "Methods")
 
@@ -167,7 +167,7 @@ def test_holm_steps_down_so_the_larger_p_is_multiplied_by_one(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": against_base(0.02), "third": against_base(0.03)},
                   config_text("claims", report={"family": "report"}))
     for title in ("Speed study", "Accuracy study"):
-        assert "<td class=\"text\">beyond (p = 0.04)</td>" in section(html, title)
+        assert "<td class=\"text\">beyond (<span class=\"num\">p = 0.04</span>)</td>" in section(html, title)
 
 
 def test_best_against_worst_is_described_not_tested(tmp_path):
@@ -175,7 +175,7 @@ def test_best_against_worst_is_described_not_tested(tmp_path):
     html = render(tmp_path, {"base": BASE, "other": against_base(0.3), "third": against_base(0.01)}, suite)
     accuracy = section(html, "Accuracy study")
     # Third and Other against Base; Third against Other untested
-    assert len(re.findall(r'<td class="text">(beyond|within|not after Holm) \(p = ', accuracy)) == 2
+    assert len(re.findall(r'<td class="text">(beyond|within|not after Holm) \(<span class="num">p = ', accuracy)) == 2
     assert "Ranges from the least to the most accurate setting pick their pair after seeing the results, so they " \
            "describe and are not tested; so are the gradient comparisons." in section(html, "Methods")
 
@@ -393,3 +393,22 @@ def test_methods_name_the_report_family_when_chosen(tmp_path):
     assert "All comparisons, each sweep's included, form one family for Holm's correction " \
            "(<code>[report] family = \"report\"</code>)" in methods
     assert "All comparisons (2 tests): " in methods
+
+
+def reproduction_answer(tmp_path, reference: float) -> str:
+    """The Findings line of the reproduction of one reference value against Base (86.2 ± 0.2%)."""
+    (tmp_path / "ref.csv").write_text(f"experiment,epoch,test_accuracy,train_seconds\nbase,3,{reference},20.0\n")
+    one = {**ALONE, "repeats": 3, "spread": 0.002}
+    html = render(tmp_path, {"base": one, "other": one, "third": one}, config_text("claims", reference=REFERENCE))
+    row = re.search(r'<th scope="row" class="text">Reproduction of the 2021 writeup</th> <td[^>]*>(.*?)<a', html)
+    return " ".join(re.sub(r"<[^>]+>", "", row.group(1)).split())
+
+
+@pytest.mark.parametrize("reference, line", [
+    (0.8590, "Yes: its final accuracy lies inside our 95% prediction interval; 1 is shown within 1 point."),
+    (0.8584, "Consistent, not confirmed: its final accuracy lies inside our 95% prediction interval; none is shown "
+             "within 1 point (1 needs more seeds)."),
+    (0.8518, "No: its final accuracy lies outside our 95% prediction interval; none is shown within 1 point."),
+])
+def test_the_findings_answer_whether_the_reference_reproduced(tmp_path, reference, line):
+    assert reproduction_answer(tmp_path, reference) == line

@@ -116,7 +116,7 @@ def test_an_interval_excluding_zero_but_not_significant_after_holm_is_called_so(
 
 def test_a_group_of_one_states_its_accuracy_and_time(tmp_path):
     _, solo = findings(tmp_path, [0.70, 0.75, 0.80])
-    assert answer(solo) == "78.2 ± 0.2% final test accuracy after 3 epochs, 1.00 ± 0 s per training epoch."
+    assert answer(solo) == "78.2 ± 0.2% final test accuracy after 3 epochs, 1.00 ± 0 s per epoch."
     assert 'href="#group-solo">§2</a>' in solo[1]
 
 

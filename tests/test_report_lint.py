@@ -146,10 +146,10 @@ def test_the_default_report_is_at_most_4000_words_and_12_pages_with_no_number_wr
 @pytest.mark.slow  # renders whole reports (the default one with its PDF)
 def test_the_findings_answers_stand_beside_the_declared_questions(default_report):
     m = lint.measure(default_report)
-    assert m.findings_questions[:3] == ["The script as given?", "Batch size 16 / 32 / 64?",
+    assert m.findings_questions[:3] == ["The baseline?", "Batch size 16 / 32 / 64?",
                                         "Learning rate 0.01 / 0.001 / 0.0001?"]
-    assert m.findings_questions[6:] == ["Did the 2021 results reproduce?", "Where does the time go?"]
-    assert m.findings_lines[1].startswith("No difference detected: 16 ")
+    assert m.findings_questions[6:] == ["Did the 2021 writeup reproduce?", "Where does the time go?"]
+    assert m.findings_lines[1].startswith("No difference detected: 16: ")
     assert "64 trains 3.10× faster per epoch than 16 [3.05, 3.15]." in m.findings_lines[1]  # from the timing rounds
     assert m.findings_lines[2].startswith("Baseline is best: 0.01 ends 3.6 points lower [2.6, 4.6]; 0.0001 ends 1.40 "
                                           "points lower")
@@ -204,3 +204,25 @@ def test_a_number_wrapped_in_a_pdf_cell_is_caught(tmp_path):
     pdf = tmp_path / "wrapped.pdf"
     weasyprint.HTML(string=page(narrow)).write_pdf(str(pdf))
     assert lint.wrapped_numbers(pdf) != []
+
+
+def test_a_p_value_wrapped_in_a_pdf_cell_is_caught(tmp_path):
+    import weasyprint
+
+    narrow = '<table style="width: 14mm"><tr><td>not after Holm (p = 0.0502)</td></tr></table>'
+    pdf = tmp_path / "wrapped.pdf"
+    weasyprint.HTML(string=page(narrow)).write_pdf(str(pdf))
+    assert lint.wrapped_numbers(pdf) != []
+
+
+def test_a_paragraph_that_opens_on_a_new_line_keeps_its_first_words_together_in_the_pdf(tmp_path):
+    import subprocess
+
+    from report_builder.report.render import write_pdf
+
+    opening = "<p>\nAfter 5 epochs, Baseline reached 87.1 ± 0.3% test accuracy,\ntraining at 0.873 ± 0.007 s per epoch.\n\n</p>"
+    style = (REPO_DIR / "templates" / "style.css").read_text(encoding="utf-8")
+    write_pdf(f"<html><head><style>{style}</style></head><body>{opening}</body></html>", tmp_path / "p.pdf",
+              tmp_path, [tmp_path])
+    text = subprocess.run(["pdftotext", str(tmp_path / "p.pdf"), "-"], capture_output=True, text=True).stdout
+    assert text.startswith("After 5 epochs, Baseline reached")

@@ -70,7 +70,7 @@ def test_a_peak_whose_neighbours_are_below_it_beyond_noise_is_bracketed(tmp_path
     assert "highest at lr = 0.001" in text
     assert "the values on both sides of it are below it by more than seed noise: the sweep brackets" in text
     assert "Below it beyond seed noise: lr = 0.0001, lr = 0.01, lr = 0.1." in text
-    assert "<td>−6.0</td> <td class=\"text\">beyond (p" in text  # each one's difference, in the table
+    assert "<td>−6.0</td> <td class=\"text\">beyond (<span class=\"num\">p" in text  # each one's difference, in the table
 
 
 def test_a_peak_with_a_neighbour_within_noise_is_not_called_bracketed(tmp_path):

@@ -110,3 +110,19 @@ def test_times_over_different_numbers_of_runs_say_so_in_each_cell(tmp_path):
 def test_experiments_timed_over_other_numbers_of_runs_are_named_in_the_caption(tmp_path):
     html = render(tmp_path, {"base": spec(2.0), "other": {"accuracies": ACC, "repeats": 1, "seconds": 1.0}})
     assert "seconds of training and evaluation over 3 runs each (Other: 1)" in html
+
+
+def comparison(html: str) -> str:
+    """The timing group's comparison table, caption included."""
+    start = html.index('<table id="tab-speed-comparison">')
+    return html[start:html.index("</table>", start)]
+
+
+def test_a_comparison_says_its_runs_once_in_the_caption_where_every_setting_has_as_many(tmp_path):
+    table = comparison(render(tmp_path, {"base": spec(2.0), "other": spec(1.0)}))
+    assert "seconds per training epoch over 3 runs each" in table and "(n = " not in table
+
+
+def test_a_comparison_of_settings_timed_over_different_runs_says_n_in_each_cell(tmp_path):
+    table = comparison(render(tmp_path, {"base": spec(2.0), "other": {"accuracies": ACC, "repeats": 1, "seconds": 1.0}}))
+    assert "runs each" not in table and "(n = 3)" in table and "(n = 1)" in table

@@ -227,12 +227,13 @@ def squash(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_BRACKETS = re.compile(r"\[[^\[\]<>]*\]")
+_BRACKETS = re.compile(r"\[[^\[\]<>]*\]|\b[pn] (?:=|&lt;|&gt;) [\d.]+")
+"""In escaped HTML: a bracketed interval, or a p-value or count with its sign ("p = 0.0502", "p &lt; 0.001")."""
 
 
 def unbroken(text: str) -> Markup:
-    """Text for HTML (escaped, as `{{ text }}` would be) with each bracketed interval kept on one line
-    ("[12.90, 13.16]" in a span that never wraps): a Findings line wraps, the numbers in it do not."""
+    """Text for HTML (escaped, as `{{ text }}` would be) with each bracketed interval and each "p = 0.05" kept on
+    one line (in a span that never wraps): a Findings line or a verdict cell wraps, the numbers in it do not."""
     html = str(escape(str(text)))
     return Markup(_BRACKETS.sub(lambda m: f'<span class="num">{m.group(0)}</span>', html))
 

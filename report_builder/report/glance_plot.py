@@ -23,6 +23,9 @@ SYMLOG_ABOVE = 20.0
 """Differences larger than this many points put the accuracy axis on a symmetric log scale (linear within ± 2),
 so that a collapse of 70 points and a change of 0.2 both show."""
 
+_ON_WHITE = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+"""Behind every word and value of the figure, so that no grid or reference line runs through it."""
+
 
 def _label(row: GlanceRow) -> str:
     return f"{row.experiment.title} vs {row.baseline.title}"
@@ -48,18 +51,17 @@ def _draw(numbers: list[dict]) -> plt.Figure:
     ys = list(range(n))[::-1]
     for y, row in zip(ys, numbers):
         if row["delta"] is None:
-            left.annotate("not compared", (0, y), ha="center", va="center", fontsize=7, color="#555555")
+            _note(left, y, "not compared")
         else:
             _accuracy_mark(left, y, row)
         if row["ratio"] is None:
-            right.annotate("withheld" if row["withheld"] else "not timed", (1, y), ha="center", va="center",
-                           fontsize=7, color="#555555")
+            _note(right, y, "withheld" if row["withheld"] else "not timed")
             continue
         rlow, rhigh = row["ratio_interval"] or (row["ratio"], row["ratio"])
         right.plot([rlow, rhigh], [y, y], color="black", linewidth=1.2)
         right.plot([row["ratio"]], [y], marker="s", markersize=5, color="black", linestyle="none")
-        right.annotate(f"{row['ratio']:.2g}×", (rhigh, y), xytext=(4, 2), textcoords="offset points", fontsize=7,
-                       va="bottom")
+        right.annotate(f"{row['ratio']:.2g}×", (rhigh, y), xytext=(5, 0), textcoords="offset points", fontsize=7,
+                       va="center", bbox=_ON_WHITE, zorder=3)
     left.axvline(0, color="#777777", linewidth=0.8, linestyle="--")
     right.axvline(1, color="#777777", linewidth=0.8, linestyle="--")
     ends = [x for r in numbers if r["delta"] is not None for x in (r["interval"] or [r["delta"]])]
@@ -69,7 +71,8 @@ def _draw(numbers: list[dict]) -> plt.Figure:
         # room on a log scale for each end's mark and its label
         left.set_xlim(min(1.6 * min(ends), -3), max(1.6 * max(ends), 3))
         reach = max(deltas)
-        left.xaxis.set_major_locator(ticker.FixedLocator([t for t in (-100, -50, -10, -2, 0, 2, 10, 50, 100)
+        # a decade apart at most: on a narrow panel −50 and −10 ran into each other
+        left.xaxis.set_major_locator(ticker.FixedLocator([t for t in (-100, -30, -3, 0, 3, 30, 100)
                                                           if abs(t) <= 1.2 * reach]))
     left.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}".replace("-", "−")))
     right.set_xscale("log")
@@ -93,8 +96,14 @@ def _accuracy_mark(ax, y: float, row: dict) -> None:
     ax.plot([row["delta"]], [y], marker="o", markersize=6, color="black",
             markerfacecolor="black" if row["beyond"] else "white", linestyle="none")
     # The claim's own decimals (Claim.decimals): the number printed here is the one printed everywhere else.
-    ax.annotate(f"{row['delta']:+.{row['decimals']}f}".replace("-", "−"), (high, y), xytext=(4, 2), textcoords="offset points",
-                fontsize=7, va="bottom")
+    ax.annotate(f"{row['delta']:+.{row['decimals']}f}".replace("-", "−"), (high, y), xytext=(5, 0),
+                textcoords="offset points", fontsize=7, va="center", bbox=_ON_WHITE, zorder=3)
+
+
+def _note(ax, y: float, text: str) -> None:
+    """A word in place of a mark, at the panel's left edge, on white so that the reference line does not cross it."""
+    ax.text(0.03, y, text, transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7,
+            color="#555555", zorder=3, bbox=_ON_WHITE)
 
 
 def glance_figure(rows: list[GlanceRow], figures_dir: Path, cache_dir: Path | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import traceback
 import warnings
 from pathlib import Path
@@ -165,6 +166,9 @@ def local_only_fetcher(allowed_dirs: list[Path]):
     return LocalOnlyFetcher(allowed_protocols={"file", "data"})
 
 
+_PARAGRAPH_EDGES = re.compile(r"(<p(?:\s[^>]*)?>)\s+|\s+(</p>)")
+
+
 def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path]) -> None:
     """The PDF from the same HTML; written to a temporary name first so a failure leaves no half PDF."""
     import weasyprint
@@ -173,6 +177,9 @@ def write_pdf(html: str, pdf_path: Path, base_dir: Path, allowed_dirs: list[Path
     try:
         # PDF/UA-1: a tagged PDF (structure tree, figures' alt text as /Alt, table headers), with the
         # HTML's <title> as its title, its lang as its language, and bookmarks from the headings.
+        # WeasyPrint 70 breaks a paragraph that nearly fills its line and ends in whitespace after its first word
+        # ("After" | "5 epochs, Baseline reached …"); the whitespace at a paragraph's edges is never printed.
+        html = _PARAGRAPH_EDGES.sub(lambda m: m.group(1) or m.group(2), html)
         weasyprint.HTML(string=html, base_url=str(base_dir.resolve()) + "/",
                         url_fetcher=local_only_fetcher(allowed_dirs)).write_pdf(str(tmp), pdf_variant="pdf/ua-1")
         complete_table_tags(tmp, html)

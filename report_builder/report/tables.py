@@ -69,8 +69,8 @@ class Table:
     row_heads: int = 0
     """How many leading cells of a row head it (<th scope="row">)."""
     time_runs: tuple[int | None, tuple[tuple[str, int], ...]] = (None, ())
-    """An "epochs" table's (the runs most experiments' times summarise, (title, runs) of the others) for its
-    caption to say once; an experiment whose times summarise different numbers of runs says so in each cell."""
+    """An "epochs" or "comparison" table's (the runs most experiments' times summarise, (title, runs) of the
+    others) for its caption to say once; times that summarise different numbers of runs say so in each cell."""
 
     @property
     def name(self) -> str:
@@ -127,6 +127,10 @@ def comparison_table(group: GroupView, words: Words) -> Table:
         header += ["Δ (points) [95% CI]"] + ([] if picked else ["Seeds above"]) + ["Verdict"]
     header += ["Seconds / epoch"] + (["Speed-up [95% CI]"] if ranked else [])
     sec = digits_for(v.mean_epoch_seconds for v in trained)
+    # How many runs each time summarises: said once, in the caption, where every member's is the same (a column
+    # of "(n = 3)" pushed the table past the page), else in each cell.
+    counts = {v.mean_epoch_seconds.n for v in trained if v.mean_epoch_seconds is not None}
+    runs = counts.pop() if len(counts) == 1 else None
     rows = []
     for c in group.comparisons:
         v = c.experiment
@@ -144,13 +148,14 @@ def comparison_table(group: GroupView, words: Words) -> Table:
                 wins = c.claim.wins
                 cells += ([_difference(c.claim)] + ([] if picked else [DASH if wins is None else f"{wins} of {len(c.claim.seeds)}"])
                           + [_verdict(c.claim, words)])
-        cells.append(pm_n(v.mean_epoch_seconds, sec, " s"))
+        seconds = v.mean_epoch_seconds
+        cells.append(pm_n(seconds, sec, " s") if runs is None else DASH if seconds is None else pm(seconds, sec) + " s")
         if ranked:
             cells.append("baseline" if is_baseline else _speedup(c.speed))
         rows.append(Row(tuple(cells), baseline=is_baseline))
     verdict = header.index("Verdict") if "Verdict" in header else None
     return Table(f"tab:{group.name}-comparison", "comparison", group, tuple(header), tuple(rows),
-                 text_columns=frozenset({0} | ({verdict} if verdict else set())), row_heads=1)
+                 text_columns=frozenset({0} | ({verdict} if verdict else set())), row_heads=1, time_runs=(runs, ()))
 
 
 GRADIENT_PARAGRAPHS = 2
