@@ -105,6 +105,8 @@ class Measures:
     longest_sentence: tuple[int, str] = (0, "")
     wrapped: list[str] = field(default_factory=list)
     """PDF lines of a table that end or start inside a number (a "±" or an interval's comma at a line's end)."""
+    overflowing: list[str] = field(default_factory=list)
+    """PDF words printed past the right edge of the text (a table wider than the page's text)."""
 
     def summary(self) -> dict:
         return {"words (report.md)": self.words, "wc -w (report.md)": self.tokens, "pages (PDF)": self.pages,
@@ -112,7 +114,8 @@ class Measures:
                 "longest caption (words)": self.longest_caption[0], "widest table (columns)": self.widest_table[0],
                 "Findings words": self.findings_words, "Findings lines": len(self.findings_lines),
                 "longest Findings line (words)": max((words(x) for x in self.findings_lines), default=0),
-                "longest sentence (words)": self.longest_sentence[0], "numbers wrapped in PDF cells": len(self.wrapped)}
+                "longest sentence (words)": self.longest_sentence[0], "numbers wrapped in PDF cells": len(self.wrapped),
+                "words past the PDF's right margin": len(self.overflowing)}
 
 
 def table_columns(table) -> int:
@@ -165,8 +168,30 @@ def wrapped_numbers(pdf_path: Path) -> list[str]:
     for line in tree.iter("line"):
         text = " ".join(w.text_content() for w in line.iter("word"))
         if (re.search(r"(^|\s)±$", text) or re.search(r"\[[^\]\s]*,$", text) or text.startswith("± ")
-                or re.search(r"(^|[\s(])[pn]( [=<>])?$", text)):
+                or re.search(r"(\([pn]|\b[pn] [=<>])$|^[pn]$", text)):
             found.append(text)
+    return found
+
+
+HEADER_BELOW = 50.0
+"""Points from a page's top within which its running header is printed (the top margin is 20 mm: 57 pt)."""
+
+
+def overflowing(pdf_path: Path) -> list[str]:
+    """Words printed past the right edge of the text: the running header's right end marks that edge (it is set
+    flush right in the margin box, @top-right); pages without one take the edge of those with one."""
+    out = subprocess.run(["pdftotext", "-bbox-layout", str(pdf_path), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    tree = lxml.html.fromstring(re.sub(r"^<\?xml[^>]*>", "", out.lstrip()))
+    pages = [[(float(w.get("xmax")), float(w.get("ymax")), w.text_content()) for w in p.iter("word")]
+             for p in tree.iter("page")]
+    edges = [max((x for x, y, _ in words if y < HEADER_BELOW), default=None) for words in pages]
+    known = [e for e in edges if e is not None]
+    found = []
+    for number, (words, edge) in enumerate(zip(pages, edges), start=1):
+        edge = edge if edge is not None else max(known, default=None)
+        if edge is not None:
+            found += [f"page {number}: {text}" for x, y, text in words if y >= HEADER_BELOW and x > edge + 1.0]
     return found
 
 
@@ -188,6 +213,7 @@ def measure(build_dir: Path) -> Measures:
     if pdf.exists():
         m.pages = pdf_pages(pdf)
         m.wrapped = wrapped_numbers(pdf)
+        m.overflowing = overflowing(pdf)
     return m
 
 
@@ -205,3 +231,4 @@ if __name__ == "__main__":
     for question, line in zip(measured.findings_questions, measured.findings_lines):
         print(f"  ({words(line)}) {question} | {line}")
     print("\nwrapped:", *measured.wrapped[:10], sep="\n  ")
+    print("\npast the right margin:", *measured.overflowing[:10], sep="\n  ")

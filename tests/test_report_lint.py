@@ -140,7 +140,7 @@ def test_every_group_sweep_reproduction_and_timing_section_has_one_findings_line
 def test_the_default_report_is_at_most_4000_words_and_12_pages_with_no_number_wrapped(default_report):
     m = lint.measure(default_report)
     assert m.words <= 4000 and m.pages <= 12
-    assert m.wrapped == []
+    assert m.wrapped == [] and m.overflowing == []
 
 
 @pytest.mark.slow  # renders whole reports (the default one with its PDF)
@@ -226,3 +226,15 @@ def test_a_paragraph_that_opens_on_a_new_line_keeps_its_first_words_together_in_
               tmp_path, [tmp_path])
     text = subprocess.run(["pdftotext", str(tmp_path / "p.pdf"), "-"], capture_output=True, text=True).stdout
     assert text.startswith("After 5 epochs, Baseline reached")
+
+
+@pytest.mark.parametrize("cells, past", [(8, True), (2, False)])
+def test_a_table_wider_than_the_text_is_caught(tmp_path, cells, past):
+    import weasyprint
+
+    style = (REPO_DIR / "templates" / "style.css").read_text(encoding="utf-8")
+    row = "<td>123456.789 ± 0.001 s</td>" * cells
+    html = (f'<html lang="en"><head><style>{style}</style></head><body><h1>Title</h1>'
+            f'<p style="break-after: page">First page.</p><h2>Wide</h2><table><tr>{row}</tr></table></body></html>')
+    weasyprint.HTML(string=html).write_pdf(str(tmp_path / "wide.pdf"))
+    assert bool(lint.overflowing(tmp_path / "wide.pdf")) is past
