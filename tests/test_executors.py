@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import queue
@@ -248,6 +249,7 @@ def test_sbatch_parameters_come_from_the_executor_table():
                       "slurm_account": "lab", "slurm_additional_parameters": {"qos": "short"}}
 
 
+@functools.lru_cache(maxsize=None)  # asked once: a controller that is down takes ~9 s to say so, per test
 def slurm_unavailable() -> str | None:
     """Why the Slurm tests cannot run here (None: they can): no sbatch, or no controller answers."""
     from report_builder.errors import ConfigError

@@ -244,17 +244,30 @@ def test_unchanged_figures_are_not_drawn_again(project, monkeypatch):
     from report_builder.report import plots
 
     render(project)
+    plots._DRAWN.clear()  # as a new process finds it: only the cache folder
     drawn = []
     for name in ("_draw_lines", "_draw_bars"):
         real = getattr(plots, name)
         monkeypatch.setattr(plots, name, lambda *a, _real=real, **k: drawn.append(a[0][0].label) or _real(*a, **k))
     render(project)
-    assert drawn == []  # every figure came from the cache
+    assert drawn == []  # every figure came from the cache folder
     config = project / "experiments.toml"
     config.write_text(config.read_text().replace('title = "Big batches"', 'title = "Huge batches"'))
     render(project)
     assert drawn and all(label in ("Baseline run", "Huge batches") for label in drawn)
     assert len(drawn) == 1  # the batch-size group's curves, with the new legend; not the probe figures
+
+
+def test_a_process_that_renders_again_draws_nothing_it_has_drawn(project, monkeypatch):
+    from report_builder.report import plots
+
+    render(project)
+    shutil.rmtree(project / "build" / ".cache")  # not from the cache folder: from memory
+    drawn = []
+    real = plots._draw_lines
+    monkeypatch.setattr(plots, "_draw_lines", lambda *a, **k: drawn.append(a[0][0].label) or real(*a, **k))
+    render(project)
+    assert drawn == [] and any((project / "build" / ".cache" / "figures").iterdir())
 
 
 def test_a_group_named_other_and_the_ungrouped_experiments_are_two_sections(project):

@@ -51,7 +51,8 @@ def results(tmp_path, base: dict, other: dict):
 def render(tmp_path, base: dict, other: dict) -> str:
     config, _ = results(tmp_path, base, other)
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False,
+                  figure_files=False)  # the HTML alone: no figure files, no exports
     html = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
     return re.sub(r"\s+", " ", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))
 

@@ -21,7 +21,8 @@ def render(tmp_path, specs: dict, suite: str = SUITE) -> str:
     config = write_config(tmp_path / "experiments.toml", suite)
     write_fixture_results(config, tmp_path / "results", specs)
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    render_report(load_suite(config), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False,
+                  figure_files=False)  # the HTML alone: no figure files, no exports
     html = (tmp_path / "build" / "report.html").read_text(encoding="utf-8")
     return re.sub(r"\s+", " ", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))
 

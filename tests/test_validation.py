@@ -144,7 +144,8 @@ def render(tmp_path, validation: int) -> str:
                 e["val_accuracy"] = e["test_accuracy"] + 0.01 if validation else None
         store.write_result(tmp_path / "results", {k: v for k, v in doc.items() if k != "format"})
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")
-    render_report(load_suite(path), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False)
+    render_report(load_suite(path), tmp_path / "results", tmp_path / "build", tmp_path / "templates", pdf=False,
+                  figure_files=False)  # the HTML alone: no figure files, no exports
     return re.sub(r"\s+", " ", (tmp_path / "build" / "report.html").read_text(encoding="utf-8"))
 
 

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -192,30 +193,45 @@ def _draw_bars(series: list[Series], xlabel: str, legend: bool) -> plt.Figure:
 _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
+DRAWN_KEPT = 64
+"""Drawings kept in memory (a few MB): a process that renders again (a preview, a test session) skips drawing
+and reading back what it has drawn, for the same digest as the on-disk cache."""
+_DRAWN: OrderedDict[tuple[str, tuple[str, ...]], dict[str, bytes]] = OrderedDict()
+
+
 def _cached(identity: dict, key: str, cache_dir: Path | None, draw: Callable[[], plt.Figure],
             formats: tuple[str, ...]) -> dict[str, Path | bytes]:
-    """{format: bytes} of a drawing, from the cache when it holds these exact inputs, else drawn now."""
+    """{format: bytes} of a drawing, from memory or the cache folder when either holds these exact inputs, else
+    drawn now."""
     digest = hashlib.sha256(json.dumps({**identity, "fonts": font_families(), "matplotlib": matplotlib.__version__,
                                         "code": _CODE}, sort_keys=True, default=str).encode()).hexdigest()[:20]
     cached = {f: paths.figure_file(cache_dir, digest, f) for f in formats} if cache_dir else {}
-    if cached and all(p.exists() for p in cached.values()):
-        return {f: p.read_bytes() for f, p in cached.items()}
-    out = {}
-    with plt.rc_context({**STYLE, "font.family": font_families(), "svg.hashsalt": key}):
-        fig = draw()
-        for f in formats:
-            buffer = io.BytesIO()
-            # with _NO_DATE and a fixed id salt, the same figure is the same bytes every time
-            fig.savefig(buffer, format=f, bbox_inches="tight", dpi=200, metadata=_NO_DATE.get(f))
-            out[f] = buffer.getvalue()
-        plt.close(fig)
-    if cache_dir:
+    on_disk = bool(cached) and all(p.exists() for p in cached.values())
+    out = _DRAWN.get((digest, formats))
+    if out is not None:
+        _DRAWN.move_to_end((digest, formats))
+    elif on_disk:
+        out = {f: p.read_bytes() for f, p in cached.items()}
+    else:
+        out = {}
+        with plt.rc_context({**STYLE, "font.family": font_families(), "svg.hashsalt": key}):
+            fig = draw()
+            for f in formats:
+                buffer = io.BytesIO()
+                # with _NO_DATE and a fixed id salt, the same figure is the same bytes every time
+                fig.savefig(buffer, format=f, bbox_inches="tight", dpi=200, metadata=_NO_DATE.get(f))
+                out[f] = buffer.getvalue()
+            plt.close(fig)
+    if cached and not on_disk:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for f, data in out.items():
             tmp = cached[f].with_name(f".{cached[f].name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             tmp.replace(cached[f])
-    return out
+    _DRAWN[(digest, formats)] = out
+    if len(_DRAWN) > DRAWN_KEPT:
+        _DRAWN.popitem(last=False)
+    return dict(out)
 
 
 FILE_FORMATS = ("svg", "png", "pdf")

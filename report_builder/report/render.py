@@ -58,6 +58,27 @@ def _autoescape(name: str | None) -> bool:
     return name is None or not name.endswith(UNESCAPED)
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per process (a preview, a test session or an export renders many times): Jinja
+    keys each by its name and file and recompiles it when its source's checksum changes."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+"""Shared by every environment: make_environment's options are always the same, and autoescape is decided by
+the template's name, which is part of the key."""
+
+
 def make_environment(templates_dir: Path) -> jinja2.Environment:
     """The one Jinja environment: undefined names are errors, HTML is escaped (the exports' templates escape
     for their own formats)."""
@@ -67,6 +88,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
         autoescape=_autoescape,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_COMPILED,
     )
     env.filters.update(FILTERS)
     env.filters.update(ESCAPES)
