@@ -9,37 +9,20 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO_DIR, fixture_result, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, fixture_result, write_config, write_fixture_results
 
 from report_builder.cli import main
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 from report_builder.results import history, store
 
-SUITE = """
-[report]
-title = "Change study"
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = {lr}
-[groups.g]
-title = "Group"
-experiments = ["baseline", "other"]
-baseline = "baseline"
-"""
 BASELINE = [0.80, 0.84, 0.86]
 
 
 def project_with(tmp_path: Path, other: list[float], lr: float = 0.01, spread: float = 0.002) -> Path:
     """Baseline (three seeds, 0.002 apart) and Other (three seeds, `spread` apart) with Other's accuracies as
     given: with a spread other than 0.002 the per-seed differences vary, as real seeds' do."""
-    config = write_config(tmp_path / "experiments.toml", SUITE.format(lr=lr))
+    config = write_config(tmp_path / "experiments.toml", config_text("what_changed", experiments={"other": {"lr": lr}}))
     write_fixture_results(config, tmp_path / "results", {"baseline": {"accuracies": BASELINE, "repeats": 3},
                                                          "other": {"accuracies": other, "repeats": 3,
                                                                    "spread": spread}})
@@ -50,7 +33,7 @@ def project_with(tmp_path: Path, other: list[float], lr: float = 0.01, spread: f
 
 def rerun_other(project: Path, other: list[float], lr: float = 0.01, spread: float = 0.002) -> None:
     """Other trained again (with lr as given, seeds `spread` apart): its new result replaces the old one."""
-    config = write_config(project / "experiments.toml", SUITE.format(lr=lr))
+    config = write_config(project / "experiments.toml", config_text("what_changed", experiments={"other": {"lr": lr}}))
     write_fixture_results(config, project / "results", {"other": {"accuracies": other, "repeats": 3, "spread": spread}})
 
 
@@ -278,7 +261,7 @@ def test_a_claim_within_noise_says_so_in_claims_json(tmp_path):
 
 @pytest.mark.slow  # renders a whole report
 def test_a_claim_over_one_seed_is_untestable_in_claims_json(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", SUITE.format(lr=0.01).replace("repeats = 3", "repeats = 1"))
+    config = write_config(tmp_path / "experiments.toml", config_text("what_changed", defaults={"repeats": 1}))
     write_fixture_results(config, tmp_path / "results", {"baseline": {"accuracies": BASELINE},
                                                          "other": {"accuracies": [0.7, 0.75, 0.8]}})
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")

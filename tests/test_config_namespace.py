@@ -7,16 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR
+from conftest import REPO_DIR, config_text
 
 from report_builder.config import load_suite, parse_suite
 from report_builder.errors import ConfigError
 
-BASE = """
-[defaults]
-epochs = 1
-[experiments.baseline]
-"""
+BASE = config_text("one_experiment")
 
 
 def problems_of(text: str) -> list[str]:

@@ -80,18 +80,12 @@ def test_a_pair_in_two_groups_is_one_claim_of_its_first_group():
 
 
 def test_a_sweep_is_its_own_family_or_joins_the_report(tmp_path):
-    from conftest import write_config
+    from conftest import config_text, write_config
 
     from report_builder.analysis.sweeps import sweep_view
     from report_builder.config import load_suite
 
-    suite = load_suite(write_config(tmp_path / "e.toml", """
-[defaults]
-repeats = 3
-device = "cpu"
-[sweeps.lr]
-vary.lr = [0.1, 0.01]
-"""))
+    suite = load_suite(write_config(tmp_path / "e.toml", config_text("sweep_family")))
     sweep = next(iter(suite.sweeps.values()))
     names = [p.experiment for p in sweep.points]
     views = {names[0]: view(names[0], BASE), names[1]: view(names[1], paired(0.03, BASE))}

@@ -7,29 +7,13 @@ import re
 import shutil
 
 import pytest
-from conftest import REPO_DIR, fixture_result, write_config
+from conftest import REPO_DIR, config_text, fixture_result, write_config
 
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 from report_builder.results import store
 
-FLOW_SUITE = """
-[defaults]
-epochs = 2
-device = "cpu"
-repeats = 3
-hidden = [16, 8]
-probes = ["derivative_sq", "grad_sq"]
-[experiments.relu]
-title = "ReLU"
-[experiments.sigmoid]
-title = "Sigmoid"
-activation = "sigmoid"
-[groups.relu_gradient]
-title = "Gradient flow"
-experiments = ["relu", "sigmoid"]
-baseline = "relu"
-"""
+FLOW_SUITE = config_text("gradient_flow")
 
 
 def probes(first: float, last: float, seed: int, shift: int = 0) -> dict[str, list[float]]:
@@ -93,7 +77,7 @@ def test_layers_and_activations_stand_side_by_side_in_one_table_and_figure(tmp_p
 
 
 def test_a_network_of_other_activations_is_not_described_as_counting_active_inputs(tmp_path):
-    suite = FLOW_SUITE.replace('[experiments.relu]\ntitle = "ReLU"', '[experiments.relu]\ntitle = "ReLU"\nactivation = "tanh"')
+    suite = config_text("gradient_flow", experiments={"relu": {"activation": "tanh"}})
     text = render(tmp_path, {"relu": (1e-4, 1e-3), "sigmoid": (1e-7, 1e-5)}, suite)
     assert "sums f′(x)² over a layer's inputs" in text and "A ReLU passes gradient only" not in text
 

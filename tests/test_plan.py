@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 from scipy import stats
 
 from report_builder.config import ExecutorConfig, load_suite
@@ -16,27 +16,9 @@ from report_builder.execution.forecast import describe, forecast
 from report_builder.analysis.power import POWER, detectable_difference, seeds_needed
 from report_builder.analysis.statistics import LEVEL
 
-SUITE = """
-[report]
-title = "Plan"
-{report}
-[defaults]
-epochs = 3
-device = "cpu"
-repeats = 3
-[experiments.base]
-[experiments.other]
-lr = 0.01
-[experiments.wide]
-batch_size = 64
-[groups.g]
-experiments = ["base", "other"]
-baseline = "base"
-"""
-
-
-def plan_of(tmp_path, results: dict, report: str = "", suite: str = SUITE, stack: bool = True):
-    config = write_config(tmp_path / "experiments.toml", suite.format(report=report))
+def plan_of(tmp_path, results: dict, stack: bool = True, **tables: dict):
+    """`plan` of tests/fixtures/plan_forecast.toml with `tables` merged over it (see conftest.config_text)."""
+    config = write_config(tmp_path / "experiments.toml", config_text("plan_forecast", **tables))
     write_fixture_results(config, tmp_path / "results", results)
     (tmp_path / "bench").mkdir(exist_ok=True)
     return forecast(load_suite(config), [], tmp_path / "results", ExecutorConfig(), stack=stack,
@@ -58,7 +40,7 @@ def test_current_results_are_cached_and_a_changed_setting_is_named(tmp_path):
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8, 0.8, 0.8], "repeats": 3}})
     assert by_name(plan, "base").cached
     config = tmp_path / "experiments.toml"
-    config.write_text(config.read_text().replace("[experiments.base]", "[experiments.base]\nlr = 0.002"))
+    write_config(config, config_text(config, experiments={"base": {"lr": 0.002}}))
     plan = forecast(load_suite(config), [], tmp_path / "results", ExecutorConfig(), benchmarks_dir=tmp_path / "bench")
     assert by_name(plan, "base").reasons == ["lr changed 0.001 → 0.002"]
     assert "base   stale (lr changed 0.001 → 0.002): trains seeds 0, 1, 2 on cpu;" in "\n".join(describe(plan))
@@ -111,7 +93,7 @@ def test_what_the_seeds_can_detect_comes_from_the_familys_pooled_sd(tmp_path):
     # √((0.002² + 0.005²) / 2) with 4 df; a difference's planning SD is √2 times that
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.002},
                               "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.005}},
-                   report="detect_points = 0.5")
+                   report={"detect_points": 0.5})
     (d,) = plan.detections
     assert (d.experiment, d.baseline, d.seeds, d.family, d.family_size) == ("other", "base", 3, "group:g", 1)
     sd = (0.002 ** 2 + 0.005 ** 2) ** 0.5
@@ -131,11 +113,11 @@ def test_what_the_seeds_can_detect_comes_from_the_familys_pooled_sd(tmp_path):
 
 def test_plan_and_report_state_the_same_detectable_difference(tmp_path):
     # two groups sharing the baseline, judged over the whole report: both at 5% / 2, from one pooled SD
-    suite = SUITE.replace('[groups.g]', '[groups.w]\nexperiments = ["base", "wide"]\nbaseline = "base"\n[groups.g]')
     results = {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.002},
                "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.005},
                "wide": {"accuracies": [0.79] * 3, "repeats": 3, "spread": 0.001}}
-    plan = plan_of(tmp_path, results, report='family = "report"', suite=suite)
+    plan = plan_of(tmp_path, results, report={"family": "report"},
+                   groups={"w": {"experiments": ["base", "wide"], "baseline": "base"}})
     from report_builder.findings.conclusions import suite_claims
     from report_builder.analysis.load import load_views
 
@@ -156,7 +138,7 @@ def test_without_earlier_results_it_says_it_cannot_tell(tmp_path):
 
 
 def test_two_planned_seeds_are_no_test_and_say_so(tmp_path):
-    plan = plan_of(tmp_path, {}, suite=SUITE.replace("repeats = 3", "repeats = 2"))
+    plan = plan_of(tmp_path, {}, defaults={"repeats": 2})
     (d,) = plan.detections
     assert d.family_size == 1 and d.detectable is None
     assert "  g: other vs base, 2 shared seeds (group:g, 1 comparison, level 0.05): no test: 3 or more seeds needed" \
@@ -166,19 +148,18 @@ def test_two_planned_seeds_are_no_test_and_say_so(tmp_path):
 def test_more_than_a_hundred_seeds_is_said_so(tmp_path):
     plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "spread": 0.05},
                               "other": {"accuracies": [0.78] * 3, "repeats": 3, "spread": 0.05}},
-                   report="detect_points = 0.1")
+                   report={"detect_points": 0.1})
     assert plan.detections[0].needed is None
     assert "detect_points = 0.1: needs more than 100 seeds" in "\n".join(describe(plan))
 
 
 def test_stackable_runs_are_shown_as_the_stacks_run_would_train(tmp_path):
-    suite = SUITE.replace('device = "cpu"', 'device = "cpu"\nstack = true')
-    plan = plan_of(tmp_path, {}, suite=suite)
+    plan = plan_of(tmp_path, {}, defaults={"stack": True})
     assert "stack of 6 (base[0], base[1], base[2], other[0], other[1], other[2])" in plan.tasks
 
 
 def test_plan_of_current_results_imports_no_torch(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", SUITE.format(report=""))
+    config = write_config(tmp_path / "experiments.toml", config_text("plan_forecast"))
     write_fixture_results(config, tmp_path / "results", {name: {"accuracies": [0.8] * 3, "repeats": 3}
                                                          for name in ("base", "other", "wide")})
     code = ("import sys; from report_builder.cli import main; status = main(['plan', '--config', sys.argv[1], "
@@ -191,7 +172,7 @@ def test_plan_of_current_results_imports_no_torch(tmp_path):
 
 
 def test_plan_on_a_python_without_torch_says_so_instead_of_the_order(tmp_path):
-    config = write_config(tmp_path / "experiments.toml", SUITE.format(report=""))
+    config = write_config(tmp_path / "experiments.toml", config_text("plan_forecast"))
     # torch hidden from this interpreter (find_spec finds none), and never imported behind its back
     code = ("import sys, importlib.util as u; real = u.find_spec; "
             "u.find_spec = lambda name, *a: None if name.split('.')[0] == 'torch' else real(name, *a); "
@@ -208,8 +189,8 @@ def test_plan_on_a_python_without_torch_says_so_instead_of_the_order(tmp_path):
 
 
 def test_a_timing_group_member_trained_in_a_stack_is_planned_alone(tmp_path):
-    suite = SUITE + '[groups.t]\nexperiments = ["base"]\ntiming = true\n'
-    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "stacked_with": 3}}, suite=suite)
+    plan = plan_of(tmp_path, {"base": {"accuracies": [0.8] * 3, "repeats": 3, "stacked_with": 3}},
+                   groups={"t": {"experiments": ["base"], "timing": True}})
     base = by_name(plan, "base")
     assert (base.reasons, base.seeds) == (["trained in a stack, a timing group needs it alone"], [0, 1, 2])
 

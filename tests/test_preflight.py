@@ -6,24 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import write_config, write_fixture_results
+from conftest import config_text, write_config, write_fixture_results
 
 from report_builder.cli import main
 
-MISSING_TWO = """
-[defaults]
-epochs = 1
-hidden = 8
-device = "cpu"
-data_dir = "{data}"
-[experiments.baseline]
-[sweeps.ds]
-vary = {{ dataset = ["mnist", "kmnist"] }}
-"""
-
-
 def two_missing(tmp_path: Path, data: Path) -> Path:
-    return write_config(tmp_path / "e.toml", MISSING_TWO.format(data=data))
+    return write_config(tmp_path / "e.toml", config_text("missing_datasets", defaults={"data_dir": str(data)}))
 
 
 def test_every_missing_dataset_is_named_with_the_table_that_asks_for_it(tmp_path, tiny_data_dir, capsys):

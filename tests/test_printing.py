@@ -147,27 +147,9 @@ def test_plan_of_one_task_says_one_task_and_one_epoch(tmp_path, capsys, tiny_dat
     assert "1 tasks" not in out and "1 epochs" not in out and "each one" not in out
 
 
-ONE_COMPARISON = """
-[defaults]
-epochs = {epochs}
-device = "cpu"
-repeats = 3
-{validation}
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-[groups.g]
-title = "Group"
-experiments = ["baseline", "other"]
-baseline = "baseline"
-"""
-
-
 def rendered_markdown(tmp_path: Path, epochs: int, validation: int = 0, other: list[float] | None = None) -> str:
-    config = write_config(tmp_path / "experiments.toml", ONE_COMPARISON.format(
-        epochs=epochs, validation=f"validation = {validation}" if validation else ""))
+    config = write_config(tmp_path / "experiments.toml", config_text(
+        "one_comparison", defaults={"epochs": epochs, **({"validation": validation} if validation else {})}))
     for name, accuracies in (("baseline", [0.80, 0.84, 0.86][:epochs]), ("other", other or [0.70, 0.74, 0.76][:epochs])):
         doc = fixture_result(config, name, accuracies, repeats=3)
         for run in doc["runs"]:

@@ -7,28 +7,15 @@ import html
 import shutil
 from pathlib import Path
 
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.report.render import render_report
 from report_builder.results import history
 
-SUITE = """
-[defaults]
-epochs = 2
-device = "cpu"
-repeats = {repeats}
-[experiments.baseline]
-title = "Baseline"
-[experiments.other]
-title = "Other"
-lr = 0.01
-"""
-
-
 def write(project: Path, repeats: int = 2, seconds: float = 1.0, other: tuple = (0.70, 0.75)) -> Path:
     project.mkdir(parents=True, exist_ok=True)
-    config = write_config(project / "experiments.toml", SUITE.format(repeats=repeats))
+    config = write_config(project / "experiments.toml", config_text("replaced_results", defaults={"repeats": repeats}))
     write_fixture_results(config, project / "results", {
         "baseline": {"accuracies": [0.80, 0.84], "repeats": repeats, "seconds": seconds},
         "other": {"accuracies": list(other), "repeats": repeats, "seconds": seconds}})

@@ -8,27 +8,14 @@ import re
 import shutil
 
 import pytest
-from conftest import REPO_DIR, write_config, write_fixture_results
+from conftest import REPO_DIR, config_text, write_config, write_fixture_results
 
 from report_builder.config import load_suite
 from report_builder.config.schema import Sweep, SweepPoint
 from report_builder.report.render import render_report
 from report_builder.analysis.sweeps import CONFIDENCE, LOG_AXIS_RATIO, mean_interval, sweep_view
 
-SUITE = """
-[report]
-title = "Sweeps"
-[defaults]
-epochs = 2
-device = "cpu"
-repeats = 3
-[experiments.base]
-title = "Base"
-[sweeps.lr]
-title = "Learning rate sweep"
-base = "base"
-vary = { lr = [0.0001, 0.001, 0.01, 0.1] }
-"""
+SUITE = config_text("lr_sweep")
 NAMES = ["lr-lr-0p0001", "base", "lr-lr-0p01", "lr-lr-0p1"]
 
 
@@ -92,7 +79,7 @@ def test_a_best_value_at_an_end_without_a_monotone_mean_says_a_value_beyond_may_
 
 
 def test_one_seed_gives_no_estimate_of_noise_and_no_interval(tmp_path):
-    suite = SUITE.replace("repeats = 3", "repeats = 1")
+    suite = config_text("lr_sweep", defaults={"repeats": 1})
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78], suite=suite, repeats=1))
     assert "on average over seed 0." in text and "confidence interval 8" not in text
     assert "No test (fewer than 3 seeds shared with the best) for lr = 0.0001, lr = 0.01, " \
@@ -109,8 +96,7 @@ def test_the_figure_uses_a_log_axis_and_its_text_alternative_gives_every_mean(tm
 
 
 def test_a_sweep_over_two_keys_draws_one_line_per_value_of_the_second(tmp_path):
-    suite = SUITE.replace("vary = { lr = [0.0001, 0.001, 0.01, 0.1] }",
-                          "vary = { lr = [0.001, 0.01], batch_size = [32, 64] }")
+    suite = config_text("lr_sweep", sweeps={"lr": {"vary": {"lr": [0.001, 0.01], "batch_size": [32, 64]}}})
     names = ["base", "lr-lr-0p001-batch_size-64", "lr-lr-0p01-batch_size-32", "lr-lr-0p01-batch_size-64"]
     text = section(render(tmp_path, [0.80, 0.86, 0.82, 0.78], suite=suite, names=names))
     assert "one line per value of batch_size" in text
@@ -149,16 +135,8 @@ def test_a_sweep_rendered_from_small_real_runs(tmp_path, tiny_data_dir):
     from report_builder.execution.runner import run_suite
     from report_builder.progress import Progress
 
-    config = write_config(tmp_path / "experiments.toml", f"""
-        [defaults]
-        epochs = 1
-        repeats = 2
-        device = "cpu"
-        data_dir = "{tiny_data_dir}"
-        [sweeps.lr]
-        title = "Learning rate sweep"
-        vary = {{ lr = [0.001, 0.1] }}
-    """)
+    config = write_config(tmp_path / "experiments.toml",
+                          config_text("lr_sweep_real", defaults={"data_dir": str(tiny_data_dir)}))
     suite = load_suite(config)
     run_suite(suite, [], tmp_path / "results", progress=Progress(bars=False))
     shutil.copytree(REPO_DIR / "templates", tmp_path / "templates")

@@ -8,19 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_DIR
+from conftest import REPO_DIR, config_text
 
 from report_builder.config import parse_suite
 from report_builder.config.schema import MAX_SWEEP
 from report_builder.config.sweeps import name_part
 from report_builder.errors import ConfigError
 
-BASE = """
-[defaults]
-epochs = 2
-[experiments.baseline]
-title = "Baseline"
-"""
+BASE = config_text("sweep_base")
 
 
 def suite_of(text: str):
