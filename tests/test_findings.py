@@ -72,7 +72,7 @@ def test_a_gap_within_seed_noise_is_no_difference_detected_with_what_the_design_
     group, _ = findings(tmp_path, [0.80, 0.84, 0.8603], spread=0.02)
     # per seed: +0.03, +1.83, +3.63 points: mean 1.8, SD 1.8 → p ≈ 0.22
     assert answer(group) == "No difference detected: Other +1.8 [−2.6, +6.3] points against Baseline (3 seeds " \
-                            "detect ≥ 6.6)."
+                            "detect ≥ 6.6 points)."
     assert "lower" not in group[1] and "higher" not in group[1]
 
 
