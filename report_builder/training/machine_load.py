@@ -64,31 +64,31 @@ class MachineReading:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def parse_pressure(text: str) -> float | None:
-    """The "some avg10" percentage from the contents of a /proc/pressure file; None if it has none."""
+def _some_field(text: str, key: str) -> str | None:
+    """One field ("avg10", "total") of the "some" line of a /proc/pressure file's contents; None if it has none."""
     for line in text.splitlines():
         fields = line.split()
         if fields and fields[0] == "some":
             for field in fields[1:]:
-                key, _, value = field.partition("=")
-                if key == "avg10":
-                    try:
-                        return float(value)
-                    except ValueError:
-                        return None
+                name, _, value = field.partition("=")
+                if name == key:
+                    return value
     return None
+
+
+def parse_pressure(text: str) -> float | None:
+    """The "some avg10" percentage from the contents of a /proc/pressure file; None if it has none."""
+    value = _some_field(text, "avg10")
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
 
 
 def parse_pressure_total(text: str) -> int | None:
     """The "some" line's running total of stalled time (µs) from a /proc/pressure file; None if it has none."""
-    for line in text.splitlines():
-        fields = line.split()
-        if fields and fields[0] == "some":
-            for field in fields[1:]:
-                key, _, value = field.partition("=")
-                if key == "total" and value.isdigit():
-                    return int(value)
-    return None
+    value = _some_field(text, "total")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def read_pressure_total(resource: str) -> int | None:
