@@ -204,6 +204,12 @@ def drift(start: Sequence[float], end: Sequence[float]) -> float | None:
     return abs(statistics.median(end) - statistics.median(start)) / statistics.median(start)
 
 
+def samples_drift(samples: dict[str, list[dict]]) -> float | None:
+    """drift over the reference step's seconds per step, from a timing file's {"start": [SAMPLE, …], "end": […]}."""
+    return drift([s["wall_seconds"] / s["steps"] for s in samples.get("start", [])],
+                 [s["wall_seconds"] / s["steps"] for s in samples.get("end", [])])
+
+
 def withheld_reason(kept_rounds: int, moved: float | None) -> str | None:
     """Why a speed claim is withheld: BUSY (fewer than MIN_KEPT_ROUNDS rounds kept), DRIFT (the reference
     step moved more than DRIFT_LIMIT), or None: it may be stated."""

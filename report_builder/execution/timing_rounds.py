@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from report_builder.analysis.timing import DRIFT_LIMIT, clean_epoch_seconds, drift as drift_between, gate
+from report_builder.analysis.timing import DRIFT_LIMIT, clean_epoch_seconds, gate, samples_drift
 from report_builder.config import Suite, TimingConfig
 from report_builder.execution import provenance
 from report_builder.execution.step_timer import StepTimer
@@ -165,12 +165,6 @@ def _attempt(timers: dict[str, tuple[StepTimer, dict]], steps: dict[str, int], r
     return drift, rounds
 
 
-def drift_of(samples: dict[str, list[dict]]) -> float | None:
-    """The drift check's figure for an attempt's reference samples (analysis/timing.drift over seconds per step)."""
-    return drift_between([s["wall_seconds"] / s["steps"] for s in samples.get("start", [])],
-                 [s["wall_seconds"] / s["steps"] for s in samples.get("end", [])])
-
-
 def time_rounds(suite: Suite, results_dir: Path, progress: Progress | None = None,
                 settings: TimingConfig | None = None, names: list[str] | None = None,
                 waiter: Waiter | None = None) -> Path | None:
@@ -217,7 +211,7 @@ def time_rounds(suite: Suite, results_dir: Path, progress: Progress | None = Non
     while True:
         began = time.perf_counter()
         drift, rounds = _attempt(timers, steps, reference, live, failed, settings, order_rng, waiter, progress)
-        moved = drift_of(drift)
+        moved = samples_drift(drift)
         spent = time.perf_counter() - began
         # The machine's speed wandered while it was timed: time the rounds again while the wait budget allows
         # another attempt as long as this one (each attempt's claims are judged by the same fixed rules, and the

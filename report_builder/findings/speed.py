@@ -19,9 +19,9 @@ from report_builder.analysis.timing import (
     SPEEDUP_CONFIDENCE,
     RoundRatio,
     busy_figures,
-    drift,
     excluded_rounds,
     round_ratio,
+    samples_drift,
     withheld_reason,
 )
 from report_builder.config import Suite
@@ -130,8 +130,7 @@ def summary(document: dict[str, Any] | None, suite: Suite) -> TimingRounds | Non
     readings = [r[k] for r in rounds for k in ("before", "after") if r.get(k)]
     excluded = tuple(excluded_rounds(rounds))
     reference = document["reference"]
-    moved = drift([s["wall_seconds"] / s["steps"] for s in document["drift"].get("start", [])],
-                  [s["wall_seconds"] / s["steps"] for s in document["drift"].get("end", [])])
+    moved = samples_drift(document["drift"])
     exp = suite.experiments.get(reference)
     return TimingRounds(rounds=len(rounds), excluded=excluded, busy=len(rounds) - len(excluded) < MIN_KEPT_ROUNDS,
                         figures=busy_figures(readings), limits=dict(GATE_LIMITS),

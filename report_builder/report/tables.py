@@ -113,6 +113,13 @@ def _speedup(speed) -> str:
     return times(speed.estimate, d) + ("" if speed.low is None else f" [{num(speed.low, d)}, {num(speed.high, d)}]")
 
 
+def _seconds_cell(stat, digits: int, runs_in_caption: bool) -> str:
+    """A time in seconds, with how many runs it summarises unless its table's caption says that once."""
+    if not runs_in_caption:
+        return pm_n(stat, digits, " s")
+    return DASH if stat is None else pm(stat, digits) + " s"
+
+
 def comparison_table(group: GroupView, words: Words) -> Table:
     """Each member's final accuracy (or its best-validation accuracy, with a validation split) and, against the
     baseline, its difference with the interval, the seeds it was above on and the verdict; then its seconds per
@@ -148,8 +155,7 @@ def comparison_table(group: GroupView, words: Words) -> Table:
                 wins = c.claim.wins
                 cells += ([_difference(c.claim)] + ([] if picked else [DASH if wins is None else f"{wins} of {len(c.claim.seeds)}"])
                           + [_verdict(c.claim, words)])
-        seconds = v.mean_epoch_seconds
-        cells.append(pm_n(seconds, sec, " s") if runs is None else DASH if seconds is None else pm(seconds, sec) + " s")
+        cells.append(_seconds_cell(v.mean_epoch_seconds, sec, runs is not None))
         if ranked:
             cells.append("baseline" if is_baseline else _speedup(c.speed))
         rows.append(Row(tuple(cells), baseline=is_baseline))
@@ -180,17 +186,12 @@ def epochs_table(views: Iterable[ExperimentView]) -> Table:
             runs[v.title] = n
         rows.append(Row((v.title + (" (diverged)" if v.status == "diverged" else ""),), span=True, kind="member"))
 
-        def timed(stat, digits: int, n=n) -> str:
-            if n is None:
-                return pm_n(stat, digits, " s")
-            return DASH if stat is None else pm(stat, digits) + " s"
-
         for e in v.epochs:
             disturbed = "†" if e.disturbed_runs else ""
             rows.append(Row((str(e.epoch), pm(e.train_loss, d["train_loss"]), pm(e.test_loss, d["test_loss"]),
                              pct_pm(e.test_accuracy), *((pct_pm(e.val_accuracy),) if validated else ()),
-                             timed(e.train_seconds, d["train_seconds"]) + disturbed,
-                             timed(e.eval_seconds, d["eval_seconds"]))))
+                             _seconds_cell(e.train_seconds, d["train_seconds"], n is not None) + disturbed,
+                             _seconds_cell(e.eval_seconds, d["eval_seconds"], n is not None))))
         if not v.epochs:
             rows.append(Row((f"No epochs: the run failed ({v.error}).",), span=True, kind="bad"))
     header = ("Epoch", "Train loss", "Test loss", "Test accuracy", *(("Validation accuracy",) if validated else ()),
